@@ -1,0 +1,1 @@
+//! Deterministic generators of realistic Lambda Kinesis batches for the benches and tests.

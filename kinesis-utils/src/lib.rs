@@ -1,0 +1,31 @@
+//! Schema-free pieces of the Amazon Kinesis data plane, for Lambda functions and services.
+//!
+//! * [`decode`]: turn a Lambda Kinesis event (raw JSON bytes, or
+//!   `aws_lambda_events::event::kinesis::KinesisEvent` with the `lambda-events` feature) into
+//!   payloads that remember where they came from, expanding KPL aggregates ([`kpl`]),
+//!   decompressing gzip with a bound ([`gzip`]) and unpacking CloudWatch Logs subscription
+//!   messages ([`cwl`]). A bad record is a typed failure for that record; the rest of the batch
+//!   still decodes.
+//! * [`kpl`]: KPL aggregation and deaggregation, byte-compatible with the reference libraries.
+//! * [`put`]: PutRecords batching within the service limits and retry of only the failed
+//!   entries, behind the small [`api::KinesisApi`] trait, with an in-memory implementation
+//!   ([`memory`]) and one on `aws-sdk-kinesis` (`aws` feature).
+//!
+//! # Cargo features
+//!
+//! * `aws` (default): [`aws::AwsKinesis`], the [`api::KinesisApi`] on `aws-sdk-kinesis`.
+//! * `lambda-events`: [`decode::Decoder::decode_event`] for `aws_lambda_events` types.
+
+pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod cwl;
+pub mod decode;
+pub mod gzip;
+pub mod kpl;
+pub mod memory;
+pub mod put;
+
+pub use api::{KinesisApi, KinesisError, PutEntry, StreamTarget};
+pub use decode::{DecodeError, Decoded, DecodedBatch, Decoder, DecoderConfig, Origin, Payload};
+pub use put::{PutOutcome, PutRecordsBatcher, PutRecordsConfig};
