@@ -1,0 +1,1 @@
+//! Fluentd / Fluent Bit forward-protocol delivery (being written in its own issue).

@@ -1,0 +1,1 @@
+//! Index retention (being written in its own issue).
