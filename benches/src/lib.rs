@@ -1,1 +1,269 @@
-//! Deterministic generators of realistic Lambda Kinesis batches for the benches and tests.
+//! Deterministic generators of realistic Lambda Kinesis batches, for the benches and tests.
+//!
+//! Every generator is seeded, so a batch is byte-for-byte the same on every run and machine.
+//! Batches are produced as the raw Lambda event JSON the runtime hands to a function.
+
+use std::io::Write;
+
+use base64::Engine as _;
+use kinesis_utils::kpl::{Aggregator, UserRecord};
+
+/// A small deterministic PRNG (SplitMix64); good enough for test data, stable forever.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator with this seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo) as u64) as usize
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// How many generated log lines are faulty, as fractions of all lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaultMix {
+    /// Lines without `log_type`.
+    pub missing_log_type: f64,
+    /// Lines without `time`.
+    pub missing_time: f64,
+    /// Lines that are not JSON.
+    pub non_json: f64,
+}
+
+impl FaultMix {
+    /// No faults.
+    pub const NONE: FaultMix = FaultMix {
+        missing_log_type: 0.0,
+        missing_time: 0.0,
+        non_json: 0.0,
+    };
+    /// The pipeline bench mix: ~1 % missing `log_type`, ~1 % missing `time`, ~0.5 % non-JSON.
+    pub const PIPELINE: FaultMix = FaultMix {
+        missing_log_type: 0.01,
+        missing_time: 0.01,
+        non_json: 0.005,
+    };
+}
+
+const LOG_TYPES: [&str; 6] = ["app", "access", "audit", "batch", "payment", "search"];
+const WORDS: [&str; 12] = [
+    "request", "served", "user", "cache", "miss", "upstream", "latency", "ok", "retry", "token",
+    "session", "日本語",
+];
+
+/// One log line of 300 to 600 bytes with `log_type`, `log_id` and `time`.
+pub fn log_line(rng: &mut Rng, n: usize, faults: FaultMix) -> String {
+    if rng.chance(faults.non_json) {
+        return format!("plain text line {n} that is not JSON {}", "x".repeat(rng.range(250, 500)));
+    }
+    let target = rng.range(300, 601);
+    let mut s = String::with_capacity(target + 64);
+    s.push('{');
+    if !rng.chance(faults.missing_log_type) {
+        s.push_str(&format!("\"log_type\":\"{}\",", LOG_TYPES[rng.range(0, LOG_TYPES.len())]));
+    }
+    s.push_str(&format!(
+        "\"log_id\":\"{:016x}{:016x}\",",
+        rng.next_u64(),
+        n as u64
+    ));
+    if !rng.chance(faults.missing_time) {
+        let secs = rng.range(0, 86_400);
+        s.push_str(&format!(
+            "\"time\":\"2020-03-14T{:02}:{:02}:{:02}.{:06}+09:00\",",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            rng.range(0, 1_000_000)
+        ));
+    }
+    s.push_str(&format!(
+        "\"status\":{},\"bytes\":{},\"path\":\"/api/v1/items/{}\",\"message\":\"",
+        [200, 201, 304, 404, 500][rng.range(0, 5)],
+        rng.range(0, 100_000),
+        rng.range(0, 10_000)
+    ));
+    while s.len() < target.saturating_sub(2) {
+        s.push_str(WORDS[rng.range(0, WORDS.len())]);
+        s.push(' ');
+    }
+    s.push_str("\"}");
+    s
+}
+
+/// A generated Lambda event and what is in it.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The raw Lambda event JSON.
+    pub event_json: Vec<u8>,
+    /// Kinesis records in the event.
+    pub records: usize,
+    /// Log lines (payloads) a decoder should produce.
+    pub payloads: usize,
+    /// Total bytes of those log lines.
+    pub payload_bytes: usize,
+    /// Decompressed size of the gzip records (CloudWatch Logs JSON), 0 for other batches.
+    pub decompressed_bytes: usize,
+    /// The log lines themselves, in order.
+    pub lines: Vec<String>,
+}
+
+fn event_json(datas: &[Vec<u8>], partition_keys: &[String]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::with_capacity(datas.iter().map(|d| d.len() * 4 / 3 + 400).sum());
+    out.extend_from_slice(b"{\"Records\":[");
+    for (i, data) in datas.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let seq = format!("4959033827149025660855969253836157109592157598913658{:04}", i);
+        let _ = write!(
+            out,
+            "{{\"kinesis\":{{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"{}\",\"sequenceNumber\":\"{seq}\",\"data\":\"{}\",\"approximateArrivalTimestamp\":1584154800.123}},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"shardId-000000000000:{seq}\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/lambda\",\"awsRegion\":\"ap-northeast-1\",\"eventSourceARN\":\"arn:aws:kinesis:ap-northeast-1:123456789012:stream/logs\"}}",
+            partition_keys[i],
+            b64.encode(data)
+        );
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `n` records, one plain JSON log line each.
+pub fn plain_batch(n: usize, faults: FaultMix, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let lines: Vec<String> = (0..n).map(|i| log_line(&mut rng, i, faults)).collect();
+    let datas: Vec<Vec<u8>> = lines.iter().map(|l| l.clone().into_bytes()).collect();
+    let pks: Vec<String> = (0..n).map(|i| format!("pk-{}", i % 64)).collect();
+    Batch {
+        event_json: event_json(&datas, &pks),
+        records: n,
+        payloads: n,
+        payload_bytes: lines.iter().map(String::len).sum(),
+        decompressed_bytes: 0,
+        lines,
+    }
+}
+
+/// `records` gzip CloudWatch Logs subscription records of `events` log events each.
+pub fn cwl_batch(records: usize, events: usize, faults: FaultMix, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let mut lines = Vec::with_capacity(records * events);
+    let mut datas = Vec::with_capacity(records);
+    let mut decompressed_bytes = 0;
+    for r in 0..records {
+        let evs: Vec<serde_json::Value> = (0..events)
+            .map(|e| {
+                let line = log_line(&mut rng, r * events + e, faults);
+                let v = serde_json::json!({
+                    "id": format!("3595{:040}", r * events + e),
+                    "timestamp": 1_584_154_800_000u64 + (r * events + e) as u64,
+                    "message": line,
+                });
+                lines.push(line);
+                v
+            })
+            .collect();
+        let json = serde_json::to_vec(&serde_json::json!({
+            "messageType": "DATA_MESSAGE",
+            "owner": "123456789012",
+            "logGroup": "/ecs/app",
+            "logStream": format!("app/web/{r}"),
+            "subscriptionFilters": ["to-kinesis"],
+            "logEvents": evs,
+        }))
+        .unwrap_or_default();
+        decompressed_bytes += json.len();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let _ = enc.write_all(&json);
+        datas.push(enc.finish().unwrap_or_default());
+    }
+    let pks: Vec<String> = (0..records).map(|i| format!("/ecs/app-{i}")).collect();
+    Batch {
+        event_json: event_json(&datas, &pks),
+        records,
+        payloads: lines.len(),
+        payload_bytes: lines.iter().map(String::len).sum(),
+        decompressed_bytes,
+        lines,
+    }
+}
+
+/// `records` KPL aggregated records of `per_record` user records each.
+pub fn kpl_batch(records: usize, per_record: usize, faults: FaultMix, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let mut lines = Vec::with_capacity(records * per_record);
+    let mut datas = Vec::with_capacity(records);
+    let mut pks = Vec::with_capacity(records);
+    for r in 0..records {
+        let mut agg = Aggregator::new(usize::MAX);
+        for u in 0..per_record {
+            let line = log_line(&mut rng, r * per_record + u, faults);
+            let _ = agg.add(UserRecord::new(line.clone().into_bytes(), format!("pk-{}", u % 8)));
+            lines.push(line);
+        }
+        if let Some(a) = agg.flush() {
+            datas.push(a.data.to_vec());
+            pks.push(a.partition_key);
+        }
+    }
+    Batch {
+        event_json: event_json(&datas, &pks),
+        records,
+        payloads: lines.len(),
+        payload_bytes: lines.iter().map(String::len).sum(),
+        decompressed_bytes: 0,
+        lines,
+    }
+}
+
+/// The three standard batches of the benches: 10k plain records, 200 CWL records of 50
+/// events, 500 KPL records of 20 user records.
+pub fn standard_batches(faults: FaultMix) -> [(&'static str, Batch); 3] {
+    [
+        ("plain_10k", plain_batch(10_000, faults, 1)),
+        ("cwl_200x50", cwl_batch(200, 50, faults, 2)),
+        ("kpl_500x20", kpl_batch(500, 20, faults, 3)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinesis_utils::Decoder;
+
+    #[test]
+    fn batches_decode_to_their_lines() {
+        for (name, batch) in standard_batches(FaultMix::PIPELINE) {
+            let decoded = Decoder::default().decode_event_json(&batch.event_json).unwrap();
+            let got: Vec<&[u8]> = decoded.payloads().map(|p| &p.data[..]).collect();
+            let want: Vec<&[u8]> = batch.lines.iter().map(|l| l.as_bytes()).collect();
+            assert_eq!(got, want, "{name}");
+            assert_eq!(decoded.payload_bytes(), batch.payload_bytes);
+            assert!(batch.lines.iter().all(|l| (250..=620).contains(&l.len())), "{name}");
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        assert_eq!(plain_batch(50, FaultMix::PIPELINE, 7).event_json, plain_batch(50, FaultMix::PIPELINE, 7).event_json);
+    }
+}
