@@ -1,1 +1,29 @@
-//! Placeholder: filled by its own issue.
+//! eden: clone a reference ECS service into a named preview environment behind one shared ALB.
+//!
+//! * [`Profile`]: the eleven configuration keys, validated key by key.
+//! * [`names`]: [`EnvironmentName`] and every name derived from it, one derivation for create,
+//!   delete and list.
+//! * [`ImageRef`]: image URIs (private ECR images are checked before anything is created).
+//! * [`endpoints`]: pure edits of the shared endpoints JSON document.
+//! * [`api`]: one small trait per outside system; [`memory::MemoryCloud`] implements them all
+//!   in memory, `aws` (feature `aws`) on the official SDK clients, and
+//!   [`instrument::Instrumented`] adds latency, fault injection and a call log to any of them.
+//!
+//! # Cargo features
+//!
+//! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
+//! * `lambda-events`: reserved for the API Gateway adapter.
+
+pub mod api;
+pub mod endpoints;
+pub mod error;
+pub mod image;
+pub mod names;
+pub mod profile;
+
+pub use api::{Cloud, CloudError};
+pub use endpoints::EndpointsDocument;
+pub use error::{Error, Result, Step};
+pub use image::{EcrImage, ImageRef, ImageSelector};
+pub use names::{EnvironmentName, EnvironmentNames, NameError};
+pub use profile::{KeyProblem, Profile, ProfileError};

@@ -1,0 +1,786 @@
+//! One small trait per outside system, speaking eden's own types (never SDK types).
+//!
+//! Implementations: [`crate::memory::MemoryCloud`] (all traits, behaves like AWS where eden
+//! depends on it), [`crate::aws`] (the official SDK clients, `aws` feature) and the
+//! [`crate::instrument::Instrumented`] wrapper (latency, fault injection, call log).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::image::EcrImage;
+
+/// An error answered by a cloud API (or its transport), with the service's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct CloudError {
+    /// The service's error code, e.g. `PriorityInUse`; `Transport` for network failures.
+    pub code: String,
+    /// The service's message.
+    pub message: String,
+}
+
+impl CloudError {
+    /// An error with this code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True when the code is one of `codes`.
+    pub fn is(&self, codes: &[&str]) -> bool {
+        codes.contains(&self.code.as_str())
+    }
+
+    /// True when the error means the resource does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.is(codes::NOT_FOUND)
+    }
+}
+
+/// Error codes eden interprets, as AWS spells them.
+pub mod codes {
+    /// ELB: the rule priority is taken.
+    pub const PRIORITY_IN_USE: &str = "PriorityInUse";
+    /// ELB: the target group is used by a rule.
+    pub const RESOURCE_IN_USE: &str = "ResourceInUse";
+    /// ELB: the load balancer has its maximum of rules.
+    pub const TOO_MANY_RULES: &str = "TooManyRules";
+    /// ELB: the load balancer has its maximum of target groups.
+    pub const TOO_MANY_TARGET_GROUPS: &str = "TooManyTargetGroups";
+    /// ELB: a target group with that name exists (moto; AWS is idempotent for equal settings).
+    pub const DUPLICATE_TARGET_GROUP_NAME: &str = "DuplicateTargetGroupName";
+    /// ECR: no such image.
+    pub const IMAGE_NOT_FOUND: &str = "ImageNotFoundException";
+    /// ECR: no such repository.
+    pub const REPOSITORY_NOT_FOUND: &str = "RepositoryNotFoundException";
+    /// S3: a conditional put lost (412).
+    pub const PRECONDITION_FAILED: &str = "PreconditionFailed";
+    /// DynamoDB: a condition expression failed.
+    pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailedException";
+    /// Network or timeout failure before the service answered.
+    pub const TRANSPORT: &str = "Transport";
+    /// Codes meaning "it does not exist".
+    pub const NOT_FOUND: &[&str] = &[
+        "NotFound",
+        "TargetGroupNotFound",
+        "RuleNotFound",
+        "ListenerNotFound",
+        "LoadBalancerNotFound",
+        "ServiceNotFoundException",
+        "ServiceNotActiveException",
+        "ClusterNotFoundException",
+        "NoSuchKey",
+        "NoSuchBucket",
+        "NoSuchHostedZone",
+        "ResourceNotFoundException",
+        IMAGE_NOT_FOUND,
+        REPOSITORY_NOT_FOUND,
+    ];
+}
+
+/// Shorthand for trait results.
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// A resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Tag {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+impl Tag {
+    /// A tag.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// One page of a paginated listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Token of the next page, `None` on the last.
+    pub next: Option<String>,
+}
+
+// ---------------------------------------------------------------- ECS
+
+/// One entry of a capacity provider strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CapacityProviderItem {
+    /// Capacity provider name.
+    pub capacity_provider: String,
+    /// Weight.
+    pub weight: i32,
+    /// Base.
+    pub base: i32,
+}
+
+/// `awsvpc` network configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetworkConfiguration {
+    /// Subnet ids.
+    pub subnets: Vec<String>,
+    /// Security group ids.
+    pub security_groups: Vec<String>,
+    /// `ENABLED` / `DISABLED`.
+    pub assign_public_ip: Option<String>,
+}
+
+/// A service's load balancer attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceLoadBalancer {
+    /// Target group ARN.
+    pub target_group_arn: Option<String>,
+    /// Container receiving traffic.
+    pub container_name: Option<String>,
+    /// Its port.
+    pub container_port: Option<i32>,
+}
+
+/// Deployment settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeploymentConfiguration {
+    /// Maximum percent.
+    pub maximum_percent: Option<i32>,
+    /// Minimum healthy percent.
+    pub minimum_healthy_percent: Option<i32>,
+    /// Deployment circuit breaker `(enable, rollback)`.
+    pub circuit_breaker: Option<(bool, bool)>,
+}
+
+/// A placement constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlacementConstraint {
+    /// `distinctInstance` / `memberOf`.
+    pub kind: String,
+    /// Cluster query expression.
+    pub expression: Option<String>,
+}
+
+/// A placement strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlacementStrategy {
+    /// `random` / `spread` / `binpack`.
+    pub kind: String,
+    /// Field.
+    pub field: Option<String>,
+}
+
+/// A Cloud Map service registry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceRegistry {
+    /// Registry ARN.
+    pub registry_arn: Option<String>,
+    /// Port.
+    pub port: Option<i32>,
+    /// Container name.
+    pub container_name: Option<String>,
+    /// Container port.
+    pub container_port: Option<i32>,
+}
+
+/// The settings of a service that eden copies from the reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceSpec {
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Desired count.
+    pub desired_count: i32,
+    /// `FARGATE` / `EC2` / `EXTERNAL`; absent when a capacity provider strategy is used.
+    pub launch_type: Option<String>,
+    /// Capacity provider strategy (exclusive with the launch type).
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    /// Fargate platform version.
+    pub platform_version: Option<String>,
+    /// `awsvpc` network configuration.
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Load balancer attachments.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// Deployment configuration.
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Placement constraints.
+    pub placement_constraints: Vec<PlacementConstraint>,
+    /// Placement strategy.
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// Service registries.
+    pub service_registries: Vec<ServiceRegistry>,
+    /// Health check grace period.
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// ECS Exec.
+    pub enable_execute_command: bool,
+    /// `TASK_DEFINITION` / `SERVICE` (never `NONE`, which create refuses).
+    pub propagate_tags: Option<String>,
+    /// ECS managed tags.
+    pub enable_ecs_managed_tags: bool,
+    /// `REPLICA` / `DAEMON`.
+    pub scheduling_strategy: Option<String>,
+}
+
+/// A deployment of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deployment {
+    /// `PRIMARY` / `ACTIVE` / `INACTIVE`.
+    pub status: String,
+    /// `IN_PROGRESS` / `COMPLETED` / `FAILED`.
+    pub rollout_state: Option<String>,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Desired tasks.
+    pub desired_count: i32,
+    /// Running tasks.
+    pub running_count: i32,
+}
+
+/// A described ECS service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Service {
+    /// ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// Cluster ARN.
+    pub cluster_arn: String,
+    /// `ACTIVE` / `DRAINING` / `INACTIVE`.
+    pub status: String,
+    /// Its settings.
+    pub spec: ServiceSpec,
+    /// Running tasks.
+    pub running_count: i32,
+    /// Deployments.
+    pub deployments: Vec<Deployment>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+impl Service {
+    /// True when the service is stable: one deployment, completed or fully running.
+    pub fn is_stable(&self) -> bool {
+        match self.deployments.as_slice() {
+            [d] => {
+                d.rollout_state.as_deref() == Some("COMPLETED")
+                    || (d.rollout_state.is_none() && d.running_count == d.desired_count)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A request to create a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateService {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name.
+    pub name: String,
+    /// Settings.
+    pub spec: ServiceSpec,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// A container's image in a task definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerImage {
+    /// Container name.
+    pub name: String,
+    /// Image URI.
+    pub image: String,
+}
+
+/// A described task definition (the fields eden reports; registering copies all of them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskDefinition {
+    /// ARN (`...:task-definition/<family>:<revision>`).
+    pub arn: String,
+    /// Family.
+    pub family: String,
+    /// Revision.
+    pub revision: i32,
+    /// `ACTIVE` / `INACTIVE` / `DELETE_IN_PROGRESS`.
+    pub status: String,
+    /// Containers and their images.
+    pub containers: Vec<ContainerImage>,
+    /// Network mode.
+    pub network_mode: Option<String>,
+    /// Task role.
+    pub task_role_arn: Option<String>,
+    /// Execution role.
+    pub execution_role_arn: Option<String>,
+    /// Task CPU.
+    pub cpu: Option<String>,
+    /// Task memory.
+    pub memory: Option<String>,
+    /// Requires compatibilities.
+    pub requires_compatibilities: Vec<String>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// Register a new revision copied from an existing task definition.
+///
+/// The copy happens inside the implementation because a task definition has some forty fields
+/// (containers alone have fifty); mirroring them all in eden's types would add nothing but
+/// places to forget one. Every field of `base` is kept except the family, the images of the
+/// named containers and the tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterTaskDefinition {
+    /// ARN of the task definition to copy.
+    pub base: String,
+    /// Family of the new revision.
+    pub family: String,
+    /// Containers whose image is replaced; each must exist in `base`.
+    pub images: Vec<ContainerImage>,
+    /// Tags of the new revision (replacing the copied ones with the same key).
+    pub tags: Vec<Tag>,
+}
+
+/// Task definition status filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskDefinitionStatus {
+    /// Registered.
+    Active,
+    /// Deregistered.
+    Inactive,
+}
+
+/// Amazon ECS.
+#[async_trait]
+pub trait EcsApi: Send + Sync {
+    /// Describes one service (with tags); `None` when it never existed or is long gone.
+    async fn describe_service(&self, cluster: &str, name: &str) -> CloudResult<Option<Service>>;
+    /// Creates a service.
+    async fn create_service(&self, request: CreateService) -> CloudResult<Service>;
+    /// Points a service at a task definition, optionally forcing a new deployment.
+    async fn update_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+        force_new_deployment: bool,
+    ) -> CloudResult<Service>;
+    /// Deletes a service (`force`: even with running tasks); it turns DRAINING, then INACTIVE.
+    async fn delete_service(&self, cluster: &str, name: &str, force: bool) -> CloudResult<Service>;
+    /// Describes a task definition, with its tags.
+    async fn describe_task_definition(&self, arn: &str) -> CloudResult<TaskDefinition>;
+    /// Registers a revision copied from another (see [`RegisterTaskDefinition`]).
+    async fn register_task_definition(
+        &self,
+        request: RegisterTaskDefinition,
+    ) -> CloudResult<TaskDefinition>;
+    /// Every task definition ARN of exactly this family with this status (all pages).
+    async fn list_task_definitions(
+        &self,
+        family: &str,
+        status: TaskDefinitionStatus,
+    ) -> CloudResult<Vec<String>>;
+    /// Deregisters a revision (it turns INACTIVE).
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()>;
+    /// Deletes up to 10 INACTIVE revisions; returns `(arn, reason)` of those that failed.
+    async fn delete_task_definitions(&self, arns: &[String]) -> CloudResult<Vec<(String, String)>>;
+}
+
+// ---------------------------------------------------------------- ELBv2
+
+/// A load balancer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadBalancer {
+    /// ARN.
+    pub arn: String,
+    /// DNS name.
+    pub dns_name: String,
+    /// Route 53 zone id of the DNS name (for alias records).
+    pub canonical_hosted_zone_id: String,
+    /// VPC.
+    pub vpc_id: String,
+}
+
+/// A listener.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listener {
+    /// ARN.
+    pub arn: String,
+    /// `HTTP` / `HTTPS`.
+    pub protocol: String,
+    /// Port.
+    pub port: i32,
+}
+
+/// A listener rule, as far as eden uses rules: host-header conditions and forward actions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rule {
+    /// ARN.
+    pub arn: String,
+    /// Priority; `None` for the default rule.
+    pub priority: Option<i32>,
+    /// Host-header values.
+    pub hosts: Vec<String>,
+    /// Target groups it forwards to.
+    pub target_group_arns: Vec<String>,
+}
+
+/// A request to create a host-header forward rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRule {
+    /// Listener ARN.
+    pub listener_arn: String,
+    /// Priority (1..=50000).
+    pub priority: i32,
+    /// Host header value.
+    pub host: String,
+    /// Target group to forward to.
+    pub target_group_arn: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// A target group's health check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthCheck {
+    /// Enabled.
+    pub enabled: Option<bool>,
+    /// Protocol.
+    pub protocol: Option<String>,
+    /// Port (`traffic-port` or a number).
+    pub port: Option<String>,
+    /// Path.
+    pub path: Option<String>,
+    /// Interval.
+    pub interval_seconds: Option<i32>,
+    /// Timeout.
+    pub timeout_seconds: Option<i32>,
+    /// Healthy threshold.
+    pub healthy_threshold: Option<i32>,
+    /// Unhealthy threshold.
+    pub unhealthy_threshold: Option<i32>,
+    /// Matcher HTTP codes.
+    pub matcher_http_code: Option<String>,
+    /// Matcher gRPC codes.
+    pub matcher_grpc_code: Option<String>,
+}
+
+/// A target group's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetGroupSpec {
+    /// Protocol.
+    pub protocol: Option<String>,
+    /// Protocol version (`HTTP1`, `HTTP2`, `GRPC`).
+    pub protocol_version: Option<String>,
+    /// Port.
+    pub port: Option<i32>,
+    /// VPC.
+    pub vpc_id: Option<String>,
+    /// `ipv4` / `dualstack`.
+    pub ip_address_type: Option<String>,
+    /// `instance` / `ip` / `lambda` / `alb`.
+    pub target_type: Option<String>,
+    /// Health check.
+    pub health_check: HealthCheck,
+}
+
+/// A target group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetGroup {
+    /// ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// Settings.
+    pub spec: TargetGroupSpec,
+    /// Load balancers using it.
+    pub load_balancer_arns: Vec<String>,
+}
+
+/// A request to create a target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTargetGroup {
+    /// Name (at most 32 characters).
+    pub name: String,
+    /// Settings.
+    pub spec: TargetGroupSpec,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// Elastic Load Balancing v2.
+#[async_trait]
+pub trait LoadBalancerApi: Send + Sync {
+    /// Describes a load balancer.
+    async fn describe_load_balancer(&self, arn: &str) -> CloudResult<LoadBalancer>;
+    /// Its listeners.
+    async fn describe_listeners(&self, load_balancer_arn: &str) -> CloudResult<Vec<Listener>>;
+    /// One page of a listener's rules.
+    async fn describe_rules(
+        &self,
+        listener_arn: &str,
+        marker: Option<String>,
+    ) -> CloudResult<Page<Rule>>;
+    /// Creates a rule.
+    async fn create_rule(&self, request: CreateRule) -> CloudResult<Rule>;
+    /// Deletes a rule.
+    async fn delete_rule(&self, arn: &str) -> CloudResult<()>;
+    /// Describes a target group by name; `None` when missing.
+    async fn describe_target_group_by_name(&self, name: &str) -> CloudResult<Option<TargetGroup>>;
+    /// Describes a target group by ARN; `None` when missing.
+    async fn describe_target_group(&self, arn: &str) -> CloudResult<Option<TargetGroup>>;
+    /// A target group's attributes.
+    async fn target_group_attributes(&self, arn: &str) -> CloudResult<BTreeMap<String, String>>;
+    /// Creates a target group.
+    async fn create_target_group(&self, request: CreateTargetGroup) -> CloudResult<TargetGroup>;
+    /// Sets attributes of a target group.
+    async fn modify_target_group_attributes(
+        &self,
+        arn: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> CloudResult<()>;
+    /// Deletes a target group (`ResourceInUse` while a rule uses it).
+    async fn delete_target_group(&self, arn: &str) -> CloudResult<()>;
+}
+
+// ---------------------------------------------------------------- Route 53
+
+/// An alias target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AliasTarget {
+    /// Target DNS name.
+    pub dns_name: String,
+    /// Target's hosted zone id.
+    pub hosted_zone_id: String,
+    /// Evaluate target health.
+    pub evaluate_target_health: bool,
+}
+
+/// A DNS record set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DnsRecord {
+    /// Name, lowercase, without the trailing dot.
+    pub name: String,
+    /// Type (`A`, `CNAME`...).
+    pub record_type: String,
+    /// Alias target, for alias records.
+    pub alias: Option<AliasTarget>,
+    /// TTL, for plain records.
+    pub ttl: Option<i64>,
+    /// Values, for plain records.
+    pub values: Vec<String>,
+}
+
+/// Amazon Route 53.
+#[async_trait]
+pub trait DnsApi: Send + Sync {
+    /// The hosted zone's name (without trailing dot).
+    async fn hosted_zone_name(&self, zone_id: &str) -> CloudResult<String>;
+    /// Looks up exactly one record by name and type (`StartRecordName`/`StartRecordType`,
+    /// checking what comes back); `None` when absent.
+    async fn find_record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        record_type: &str,
+    ) -> CloudResult<Option<DnsRecord>>;
+    /// Creates or replaces a record.
+    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()>;
+    /// Deletes a record (it must match exactly, as Route 53 requires).
+    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()>;
+}
+
+// ---------------------------------------------------------------- ECR
+
+/// A found image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageDetails {
+    /// Its digest.
+    pub digest: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
+
+/// A container image registry (Amazon ECR).
+#[async_trait]
+pub trait ImageRegistry: Send + Sync {
+    /// Describes one image in the image's own region; `ImageNotFoundException` or
+    /// `RepositoryNotFoundException` when absent.
+    async fn describe_image(&self, image: &EcrImage) -> CloudResult<ImageDetails>;
+}
+
+// ---------------------------------------------------------------- S3
+
+/// A stored object with its ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// Content.
+    pub bytes: Vec<u8>,
+    /// ETag.
+    pub etag: String,
+}
+
+/// How a put is conditioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Only if absent (`If-None-Match: *`).
+    Create,
+    /// Only if the ETag still matches (`If-Match`).
+    Update(String),
+}
+
+/// An object store (Amazon S3) with conditional writes.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Reads an object; `None` when the key is absent.
+    async fn get(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredDocument>>;
+    /// Writes an object under a condition; `PreconditionFailed` when it does not hold.
+    /// Returns the new ETag.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        mode: PutMode,
+    ) -> CloudResult<String>;
+}
+
+// ---------------------------------------------------------------- DynamoDB
+
+/// A DynamoDB attribute value (eden uses strings and numbers).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AttrValue {
+    /// String.
+    S(String),
+    /// Number, as text.
+    N(String),
+}
+
+impl AttrValue {
+    /// The string value.
+    pub fn as_s(&self) -> Option<&str> {
+        match self {
+            Self::S(s) => Some(s),
+            Self::N(_) => None,
+        }
+    }
+
+    /// The number value.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::N(n) => n.parse().ok(),
+            Self::S(_) => None,
+        }
+    }
+}
+
+/// An item.
+pub type Item = BTreeMap<String, AttrValue>;
+
+/// A write condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Unconditional.
+    None,
+    /// Only if no item has this key.
+    NotExists,
+    /// Only if an item has this key.
+    Exists,
+}
+
+/// The state table's key schema and index (SPEC 3.6).
+pub mod schema {
+    /// Default table name.
+    pub const DEFAULT_TABLE: &str = "eden";
+    /// Hash key.
+    pub const HASH_KEY: &str = "type";
+    /// Range key.
+    pub const RANGE_KEY: &str = "name";
+    /// Global secondary index on `kind` / `last_updated`.
+    pub const KIND_INDEX: &str = "kind_last_updated_gsi";
+    /// Index hash key.
+    pub const KIND: &str = "kind";
+    /// Index range key (epoch seconds).
+    pub const LAST_UPDATED: &str = "last_updated";
+}
+
+/// A key-value state table (Amazon DynamoDB) with the schema of [`schema`].
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Creates the table when missing and waits until it is ACTIVE; true when created.
+    async fn ensure_table(&self, table: &str) -> CloudResult<bool>;
+    /// Writes an item under a condition; returns the item it replaced.
+    async fn put_item(
+        &self,
+        table: &str,
+        item: Item,
+        condition: WriteCondition,
+    ) -> CloudResult<Option<Item>>;
+    /// Reads an item by `(type, name)`.
+    async fn get_item(&self, table: &str, hash: &str, range: &str) -> CloudResult<Option<Item>>;
+    /// Deletes an item; returns it when it existed.
+    async fn delete_item(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        condition: WriteCondition,
+    ) -> CloudResult<Option<Item>>;
+    /// One page of the items with this hash key.
+    async fn query(&self, table: &str, hash: &str, next: Option<String>)
+    -> CloudResult<Page<Item>>;
+    /// One page of the index for `kind`, optionally only `last_updated < before`.
+    async fn query_kind(
+        &self,
+        table: &str,
+        kind: &str,
+        before: Option<i64>,
+        next: Option<String>,
+    ) -> CloudResult<Page<Item>>;
+    /// One page of the whole table.
+    async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>>;
+}
+
+/// Every outside system eden talks to.
+#[derive(Clone)]
+pub struct Cloud {
+    /// ECS.
+    pub ecs: Arc<dyn EcsApi>,
+    /// ELBv2.
+    pub elb: Arc<dyn LoadBalancerApi>,
+    /// Route 53.
+    pub dns: Arc<dyn DnsApi>,
+    /// ECR.
+    pub images: Arc<dyn ImageRegistry>,
+    /// S3.
+    pub documents: Arc<dyn DocumentStore>,
+    /// DynamoDB.
+    pub state: Arc<dyn StateStore>,
+}
+
+impl std::fmt::Debug for Cloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cloud").finish_non_exhaustive()
+    }
+}
+
+impl Cloud {
+    /// All six systems served by one value (the in-memory cloud, a test double...).
+    pub fn from_one<T>(one: Arc<T>) -> Self
+    where
+        T: EcsApi + LoadBalancerApi + DnsApi + ImageRegistry + DocumentStore + StateStore + 'static,
+    {
+        Self {
+            ecs: one.clone(),
+            elb: one.clone(),
+            dns: one.clone(),
+            images: one.clone(),
+            documents: one.clone(),
+            state: one,
+        }
+    }
+}
