@@ -1,0 +1,637 @@
+//! Bulk API bodies, bulk answers and the delivery engine with per-item retries.
+//!
+//! Request building is separate from sending: [`BulkEncoder`] turns items into NDJSON once,
+//! into one buffer; chunks are slices of it (retries of a subset copy only that subset).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::SearchApi;
+use super::index::{IndexNameError, validate_index_name};
+
+/// Longest `_id` the cluster accepts, in bytes.
+pub const MAX_DOC_ID_BYTES: usize = 512;
+
+/// One document to index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkItem<'a> {
+    /// The caller's reference for this item (e.g. its position in the batch); outcomes are
+    /// reported under it.
+    pub key: usize,
+    /// Target index name (see [`super::IndexNamer`]); validated before sending.
+    pub index: String,
+    /// Optional deterministic `_id`, so a replayed batch overwrites instead of duplicating.
+    pub id: Option<String>,
+    /// The record's original JSON bytes, sent as `_source` unchanged (line breaks between
+    /// tokens, which NDJSON cannot carry, become spaces).
+    pub source: &'a [u8],
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// The cluster indexed it (2xx).
+    Delivered,
+    /// Refused permanently (e.g. 400 mapping error, invalid index name): dead letter.
+    Rejected {
+        /// The item's HTTP status; `None` when it was never sent (invalid index name).
+        status: Option<u16>,
+        /// The cluster's error type, e.g. `mapper_parsing_exception`.
+        error_type: String,
+        /// The cluster's reason.
+        reason: String,
+    },
+    /// Still failing transiently after all attempts: the caller should retry the batch.
+    Failed {
+        /// The last failure seen.
+        reason: String,
+    },
+}
+
+/// Limits and retry policy of bulk delivery. Deserializable; missing fields take defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct BulkConfig {
+    /// Most actions per request (default 500, as the original module).
+    pub max_actions: usize,
+    /// Most body bytes per request (default 5 MB; AWS domains refuse 10 MB with 413).
+    pub max_bytes: usize,
+    /// Attempts per item for transient failures, the first included (default 5).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt, in milliseconds (default 200); doubles each time.
+    pub initial_backoff_ms: u64,
+    /// Upper bound of one backoff, in milliseconds (default 10 000).
+    pub max_backoff_ms: u64,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        Self {
+            max_actions: 500,
+            max_bytes: 5 * 1024 * 1024,
+            max_attempts: 5,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+        }
+    }
+}
+
+impl BulkConfig {
+    /// The backoff before attempt `attempt + 1`: exponential, capped, with jitter in
+    /// [half, full] so that concurrent senders spread out.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .initial_backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(30));
+        let full = exp.min(self.max_backoff_ms);
+        let half = full / 2;
+        Duration::from_millis(half + fastrand::u64(0..=full - half))
+    }
+}
+
+/// Derives a deterministic document `_id` from an origin (e.g. shard id, sequence number,
+/// sub-sequence number, CloudWatch event id joined by `/`): URL-safe base64 of its SHA-256.
+pub fn derive_doc_id(origin: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(origin.as_bytes()))
+}
+
+/// A `_id` from a record's `log_id`: the id itself when it fits (512 bytes), else derived.
+pub fn doc_id_from_log_id(log_id: &str) -> String {
+    if !log_id.is_empty() && log_id.len() <= MAX_DOC_ID_BYTES {
+        log_id.to_owned()
+    } else {
+        derive_doc_id(log_id)
+    }
+}
+
+/// One request body and the items it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkChunk {
+    /// NDJSON body.
+    pub body: Bytes,
+    /// The keys of the items in the body, in order.
+    pub keys: Vec<usize>,
+}
+
+/// Bodies for a batch, plus the items that could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedBulk {
+    /// Request bodies within the configured limits.
+    pub chunks: Vec<BulkChunk>,
+    /// Items whose index name is invalid, by key.
+    pub invalid: Vec<(usize, IndexNameError)>,
+}
+
+/// Builds NDJSON `index` bodies bounded by action count and bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkEncoder {
+    max_actions: usize,
+    max_bytes: usize,
+}
+
+/// The whole batch encoded once; `spans[pos]` is item `pos`'s action + source lines.
+struct Encoded {
+    buf: Bytes,
+    spans: Vec<Range<usize>>,
+}
+
+impl Encoded {
+    /// A body for the items at `positions`: a zero-copy slice when they are adjacent.
+    fn body(&self, positions: &[usize]) -> Bytes {
+        let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
+            return Bytes::new();
+        };
+        let adjacent = positions
+            .windows(2)
+            .all(|w| self.spans[w[0]].end == self.spans[w[1]].start);
+        if adjacent {
+            return self
+                .buf
+                .slice(self.spans[first].start..self.spans[last].end);
+        }
+        let len = positions.iter().map(|&p| self.spans[p].len()).sum();
+        let mut body = Vec::with_capacity(len);
+        for &p in positions {
+            body.extend_from_slice(&self.buf[self.spans[p].clone()]);
+        }
+        Bytes::from(body)
+    }
+}
+
+impl BulkEncoder {
+    /// An encoder with the limits of `config`.
+    pub fn new(config: &BulkConfig) -> Self {
+        Self {
+            max_actions: config.max_actions.max(1),
+            max_bytes: config.max_bytes.max(1),
+        }
+    }
+
+    /// Encodes `items` into request bodies. Items with an invalid index name are left out
+    /// and listed in [`EncodedBulk::invalid`].
+    pub fn encode(&self, items: &[BulkItem<'_>]) -> EncodedBulk {
+        let (valid, invalid) = partition_valid(items);
+        let encoded = encode_items(items, &valid);
+        let chunks = self
+            .chunk(&encoded, &valid)
+            .into_iter()
+            .map(|positions| BulkChunk {
+                body: encoded.body(&positions),
+                keys: positions.iter().map(|&p| items[p].key).collect(),
+            })
+            .collect();
+        EncodedBulk {
+            chunks,
+            invalid: invalid
+                .into_iter()
+                .map(|(p, e)| (items[p].key, e))
+                .collect(),
+        }
+    }
+
+    /// Groups positions, in order, into chunks within the limits. An item larger than
+    /// `max_bytes` goes alone (the cluster decides; 413 rejects it).
+    fn chunk(&self, encoded: &Encoded, positions: &[usize]) -> Vec<Vec<usize>> {
+        let mut chunks = Vec::new();
+        let mut current: Vec<usize> = Vec::new();
+        let mut bytes = 0usize;
+        for &p in positions {
+            let len = encoded.spans[p].len();
+            if !current.is_empty()
+                && (current.len() >= self.max_actions || bytes + len > self.max_bytes)
+            {
+                chunks.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            current.push(p);
+            bytes += len;
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks
+    }
+}
+
+/// Splits positions into valid ones and those with an invalid index name. Consecutive
+/// items usually share an index, so the last valid name is remembered.
+fn partition_valid(items: &[BulkItem<'_>]) -> (Vec<usize>, Vec<(usize, IndexNameError)>) {
+    let mut valid = Vec::with_capacity(items.len());
+    let mut invalid = Vec::new();
+    let mut last_ok: Option<&str> = None;
+    for (pos, item) in items.iter().enumerate() {
+        if last_ok == Some(item.index.as_str()) {
+            valid.push(pos);
+            continue;
+        }
+        match validate_index_name(&item.index) {
+            Ok(()) => {
+                last_ok = Some(&item.index);
+                valid.push(pos);
+            }
+            Err(e) => invalid.push((pos, e)),
+        }
+    }
+    (valid, invalid)
+}
+
+fn encode_items(items: &[BulkItem<'_>], valid: &[usize]) -> Encoded {
+    let estimate: usize = valid
+        .iter()
+        .map(|&p| items[p].source.len() + items[p].index.len() + 64)
+        .sum();
+    let mut buf = Vec::with_capacity(estimate);
+    let mut spans = vec![0..0; items.len()];
+    for &p in valid {
+        let item = &items[p];
+        let start = buf.len();
+        buf.extend_from_slice(b"{\"index\":{\"_index\":");
+        push_json_str(&mut buf, &item.index);
+        if let Some(id) = &item.id {
+            buf.extend_from_slice(b",\"_id\":");
+            push_json_str(&mut buf, id);
+        }
+        buf.extend_from_slice(b"}}\n");
+        push_single_line(&mut buf, item.source);
+        buf.push(b'\n');
+        spans[p] = start..buf.len();
+    }
+    Encoded {
+        buf: Bytes::from(buf),
+        spans,
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        buf.extend_from_slice(bytes);
+    } else {
+        for &b in bytes {
+            match b {
+                b'"' => buf.extend_from_slice(b"\\\""),
+                b'\\' => buf.extend_from_slice(b"\\\\"),
+                b'\n' => buf.extend_from_slice(b"\\n"),
+                b'\r' => buf.extend_from_slice(b"\\r"),
+                b'\t' => buf.extend_from_slice(b"\\t"),
+                0..=0x1f => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    buf.extend_from_slice(b"\\u00");
+                    buf.push(HEX[usize::from(b >> 4)]);
+                    buf.push(HEX[usize::from(b & 0xf)]);
+                }
+                _ => buf.push(b),
+            }
+        }
+    }
+    buf.push(b'"');
+}
+
+/// Appends JSON `source` on one line. Raw CR/LF can only be whitespace between tokens in
+/// valid JSON (inside strings they are escaped), so a space keeps the document's meaning.
+fn push_single_line(buf: &mut Vec<u8>, source: &[u8]) {
+    let start = buf.len();
+    buf.extend_from_slice(source);
+    if memchr::memchr2(b'\n', b'\r', source).is_some() {
+        for b in &mut buf[start..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+    }
+}
+
+/// The per-item results of one `_bulk` request, in the order of its actions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BulkReply {
+    /// One result per action.
+    pub items: Vec<BulkItemResult>,
+}
+
+/// One item of a bulk answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkItemResult {
+    /// The item's HTTP status.
+    pub status: u16,
+    /// `error.type`, when the item failed.
+    pub error_type: Option<String>,
+    /// `error.reason`, when the item failed.
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawReply {
+    #[serde(default)]
+    items: Vec<BTreeMap<String, RawItem>>,
+}
+
+#[derive(Deserialize)]
+struct RawItem {
+    status: u16,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+impl BulkReply {
+    /// Reads a `_bulk` answer body. Each item is an object with one key (the action);
+    /// `error` may be an object with `type` and `reason`, or a plain string (old clusters).
+    pub fn parse(body: &[u8]) -> Result<BulkReply, String> {
+        let raw: RawReply =
+            serde_json::from_slice(body).map_err(|e| format!("bulk answer is not JSON: {e}"))?;
+        let mut items = Vec::with_capacity(raw.items.len());
+        for (i, item) in raw.items.into_iter().enumerate() {
+            let Some((_, result)) = item.into_iter().next() else {
+                return Err(format!("bulk answer item {i} is empty"));
+            };
+            let (error_type, reason) = match result.error {
+                None | Some(serde_json::Value::Null) => (None, None),
+                Some(serde_json::Value::String(s)) => (None, Some(s)),
+                Some(serde_json::Value::Object(o)) => (
+                    o.get("type").and_then(|v| v.as_str()).map(str::to_owned),
+                    o.get("reason").and_then(|v| v.as_str()).map(str::to_owned),
+                ),
+                Some(other) => (None, Some(other.to_string())),
+            };
+            items.push(BulkItemResult {
+                status: result.status,
+                error_type,
+                reason,
+            });
+        }
+        Ok(BulkReply { items })
+    }
+}
+
+/// The outcome of delivering a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BulkReport {
+    /// One outcome per input item, in input order, by key.
+    pub outcomes: Vec<(usize, ItemOutcome)>,
+    /// Bulk requests sent (attempts and 413 splits included).
+    pub requests: usize,
+}
+
+impl BulkReport {
+    /// How many items were delivered.
+    pub fn delivered(&self) -> usize {
+        self.count(|o| matches!(o, ItemOutcome::Delivered))
+    }
+    /// How many items were rejected permanently.
+    pub fn rejected(&self) -> usize {
+        self.count(|o| matches!(o, ItemOutcome::Rejected { .. }))
+    }
+    /// How many items still failed transiently.
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, ItemOutcome::Failed { .. }))
+    }
+    fn count(&self, f: impl Fn(&ItemOutcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|(_, o)| f(o)).count()
+    }
+}
+
+fn is_retryable_status(status: u16) -> bool {
+    status == 429 || status >= 500
+}
+
+/// Delivers `items` through `api`: encodes once, sends chunks within the limits, reads the
+/// per-item results, retries items answered 429/5xx and whole requests that failed
+/// transiently (429, 5xx, timeout, connection failure) with backoff, splits chunks answered
+/// 413 (down to single items), and reports one outcome per item. Never loses an item: each
+/// ends Delivered, Rejected or Failed.
+pub async fn deliver_bulk<S: SearchApi + ?Sized>(
+    api: &S,
+    items: &[BulkItem<'_>],
+    config: &BulkConfig,
+) -> BulkReport {
+    let encoder = BulkEncoder::new(config);
+    let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+    let (mut pending, invalid) = partition_valid(items);
+    for (pos, err) in invalid {
+        outcomes[pos] = Some(ItemOutcome::Rejected {
+            status: None,
+            error_type: "invalid_index_name".to_owned(),
+            reason: err.to_string(),
+        });
+    }
+    let encoded = encode_items(items, &pending);
+    let mut reasons: Vec<String> = vec![String::new(); items.len()];
+    let mut requests = 0usize;
+    let max_attempts = config.max_attempts.max(1);
+
+    for attempt in 1..=max_attempts {
+        let mut queue: VecDeque<Vec<usize>> = encoder.chunk(&encoded, &pending).into();
+        let mut retry: Vec<usize> = Vec::new();
+        while let Some(chunk) = queue.pop_front() {
+            requests += 1;
+            match api.bulk(encoded.body(&chunk)).await {
+                Ok(reply) if reply.items.len() == chunk.len() => {
+                    for (&pos, result) in chunk.iter().zip(reply.items) {
+                        let status = result.status;
+                        if (200..300).contains(&status) {
+                            outcomes[pos] = Some(ItemOutcome::Delivered);
+                        } else {
+                            let error_type = result.error_type.unwrap_or_else(|| "unknown".into());
+                            let reason = result.reason.unwrap_or_default();
+                            if is_retryable_status(status) {
+                                reasons[pos] =
+                                    format!("item HTTP {status}: {error_type}: {reason}");
+                                retry.push(pos);
+                            } else {
+                                outcomes[pos] = Some(ItemOutcome::Rejected {
+                                    status: Some(status),
+                                    error_type,
+                                    reason,
+                                });
+                            }
+                        }
+                    }
+                }
+                Ok(reply) => {
+                    // Cannot tell which item is which: resend all (at-least-once).
+                    let reason = format!(
+                        "bulk answer has {} items for {} actions",
+                        reply.items.len(),
+                        chunk.len()
+                    );
+                    tracing::warn!(%reason, "malformed bulk answer");
+                    for &pos in &chunk {
+                        reasons[pos].clone_from(&reason);
+                    }
+                    retry.extend_from_slice(&chunk);
+                }
+                Err(e) if e.is_too_large() => {
+                    if chunk.len() > 1 {
+                        let (a, b) = chunk.split_at(chunk.len() / 2);
+                        queue.push_front(b.to_vec());
+                        queue.push_front(a.to_vec());
+                    } else {
+                        for &pos in &chunk {
+                            outcomes[pos] = Some(ItemOutcome::Rejected {
+                                status: Some(413),
+                                error_type: "request_entity_too_large".to_owned(),
+                                reason: e.to_string(),
+                            });
+                        }
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, attempt, "bulk request failed, will retry");
+                    let reason = e.to_string();
+                    for &pos in &chunk {
+                        reasons[pos].clone_from(&reason);
+                    }
+                    retry.extend_from_slice(&chunk);
+                }
+                Err(e) => {
+                    // Auth or request errors: retrying now will not help and the records are
+                    // not at fault, so report them as failed (replayed later), not rejected.
+                    tracing::error!(error = %e, "bulk request refused");
+                    let reason = e.to_string();
+                    for &pos in &chunk {
+                        outcomes[pos] = Some(ItemOutcome::Failed {
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if retry.is_empty() {
+            break;
+        }
+        retry.sort_unstable();
+        pending = retry;
+        if attempt < max_attempts {
+            tokio::time::sleep(config.backoff(attempt)).await;
+        } else {
+            for &pos in &pending {
+                outcomes[pos] = Some(ItemOutcome::Failed {
+                    reason: std::mem::take(&mut reasons[pos]),
+                });
+            }
+        }
+    }
+
+    BulkReport {
+        outcomes: items
+            .iter()
+            .zip(outcomes)
+            .map(|(item, o)| {
+                let outcome = o.unwrap_or_else(|| ItemOutcome::Failed {
+                    reason: "not sent".to_owned(),
+                });
+                (item.key, outcome)
+            })
+            .collect(),
+        requests,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: usize, index: &str, id: Option<&str>, source: &'static [u8]) -> BulkItem<'static> {
+        BulkItem {
+            key,
+            index: index.to_owned(),
+            id: id.map(str::to_owned),
+            source,
+        }
+    }
+
+    #[test]
+    fn encodes_ndjson_with_escaped_ids_and_single_line_sources() {
+        let items = [
+            item(7, "logs-a-20200101", Some("x\"y"), b"{\"a\":1}"),
+            item(8, "logs-a-20200101", None, b"{\n\"b\": \"\\n\"\r\n}"),
+            item(9, "logs-A-20200101", None, b"{}"),
+        ];
+        let enc = BulkEncoder::new(&BulkConfig::default()).encode(&items);
+        assert_eq!(enc.chunks.len(), 1);
+        assert_eq!(enc.chunks[0].keys, vec![7, 8]);
+        assert_eq!(
+            std::str::from_utf8(&enc.chunks[0].body).unwrap(),
+            "{\"index\":{\"_index\":\"logs-a-20200101\",\"_id\":\"x\\\"y\"}}\n{\"a\":1}\n\
+             {\"index\":{\"_index\":\"logs-a-20200101\"}}\n{ \"b\": \"\\n\"  }\n"
+        );
+        assert_eq!(enc.invalid.len(), 1);
+        assert_eq!(enc.invalid[0].0, 9);
+    }
+
+    #[test]
+    fn chunks_respect_count_and_bytes() {
+        let items: Vec<_> = (0..10)
+            .map(|k| item(k, "i", None, b"{\"v\":123456789}"))
+            .collect();
+        let config = BulkConfig {
+            max_actions: 3,
+            ..BulkConfig::default()
+        };
+        let enc = BulkEncoder::new(&config).encode(&items);
+        assert_eq!(
+            enc.chunks.iter().map(|c| c.keys.len()).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        let one = enc.chunks[0].body.len() / 3;
+        let config = BulkConfig {
+            max_bytes: one * 2 + 1,
+            ..BulkConfig::default()
+        };
+        let enc = BulkEncoder::new(&config).encode(&items);
+        assert_eq!(enc.chunks.len(), 5);
+        assert!(enc.chunks.iter().all(|c| c.body.len() <= one * 2 + 1));
+    }
+
+    #[test]
+    fn parses_answers_and_tolerates_string_errors() {
+        let body = br#"{"took":1,"errors":true,"items":[
+            {"index":{"_index":"a","status":201}},
+            {"index":{"_index":"a","status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},
+            {"create":{"status":429,"error":"es_rejected_execution_exception"}}]}"#;
+        let reply = BulkReply::parse(body).unwrap();
+        assert_eq!(reply.items.len(), 3);
+        assert_eq!(
+            reply.items[1].error_type.as_deref(),
+            Some("mapper_parsing_exception")
+        );
+        assert_eq!(
+            reply.items[2].reason.as_deref(),
+            Some("es_rejected_execution_exception")
+        );
+        assert!(BulkReply::parse(b"<html>").is_err());
+        assert!(BulkReply::parse(br#"{"items":[{}]}"#).is_err());
+    }
+
+    #[test]
+    fn doc_ids_are_deterministic_and_bounded() {
+        assert_eq!(
+            derive_doc_id("shard-1/49590"),
+            derive_doc_id("shard-1/49590")
+        );
+        assert_ne!(
+            derive_doc_id("shard-1/49590"),
+            derive_doc_id("shard-1/49591")
+        );
+        assert_eq!(derive_doc_id("x").len(), 43);
+        assert_eq!(doc_id_from_log_id("abc"), "abc");
+        assert_eq!(doc_id_from_log_id(&"a".repeat(600)).len(), 43);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let c = BulkConfig::default();
+        for attempt in 1..40 {
+            let d = c.backoff(attempt).as_millis() as u64;
+            let full = (200u64 << (attempt - 1).min(30)).min(10_000);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d}");
+        }
+    }
+}
