@@ -1,5 +1,19 @@
 //! The Baikonur common log schema, routing, destinations and a Kinesis Lambda pipeline.
 
-pub mod search;
+pub mod classify;
+pub mod destination;
+pub mod record;
+pub mod routing;
+pub mod schema;
+pub mod timestamp;
+
 pub mod fluent;
 pub mod retention;
+#[cfg(feature = "search")]
+pub mod search;
+
+pub use classify::{Classified, FailureReason, Record};
+pub use destination::{DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
+pub use record::{FieldValue, LogRecord, ParseError};
+pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
+pub use schema::{SchemaConfig, TimeZone};

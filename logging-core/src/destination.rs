@@ -1,0 +1,392 @@
+//! The [`Destination`] trait every delivery target implements, and its [`DeliveryReport`].
+//!
+//! # Writing a destination
+//!
+//! The pipeline calls [`Destination::deliver`] once per invocation with the records routed to
+//! it (a [`RoutedBatch`]: records grouped by `log_type`, each record at a *slot*
+//! `0..batch.len()`), concurrently with the other destinations. The destination answers with a
+//! [`DeliveryReport`] that says, for every slot, one of:
+//!
+//! * [`DeliveryStatus::Delivered`]: the record is stored; nothing more to do.
+//! * [`DeliveryStatus::Rejected`]: the target refused *this record* permanently (e.g. an
+//!   Elasticsearch 400 mapping error). The pipeline writes it to the dead letter with the
+//!   reason and counts it as `rejected`; Lambda does not replay it.
+//! * [`DeliveryStatus::Failed`]: delivery failed transiently *after the destination's own
+//!   retries* (throttling, 5xx, network). The pipeline reports the record's sequence number in
+//!   `batchItemFailures`, so Lambda replays from there.
+//!
+//! Rules that keep the pipeline lossless:
+//!
+//! * Never panic and never return early without a status: build the report with
+//!   [`DeliveryReport::new`] (every slot starts as failed, "not reported") and mark what
+//!   happened; a slot left unmarked is a transient failure, never a silent success.
+//! * Retry transient errors inside `deliver` (bounded, with backoff); the pipeline does not.
+//! * Write the record bytes unchanged ([`Record::data`](crate::classify::Record::data)); do
+//!   not re-serialise. Build one buffer per output object, not one per record.
+//! * Make outputs idempotent where the target allows (deterministic keys or ids), since Lambda
+//!   replays records after a partial failure.
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use logging_core::destination::{Destination, DeliveryReport};
+//! use logging_core::routing::RoutedBatch;
+//!
+//! /// Accepts records of up to 1 KiB; refuses larger ones.
+//! struct Small;
+//!
+//! #[async_trait]
+//! impl Destination for Small {
+//!     fn name(&self) -> &str {
+//!         "small"
+//!     }
+//!     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+//!         let mut report = DeliveryReport::new(batch);
+//!         for (slot, _group, record) in batch.iter() {
+//!             if record.data.len() <= 1024 {
+//!                 report.deliver(slot);
+//!             } else {
+//!                 report.reject(slot, "record larger than 1 KiB");
+//!             }
+//!         }
+//!         report
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::routing::RoutedBatch;
+
+/// A delivery target: S3 archive, Kinesis forward, Elasticsearch, Fluentd, ...
+///
+/// See the [module documentation](self) for the contract.
+#[async_trait]
+pub trait Destination: Send + Sync {
+    /// A short name for reports, logs and dead-letter envelopes (e.g. `s3://bucket/prefix`).
+    fn name(&self) -> &str;
+
+    /// Delivers the batch and says what happened to every record (slot).
+    async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport;
+}
+
+impl fmt::Debug for dyn Destination + '_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Destination({})", self.name())
+    }
+}
+
+/// What happened to one record at one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Stored.
+    Delivered,
+    /// Refused permanently, with the destination's reason: goes to the dead letter.
+    Rejected(Arc<str>),
+    /// Failed transiently after retries, with the last error: Lambda replays it.
+    Failed(Arc<str>),
+}
+
+/// The result of [`Destination::deliver`]: a status per slot of the batch, and the names of
+/// what was written (object keys, stream names) for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    statuses: Vec<DeliveryStatus>,
+    /// What the destination wrote (object keys, `stream:<name>`), for reports and tools.
+    pub artifacts: Vec<String>,
+}
+
+const NOT_REPORTED: &str = "destination did not report this record";
+
+impl DeliveryReport {
+    /// A report for `batch` with every slot failed ("not reported") until marked otherwise.
+    pub fn new(batch: &RoutedBatch<'_>) -> Self {
+        Self::with_len(batch.len())
+    }
+
+    /// A report for `len` slots, every slot failed ("not reported") until marked otherwise.
+    pub fn with_len(len: usize) -> Self {
+        let not_reported: Arc<str> = Arc::from(NOT_REPORTED);
+        Self {
+            statuses: vec![DeliveryStatus::Failed(not_reported); len],
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// A report with every slot delivered.
+    pub fn all_delivered(batch: &RoutedBatch<'_>) -> Self {
+        Self {
+            statuses: vec![DeliveryStatus::Delivered; batch.len()],
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// A report with every slot failed transiently with `error`.
+    pub fn all_failed(batch: &RoutedBatch<'_>, error: impl fmt::Display) -> Self {
+        let error: Arc<str> = Arc::from(error.to_string());
+        Self {
+            statuses: vec![DeliveryStatus::Failed(error); batch.len()],
+            artifacts: Vec::new(),
+        }
+    }
+
+    /// Sets the status of `slot`; a slot outside the batch is ignored (and logged).
+    pub fn set(&mut self, slot: usize, status: DeliveryStatus) {
+        match self.statuses.get_mut(slot) {
+            Some(s) => *s = status,
+            None => tracing::error!(
+                slot,
+                len = self.statuses.len(),
+                "delivery status for a slot outside the batch"
+            ),
+        }
+    }
+
+    /// Marks `slot` delivered.
+    pub fn deliver(&mut self, slot: usize) {
+        self.set(slot, DeliveryStatus::Delivered);
+    }
+
+    /// Marks `slots` delivered.
+    pub fn deliver_range(&mut self, slots: std::ops::Range<usize>) {
+        for slot in slots {
+            self.deliver(slot);
+        }
+    }
+
+    /// Marks `slot` rejected permanently with `reason`.
+    pub fn reject(&mut self, slot: usize, reason: impl Into<Arc<str>>) {
+        self.set(slot, DeliveryStatus::Rejected(reason.into()));
+    }
+
+    /// Marks `slot` failed transiently with `error`.
+    pub fn fail(&mut self, slot: usize, error: impl Into<Arc<str>>) {
+        self.set(slot, DeliveryStatus::Failed(error.into()));
+    }
+
+    /// Marks `slots` failed transiently with one shared `error`.
+    pub fn fail_range(&mut self, slots: std::ops::Range<usize>, error: impl fmt::Display) {
+        let error: Arc<str> = Arc::from(error.to_string());
+        for slot in slots {
+            self.set(slot, DeliveryStatus::Failed(error.clone()));
+        }
+    }
+
+    /// The status of `slot`.
+    pub fn status(&self, slot: usize) -> Option<&DeliveryStatus> {
+        self.statuses.get(slot)
+    }
+
+    /// Every slot's status, in slot order.
+    pub fn statuses(&self) -> &[DeliveryStatus] {
+        &self.statuses
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.statuses.len()
+    }
+
+    /// Whether the report has no slot.
+    pub fn is_empty(&self) -> bool {
+        self.statuses.is_empty()
+    }
+
+    /// Counts of (delivered, rejected, failed) slots.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for s in &self.statuses {
+            match s {
+                DeliveryStatus::Delivered => c.0 += 1,
+                DeliveryStatus::Rejected(_) => c.1 += 1,
+                DeliveryStatus::Failed(_) => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Bounded retries with exponential backoff and full jitter, for destinations that write
+/// whole objects (S3 archive, dead letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in total, at least 1 (default 3).
+    pub max_attempts: u32,
+    /// Backoff before the first retry (default 100 ms), doubled per retry.
+    #[serde(with = "millis")]
+    pub initial_backoff: Duration,
+    /// Upper bound of one backoff (default 2 s).
+    #[serde(with = "millis")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retry: one attempt.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The backoff before retry number `retry` (1-based): full jitter over the exponential bound.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let bound = exp.min(self.max_backoff);
+        bound.mul_f64(fastrand::f64())
+    }
+
+    /// Runs `op` until it succeeds or the attempts are used up; returns the last error.
+    pub async fn run<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt >= self.max_attempts.max(1) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "retrying after a transient failure");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Polls every future concurrently and returns their outputs in order (a dependency-free
+/// `join_all` for the handful of destinations of one invocation).
+pub(crate) async fn join_all<'a, T>(
+    mut futures: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
+) -> Vec<T> {
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        let mut pending = false;
+        for (fut, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_defaults_to_failed_not_reported() {
+        let mut r = DeliveryReport::with_len(4);
+        r.deliver(0);
+        r.reject(1, "bad");
+        r.deliver_range(3..4);
+        r.set(9, DeliveryStatus::Delivered);
+        assert_eq!(r.counts(), (2, 1, 1));
+        assert_eq!(
+            r.status(2),
+            Some(&DeliveryStatus::Failed(Arc::from(NOT_REPORTED)))
+        );
+        r.fail_range(0..2, "boom");
+        assert_eq!(r.counts(), (1, 0, 3));
+        assert_eq!(r.len(), 4);
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let p = RetryPolicy::default();
+        for retry in 1..40 {
+            assert!(p.backoff(retry) <= p.max_backoff);
+        }
+        let cfg: RetryPolicy =
+            serde_json::from_str(r#"{"max_attempts":5,"initial_backoff":10}"#).unwrap();
+        assert_eq!(cfg.initial_backoff, Duration::from_millis(10));
+        assert_eq!(cfg.max_attempts, 5);
+    }
+
+    #[tokio::test]
+    async fn retry_runs_until_success_or_exhaustion() {
+        let p = RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let r: Result<u32, String> = p
+            .run(|| {
+                calls += 1;
+                let c = calls;
+                async move {
+                    if c < 3 {
+                        Err(format!("fail {c}"))
+                    } else {
+                        Ok(c)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(3));
+        let mut calls = 0;
+        let r: Result<u32, String> = p
+            .run(|| {
+                calls += 1;
+                async { Err("always".to_owned()) }
+            })
+            .await;
+        assert_eq!(r, Err("always".to_owned()));
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order() {
+        let futs: Vec<Pin<Box<dyn Future<Output = u32> + Send>>> = vec![
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                1
+            }),
+            Box::pin(async { 2 }),
+        ];
+        assert_eq!(join_all(futs).await, [1, 2]);
+    }
+}

@@ -1,0 +1,309 @@
+//! Routing valid records to destinations (SPEC 1.3): allow-lists, fan-out, type groups.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::classify::Record;
+use crate::destination::Destination;
+
+/// An allow-list of `log_type`s; empty accepts every type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct TypeFilter {
+    allow: Vec<String>,
+}
+
+impl TypeFilter {
+    /// Accepts every type.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Accepts only these types (an empty list accepts every type).
+    pub fn only<I, S>(types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            allow: types.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Parses a comma-separated list as in the original `LOG_TYPE_WHITELIST` (blanks ignored).
+    ///
+    /// ```
+    /// use logging_core::routing::TypeFilter;
+    /// let f = TypeFilter::from_comma_list(" nginx, app ,,");
+    /// assert!(f.accepts("app") && !f.accepts("db"));
+    /// assert!(TypeFilter::from_comma_list("").accepts("anything"));
+    /// ```
+    pub fn from_comma_list(list: &str) -> Self {
+        Self::only(list.split(',').map(str::trim).filter(|s| !s.is_empty()))
+    }
+
+    /// Whether `log_type` passes.
+    pub fn accepts(&self, log_type: &str) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|t| t == log_type)
+    }
+
+    /// The allowed types (empty = all).
+    pub fn allowed(&self) -> &[String] {
+        &self.allow
+    }
+}
+
+/// A route: a filter on `log_type` and where the accepted records go.
+#[derive(Debug, Clone)]
+pub struct Route<D> {
+    /// Which types the route accepts.
+    pub filter: TypeFilter,
+    /// The destination (for the pipeline, an `Arc<dyn Destination>`).
+    pub destination: D,
+}
+
+/// A router: an ordered list of routes. A record goes to every route that accepts it.
+#[derive(Debug, Clone)]
+pub struct Router<D = Arc<dyn Destination>> {
+    routes: Vec<Route<D>>,
+}
+
+impl<D> Default for Router<D> {
+    fn default() -> Self {
+        Self { routes: Vec::new() }
+    }
+}
+
+/// The records of one route, grouped by `log_type`.
+#[derive(Debug, Clone)]
+pub struct RoutedBatch<'a> {
+    /// Index of the route in the router.
+    pub route: usize,
+    /// The groups, in order of each type's first appearance in the batch.
+    pub groups: Vec<TypeGroup<'a>>,
+    len: usize,
+}
+
+/// The records of one `log_type` within a route, in input order.
+#[derive(Debug, Clone)]
+pub struct TypeGroup<'a> {
+    /// The `log_type` shared by the group.
+    pub log_type: &'a str,
+    /// The first record's timestamp (`None` if it had none; timestamps not required).
+    pub first_timestamp: Option<DateTime<Utc>>,
+    /// The first record's id, if it had one.
+    pub first_id: Option<&'a str>,
+    /// The records.
+    pub records: Vec<&'a Record<'a>>,
+    /// Slot of the first record in the batch: record `i` of the group is slot `start + i`.
+    pub start: usize,
+}
+
+impl<'a> RoutedBatch<'a> {
+    /// Number of records (slots) in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every record with its slot, group by group.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &TypeGroup<'a>, &'a Record<'a>)> + '_ {
+        self.groups.iter().flat_map(|g| {
+            g.records
+                .iter()
+                .enumerate()
+                .map(move |(i, r)| (g.start + i, g, *r))
+        })
+    }
+
+    /// Total payload bytes in the batch.
+    pub fn payload_bytes(&self) -> usize {
+        self.iter().map(|(_, _, r)| r.data.len()).sum()
+    }
+}
+
+impl<'a> TypeGroup<'a> {
+    /// The slots of the group's records.
+    pub fn slots(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.records.len()
+    }
+}
+
+impl<D> Router<D> {
+    /// A router without routes (every record is filtered).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route.
+    pub fn with_route(mut self, filter: TypeFilter, destination: D) -> Self {
+        self.routes.push(Route {
+            filter,
+            destination,
+        });
+        self
+    }
+
+    /// Adds a route.
+    pub fn push(&mut self, filter: TypeFilter, destination: D) {
+        self.routes.push(Route {
+            filter,
+            destination,
+        });
+    }
+
+    /// The routes, in order.
+    pub fn routes(&self) -> &[Route<D>] {
+        &self.routes
+    }
+
+    /// Whether any route accepts `log_type` (otherwise the record is filtered).
+    pub fn accepts(&self, log_type: &str) -> bool {
+        self.routes.iter().any(|r| r.filter.accepts(log_type))
+    }
+
+    /// Routes records: one [`RoutedBatch`] per route that accepts at least one record, in route
+    /// order; within it, one [`TypeGroup`] per type in order of first appearance, each keeping
+    /// input order and the first record's timestamp and id.
+    ///
+    /// ```
+    /// use logging_core::classify::{classify, Classified};
+    /// use logging_core::routing::{Router, TypeFilter};
+    /// use logging_core::SchemaConfig;
+    /// use kinesis_utils::{Decoded, Origin, Payload};
+    /// # use std::sync::Arc;
+    /// # let origin = Origin { record_index: 0, sequence_number: Arc::from("1"),
+    /// #     partition_key: Arc::from("k"), event_id: None, sub_sequence: None, cwl: None };
+    /// let items: Vec<Decoded> = [
+    ///     r#"{"log_type":"web","log_id":"w1","time":"2020-03-14T12:00:00Z"}"#,
+    ///     r#"{"log_type":"db","log_id":"d1","time":"2020-03-14T12:00:01Z"}"#,
+    ///     r#"{"log_type":"web","log_id":"w2","time":"2020-03-14T12:00:02Z"}"#,
+    /// ].iter().map(|s| Decoded::Payload(Payload { data: s.as_bytes().to_vec().into(), origin: origin.clone() })).collect();
+    /// let schema = SchemaConfig::default();
+    /// let records: Vec<_> = items.iter().enumerate().filter_map(|(i, d)| match classify(i, d, &schema) {
+    ///     Classified::Valid(r) => Some(r),
+    ///     _ => None,
+    /// }).collect();
+    ///
+    /// // Route 0 archives everything, route 1 forwards only "web": "web" records fan out.
+    /// let router = Router::new()
+    ///     .with_route(TypeFilter::all(), "archive")
+    ///     .with_route(TypeFilter::only(["web"]), "forward");
+    /// let batches = router.route(&records);
+    /// assert_eq!(batches.len(), 2);
+    /// let types: Vec<_> = batches[0].groups.iter().map(|g| (g.log_type, g.records.len())).collect();
+    /// assert_eq!(types, [("web", 2), ("db", 1)]);
+    /// assert_eq!(batches[0].groups[0].first_id, Some("w1"));
+    /// assert_eq!(router.routes()[batches[1].route].destination, "forward");
+    /// assert_eq!(batches[1].len(), 2);
+    /// ```
+    pub fn route<'a>(&self, records: &'a [Record<'a>]) -> Vec<RoutedBatch<'a>> {
+        let mut out = Vec::new();
+        // Group index per type, reused across routes.
+        let mut index: HashMap<&'a str, usize> = HashMap::new();
+        for (route_no, route) in self.routes.iter().enumerate() {
+            index.clear();
+            let mut groups: Vec<TypeGroup<'a>> = Vec::new();
+            for record in records {
+                let log_type: &'a str = &record.log_type;
+                if !route.filter.accepts(log_type) {
+                    continue;
+                }
+                let g = *index.entry(log_type).or_insert_with(|| {
+                    groups.push(TypeGroup {
+                        log_type,
+                        first_timestamp: record.timestamp,
+                        first_id: record.log_id.as_deref(),
+                        records: Vec::new(),
+                        start: 0,
+                    });
+                    groups.len() - 1
+                });
+                groups[g].records.push(record);
+            }
+            if groups.is_empty() {
+                continue;
+            }
+            let mut start = 0;
+            for g in &mut groups {
+                g.start = start;
+                start += g.records.len();
+            }
+            out.push(RoutedBatch {
+                route: route_no,
+                groups,
+                len: start,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tests::origin;
+    use bytes::Bytes;
+    use std::borrow::Cow;
+
+    fn rec<'a>(i: usize, t: &'a str, data: &'a Bytes, o: &'a kinesis_utils::Origin) -> Record<'a> {
+        Record {
+            index: i,
+            data,
+            log_type: Cow::Borrowed(t),
+            log_id: Some(Cow::Owned(format!("id{i}"))),
+            timestamp: DateTime::from_timestamp(i as i64, 0),
+            origin: o,
+        }
+    }
+
+    #[test]
+    fn groups_fan_out_and_slots() {
+        let data = Bytes::from_static(b"{}");
+        let o = origin("1");
+        let types = ["a", "b", "a", "c", "b", "a"];
+        let records: Vec<_> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| rec(i, t, &data, &o))
+            .collect();
+        let router = Router::new()
+            .with_route(TypeFilter::only(["a", "c"]), 0)
+            .with_route(TypeFilter::only(["x"]), 1)
+            .with_route(TypeFilter::all(), 2);
+        let batches = router.route(&records);
+        assert_eq!(batches.iter().map(|b| b.route).collect::<Vec<_>>(), [0, 2]);
+        let b = &batches[1];
+        assert_eq!(b.len(), 6);
+        let shape: Vec<_> = b
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.log_type,
+                    g.records.iter().map(|r| r.index).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [("a", vec![0, 2, 5]), ("b", vec![1, 4]), ("c", vec![3])]
+        );
+        assert_eq!(b.groups[1].first_id, Some("id1"));
+        assert_eq!(b.groups[1].first_timestamp, DateTime::from_timestamp(1, 0));
+        let slots: Vec<_> = b.iter().map(|(s, _, r)| (s, r.index)).collect();
+        assert_eq!(slots, [(0, 0), (1, 2), (2, 5), (3, 1), (4, 4), (5, 3)]);
+        assert_eq!(b.groups[2].slots(), 5..6);
+        assert_eq!(batches[0].len(), 4);
+        assert!(router.accepts("zzz"));
+        assert!(!Router::<u8>::new().accepts("a"));
+        assert!(Router::<u8>::new().route(&records).is_empty());
+    }
+}
