@@ -5,11 +5,13 @@ pub mod destination;
 pub mod record;
 pub mod routing;
 pub mod schema;
+pub mod store;
 pub mod timestamp;
 
 pub mod fluent;
 pub mod retention;
-#[cfg(feature = "search")]
+// Not feature-gated: retention and the bulk engine are pure; only `search::http` needs the
+// `search` feature (reqwest). Do not gate this module.
 pub mod search;
 
 pub use classify::{Classified, FailureReason, Record};
@@ -17,3 +19,4 @@ pub use destination::{DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
 pub use record::{FieldValue, LogRecord, ParseError};
 pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
 pub use schema::{SchemaConfig, TimeZone};
+pub use store::{LocalDirStore, MemoryStore, ObjectStore, StoreError};
