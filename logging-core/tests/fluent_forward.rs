@@ -1,0 +1,288 @@
+//! Forward-protocol delivery against a local server: decoded events equal the input
+//! records, acks, at-least-once resends, handshake, failure modes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use logging_core::fluent::{
+    FluentAuth, FluentClient, FluentConfig, FluentEvent, FluentOutcome, ForwardMode, RecordFormat,
+    tag_for,
+};
+use support::fluent_server::{Fault, FluentServer};
+
+fn records(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"log_type":"{}","log_id":"id-{i}","msg":"こんにちは ✓ {i}","big":18446744073709551615,"neg":-{i},"f":1.5,"ok":true,"none":null,"nested":{{"a":[1,{{"b":"ü"}}],"e":{{}}}}}}"#,
+                if i % 3 == 0 { "nginx" } else { "app" }
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+fn events(recs: &[Vec<u8>]) -> Vec<FluentEvent<'_>> {
+    recs.iter()
+        .enumerate()
+        .map(|(i, r)| FluentEvent {
+            key: i,
+            tag: tag_for(if i % 3 == 0 { "nginx" } else { "app" }, "kinesis"),
+            time: DateTime::from_timestamp(1_584_187_200 + i as i64, 123_000_000).unwrap(),
+            record_json: r,
+        })
+        .collect()
+}
+
+fn config(server: &FluentServer) -> FluentConfig {
+    FluentConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        ack_timeout_ms: 300,
+        initial_backoff_ms: 1,
+        max_backoff_ms: 5,
+        max_chunk_events: 7,
+        ..FluentConfig::default()
+    }
+}
+
+/// Every input event was received (at least once) with its tag, time and record.
+fn assert_all_received(server: &FluentServer, recs: &[Vec<u8>], evs: &[FluentEvent<'_>]) {
+    let st = server.state();
+    for (i, e) in evs.iter().enumerate() {
+        let expected: serde_json::Value = serde_json::from_slice(&recs[i]).unwrap();
+        let found = st.events.iter().any(|r| {
+            r.tag == e.tag
+                && r.secs == e.time.timestamp() as u32
+                && r.nanos == e.time.timestamp_subsec_nanos()
+                && r.record == expected
+        });
+        assert!(found, "event {i} not received");
+    }
+}
+
+#[tokio::test]
+async fn packed_forward_delivers_records_equal_to_input() {
+    let server = FluentServer::start(None).await;
+    let client = FluentClient::new(config(&server)).unwrap();
+    let recs = records(50);
+    let evs = events(&recs);
+    let report = client.deliver(&evs).await;
+    assert_eq!(report.delivered(), 50);
+    assert_eq!(report.connections, 1);
+    assert_all_received(&server, &recs, &evs);
+    let st = server.state();
+    assert_eq!(st.events.len(), 50, "no duplicates without faults");
+    assert!(
+        st.events
+            .iter()
+            .all(|e| e.mode == "packed" && e.chunk.is_some())
+    );
+    // Grouped by tag, input order kept within a tag.
+    let nginx: Vec<_> = st
+        .events
+        .iter()
+        .filter(|e| e.tag == "nginx.kinesis")
+        .map(|e| e.secs)
+        .collect();
+    assert!(nginx.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test]
+async fn forward_mode_and_message_text_compatibility() {
+    let server = FluentServer::start(None).await;
+    let mut cfg = config(&server);
+    cfg.mode = ForwardMode::Forward;
+    cfg.record_format = RecordFormat::MessageText;
+    let client = FluentClient::new(cfg).unwrap();
+    let recs = records(5);
+    let evs = events(&recs);
+    assert_eq!(client.deliver(&evs).await.delivered(), 5);
+    let st = server.state();
+    assert_eq!(st.events.len(), 5);
+    for e in &st.events {
+        assert_eq!(e.mode, "forward");
+        let text = e.record["message"].as_str().unwrap();
+        let i = (e.secs - 1_584_187_200) as usize;
+        assert_eq!(
+            text.as_bytes(),
+            &recs[i][..],
+            "original JSON text unchanged"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unacknowledged_chunks_are_resent_on_a_new_connection() {
+    let server = FluentServer::start(None).await;
+    server.state().faults = [Fault::NoAck, Fault::DropMidChunk, Fault::WrongAck].into();
+    let client = FluentClient::new(config(&server)).unwrap();
+    let recs = records(30);
+    let evs = events(&recs);
+    let report = client.deliver(&evs).await;
+    assert_eq!(report.delivered(), 30, "{report:?}");
+    assert_eq!(report.connections, 4);
+    assert_all_received(&server, &recs, &evs);
+    // At-least-once: the chunks that were not acked arrived twice, with the same chunk id.
+    let st = server.state();
+    assert!(st.events.len() > 30);
+    let distinct: BTreeSet<_> = st
+        .events
+        .iter()
+        .map(|e| (e.chunk.clone(), e.secs, e.tag.clone()))
+        .collect();
+    assert_eq!(distinct.len(), 30, "duplicates share their chunk id");
+}
+
+#[tokio::test]
+async fn unreachable_or_silent_servers_give_failures_not_losses() {
+    let server = FluentServer::start(None).await;
+    server.state().faults = vec![Fault::NoAck; 100].into();
+    let mut cfg = config(&server);
+    cfg.max_attempts = 3;
+    let client = FluentClient::new(cfg).unwrap();
+    let recs = records(10);
+    let evs = events(&recs);
+    let report = client.deliver(&evs).await;
+    assert_eq!(report.outcomes.len(), 10);
+    for (_, o) in &report.outcomes {
+        match o {
+            FluentOutcome::Failed { reason } => assert!(reason.contains("ack"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(report.connections, 3);
+
+    // Nothing listening.
+    let port = server.port;
+    drop(server);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let cfg = FluentConfig {
+        port: closed_port,
+        max_attempts: 2,
+        ..config(&FluentServer {
+            port,
+            state: Default::default(),
+        })
+    };
+    let report = FluentClient::new(cfg).unwrap().deliver(&evs).await;
+    assert_eq!(report.connections, 0);
+    assert!(
+        matches!(&report.outcomes[0].1, FluentOutcome::Failed { reason } if reason.contains("connect"))
+    );
+}
+
+#[tokio::test]
+async fn shared_key_handshake() {
+    let server = FluentServer::start_with(Some("s3cret"), Some(("fluent", "pw"))).await;
+    let mut cfg = config(&server);
+    cfg.auth = Some(FluentAuth {
+        shared_key: "s3cret".into(),
+        self_hostname: "client-host".into(),
+        username: "fluent".into(),
+        password: "pw".into(),
+    });
+    let recs = records(8);
+    let evs = events(&recs);
+    let report = FluentClient::new(cfg.clone()).unwrap().deliver(&evs).await;
+    assert_eq!(report.delivered(), 8);
+    assert_eq!(server.state().handshakes_ok, 1);
+    assert_all_received(&server, &recs, &evs);
+
+    // Wrong shared key: the server refuses, nothing is delivered, all reported failed.
+    let mut bad = cfg.clone();
+    bad.max_attempts = 2;
+    bad.auth.as_mut().unwrap().shared_key = "wrong".into();
+    let report = FluentClient::new(bad).unwrap().deliver(&evs).await;
+    assert_eq!(report.delivered(), 0);
+    match &report.outcomes[0].1 {
+        FluentOutcome::Failed { reason } => assert!(reason.contains("refused"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.state().handshakes_failed, 2);
+}
+
+#[tokio::test]
+async fn pong_with_a_wrong_digest_is_refused_by_the_client() {
+    // This server accepts any PING but signs its PONG with another key.
+    let server = FluentServer::start(Some("lenient:other")).await;
+    let mut cfg = config(&server);
+    cfg.max_attempts = 1;
+    cfg.auth = Some(FluentAuth {
+        shared_key: "mine".into(),
+        self_hostname: "h".into(),
+        username: String::new(),
+        password: String::new(),
+    });
+    let recs = records(1);
+    let report = FluentClient::new(cfg)
+        .unwrap()
+        .deliver(&events(&recs))
+        .await;
+    match &report.outcomes[0].1 {
+        FluentOutcome::Failed { reason } => {
+            assert!(reason.contains("wrong shared key digest"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(server.state().events.is_empty());
+}
+
+#[tokio::test]
+async fn bad_records_are_rejected_and_others_delivered() {
+    let server = FluentServer::start(None).await;
+    let client = FluentClient::new(config(&server)).unwrap();
+    let recs: Vec<Vec<u8>> = vec![
+        b"{\"a\":1}".to_vec(),
+        b"[1,2]".to_vec(),
+        b"{\"a\":".to_vec(),
+        b"{\"b\":2}".to_vec(),
+    ];
+    let mut evs = events(&recs);
+    evs[3].time = DateTime::<Utc>::from_timestamp(-5, 0).unwrap();
+    let report = client.deliver(&evs).await;
+    assert_eq!(report.outcomes[0].1, FluentOutcome::Delivered);
+    for i in 1..4 {
+        assert!(
+            matches!(report.outcomes[i].1, FluentOutcome::Rejected { .. }),
+            "{i}"
+        );
+    }
+    assert_eq!(server.state().events.len(), 1);
+}
+
+#[tokio::test]
+async fn without_acks_chunks_carry_no_chunk_option() {
+    let server = FluentServer::start(None).await;
+    let mut cfg = config(&server);
+    cfg.require_ack = false;
+    let recs = records(3);
+    let evs = events(&recs);
+    let report = FluentClient::new(cfg).unwrap().deliver(&evs).await;
+    assert_eq!(report.delivered(), 3);
+    // Give the server a moment to read what was written.
+    for _ in 0..50 {
+        if server.state().events.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let st = server.state();
+    assert_eq!(st.events.len(), 3);
+    assert!(st.events.iter().all(|e| e.chunk.is_none()));
+}
+
+#[test]
+fn tls_without_feature_or_with_bad_name_is_a_config_error() {
+    let cfg = FluentConfig {
+        tls: true,
+        host: "not a valid dns name!".into(),
+        ..FluentConfig::default()
+    };
+    assert!(FluentClient::new(cfg).is_err());
+}

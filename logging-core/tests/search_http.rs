@@ -1,0 +1,369 @@
+//! Bulk delivery over HTTP against a local Elasticsearch-like server: per-item retries and
+//! rejections, whole-request failures, 413 splitting, auth (basic, SigV4).
+#![cfg(feature = "search")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use base64::Engine as _;
+use logging_core::search::http::{HttpSearch, HttpSearchConfig, SearchAuth};
+use logging_core::search::{
+    BulkConfig, BulkItem, ItemOutcome, SearchApi, SearchError, deliver_bulk,
+};
+use support::search_server::{SearchServer, Whole};
+
+fn sources(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            format!(r#"{{"log_type":"app","log_id":"k{i}","time":"2020-03-14T12:00:00Z","msg":"日本語 {i}","n":{i}}}"#)
+                .into_bytes()
+        })
+        .collect()
+}
+
+fn items(src: &[Vec<u8>]) -> Vec<BulkItem<'_>> {
+    src.iter()
+        .enumerate()
+        .map(|(i, s)| BulkItem {
+            key: i,
+            index: "logs-app-20200314".to_owned(),
+            id: Some(format!("k{i}")),
+            source: s,
+        })
+        .collect()
+}
+
+fn fast() -> BulkConfig {
+    BulkConfig {
+        initial_backoff_ms: 1,
+        max_backoff_ms: 5,
+        ..BulkConfig::default()
+    }
+}
+
+fn client(server: &SearchServer, auth: SearchAuth) -> HttpSearch {
+    let config = HttpSearchConfig {
+        endpoint: server.url(),
+        timeout_ms: 5_000,
+        ..HttpSearchConfig::default()
+    };
+    HttpSearch::new(&config, auth).unwrap()
+}
+
+fn ids_in_body(body: &[u8]) -> Vec<String> {
+    std::str::from_utf8(body)
+        .unwrap()
+        .lines()
+        .step_by(2)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["index"]["_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn delivers_everything_in_bounded_chunks_with_original_sources() {
+    let server = SearchServer::start().await;
+    let api = client(&server, SearchAuth::None);
+    let src = sources(1200);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.delivered(), 1200);
+    assert_eq!(report.requests, 3, "500 + 500 + 200 actions");
+    let st = server.state();
+    assert_eq!(st.index_log.len(), 1200, "nothing duplicated");
+    for (i, s) in src.iter().enumerate() {
+        let doc = &st.docs[&("logs-app-20200314".to_owned(), format!("k{i}"))];
+        assert_eq!(
+            *doc,
+            serde_json::from_slice::<serde_json::Value>(s).unwrap()
+        );
+    }
+    // The body carries the original bytes unchanged.
+    let body = std::str::from_utf8(&st.requests[0].body).unwrap();
+    assert_eq!(body.lines().nth(1).unwrap().as_bytes(), &src[0][..]);
+    assert_eq!(
+        st.requests[0].headers["content-type"],
+        "application/x-ndjson"
+    );
+}
+
+#[tokio::test]
+async fn retries_only_429_and_5xx_items_and_rejects_mapping_errors() {
+    let server = SearchServer::start().await;
+    {
+        let mut st = server.state();
+        st.item_script.insert("k1".into(), [429].into());
+        st.item_script.insert("k2".into(), [503, 503].into());
+        st.item_script.insert("k3".into(), [400].into());
+    }
+    let api = client(&server, SearchAuth::None);
+    let src = sources(6);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.requests, 3);
+    for (key, outcome) in &report.outcomes {
+        if *key == 3 {
+            assert_eq!(
+                *outcome,
+                ItemOutcome::Rejected {
+                    status: Some(400),
+                    error_type: "mapper_parsing_exception".into(),
+                    reason: "failed to parse field [n] of type [long]".into(),
+                }
+            );
+        } else {
+            assert_eq!(*outcome, ItemOutcome::Delivered, "key {key}");
+        }
+    }
+    let st = server.state();
+    assert_eq!(ids_in_body(&st.requests[1].body), ["k1", "k2"]);
+    assert_eq!(ids_in_body(&st.requests[2].body), ["k2"]);
+    let logged: Vec<_> = st
+        .index_log
+        .iter()
+        .map(|(_, id, _)| id.clone().unwrap())
+        .collect();
+    assert_eq!(logged.len(), 5, "each delivered item indexed exactly once");
+    assert_eq!(logged.iter().collect::<BTreeSet<_>>().len(), 5);
+}
+
+#[tokio::test]
+async fn whole_request_failures_are_retried_without_loss() {
+    let server = SearchServer::start().await;
+    server.state().whole = [Whole::Status(429), Whole::Status(500), Whole::Reset].into();
+    let api = client(&server, SearchAuth::None);
+    let src = sources(10);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.delivered(), 10);
+    assert_eq!(report.requests, 4);
+    assert_eq!(server.state().index_log.len(), 10);
+}
+
+#[tokio::test]
+async fn short_answers_are_resent_and_ids_prevent_duplicates() {
+    let server = SearchServer::start().await;
+    server.state().whole = [Whole::ShortItems].into();
+    let api = client(&server, SearchAuth::None);
+    let src = sources(4);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.delivered(), 4);
+    let st = server.state();
+    // At-least-once: the first request was indexed, then all resent; same _id overwrites.
+    assert_eq!(st.docs.len(), 4);
+}
+
+#[tokio::test]
+async fn too_large_chunks_are_split_down_to_single_items() {
+    let server = SearchServer::start().await;
+    let src = sources(8);
+    let one_item = 40 + src[0].len() + 40;
+    server.state().max_body = Some(one_item * 2);
+    let api = client(&server, SearchAuth::None);
+    let mut big = src.clone();
+    big.push(vec![b' '; one_item * 3].into_iter().chain(*b"{}").collect());
+    let report = deliver_bulk(&api, &items(&big), &fast()).await;
+    assert_eq!(report.delivered(), 8);
+    match &report.outcomes[8].1 {
+        ItemOutcome::Rejected { status, .. } => assert_eq!(*status, Some(413)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.state().index_log.len(), 8);
+}
+
+#[tokio::test]
+async fn persistent_failures_are_reported_failed_with_reason() {
+    let server = SearchServer::start().await;
+    server.state().whole = vec![Whole::Status(503); 10].into();
+    server
+        .state()
+        .item_script
+        .insert("k0".into(), vec![503; 10].into());
+    let api = client(&server, SearchAuth::None);
+    let src = sources(3);
+    let config = BulkConfig {
+        max_attempts: 3,
+        ..fast()
+    };
+    let report = deliver_bulk(&api, &items(&src), &config).await;
+    assert_eq!(report.failed(), 3);
+    assert_eq!(report.requests, 3);
+    match &report.outcomes[0].1 {
+        ItemOutcome::Failed { reason } => assert!(reason.contains("503"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn invalid_index_names_are_rejected_without_a_request() {
+    let server = SearchServer::start().await;
+    let api = client(&server, SearchAuth::None);
+    let src = sources(2);
+    let mut it = items(&src);
+    it[1].index = "logs-Bad:Type-20200314".into();
+    let report = deliver_bulk(&api, &it, &fast()).await;
+    assert_eq!(report.outcomes[0].1, ItemOutcome::Delivered);
+    match &report.outcomes[1].1 {
+        ItemOutcome::Rejected {
+            status,
+            error_type,
+            reason,
+        } => {
+            assert_eq!(*status, None);
+            assert_eq!(error_type, "invalid_index_name");
+            assert!(reason.contains("Bad:Type"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.state().requests.len(), 1);
+}
+
+#[tokio::test]
+async fn auth_errors_fail_without_retry_or_dead_letter() {
+    let server = SearchServer::start().await;
+    server.state().whole = [Whole::Status(403)].into();
+    let api = client(&server, SearchAuth::None);
+    let src = sources(2);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.failed(), 2);
+    assert_eq!(report.requests, 1);
+}
+
+#[tokio::test]
+async fn basic_auth_is_sent() {
+    let server = SearchServer::start().await;
+    let api = client(
+        &server,
+        SearchAuth::Basic {
+            username: "elastic".into(),
+            password: "pä ss".into(),
+        },
+    );
+    let src = sources(1);
+    deliver_bulk(&api, &items(&src), &fast()).await;
+    api.list_indices().await.unwrap();
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("elastic:pä ss")
+    );
+    for r in &server.state().requests {
+        assert_eq!(r.headers["authorization"], expected);
+    }
+}
+
+#[tokio::test]
+async fn sigv4_requests_carry_valid_signatures() {
+    let server = SearchServer::start().await;
+    let creds = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("session-token".into()),
+        None,
+        "test",
+    );
+    let api = client(
+        &server,
+        SearchAuth::SigV4 {
+            region: "ap-northeast-1".into(),
+            service: "es".into(),
+            credentials: SharedCredentialsProvider::new(creds),
+        },
+    );
+    let src = sources(3);
+    assert_eq!(
+        deliver_bulk(&api, &items(&src), &fast()).await.delivered(),
+        3
+    );
+    let listed = api.list_indices().await.unwrap();
+    assert_eq!(listed, ["logs-app-20200314"]);
+    api.delete_indices(&["logs-app-20200314".into(), "logs-x-20200101".into()])
+        .await
+        .unwrap();
+    let st = server.state();
+    assert_eq!(st.requests.len(), 3);
+    for r in &st.requests {
+        assert_eq!(r.headers["x-amz-security-token"], "session-token");
+        support::sigv4::verify(
+            &r.method,
+            &r.target,
+            &r.headers,
+            &r.body,
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "ap-northeast-1",
+            "es",
+        )
+        .unwrap_or_else(|e| panic!("{} {}: {e}", r.method, r.target));
+        // A tampered body must not verify.
+        let mut tampered = r.body.clone();
+        tampered.push(b' ');
+        assert!(
+            support::sigv4::verify(
+                &r.method,
+                &r.target,
+                &r.headers,
+                &tampered,
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "ap-northeast-1",
+                "es"
+            )
+            .is_err()
+        );
+    }
+    assert!(st.indices.is_empty());
+}
+
+#[tokio::test]
+async fn list_and_delete_indices() {
+    let server = SearchServer::start().await;
+    server.state().indices = ["a-1", "b-2", "c-3"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let api = client(&server, SearchAuth::None);
+    let mut listed = api.list_indices().await.unwrap();
+    listed.sort();
+    assert_eq!(listed, ["a-1", "b-2", "c-3"]);
+    api.delete_indices(&["a-1".into(), "c-3".into()])
+        .await
+        .unwrap();
+    assert_eq!(api.list_indices().await.unwrap(), ["b-2"]);
+    let st = server.state();
+    assert_eq!(st.requests[1].target, "/a-1,c-3?ignore_unavailable=true");
+}
+
+#[tokio::test]
+async fn timeouts_are_retryable_errors() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept and hold connections without ever answering.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let config = HttpSearchConfig {
+        endpoint: format!("http://{addr}"),
+        timeout_ms: 200,
+        ..HttpSearchConfig::default()
+    };
+    let api = HttpSearch::new(&config, SearchAuth::None).unwrap();
+    let err = api.list_indices().await.unwrap_err();
+    assert!(matches!(err, SearchError::Timeout { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("list indices"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_endpoints_are_config_errors() {
+    let config = HttpSearchConfig {
+        endpoint: "ftp://x".into(),
+        ..HttpSearchConfig::default()
+    };
+    assert!(HttpSearch::new(&config, SearchAuth::None).is_err());
+}
