@@ -101,8 +101,7 @@ pub enum Classified<'a> {
 /// use logging_core::classify::{classify, Classified, FailureReason};
 /// use logging_core::SchemaConfig;
 /// use kinesis_utils::{Decoded, Origin, Payload};
-/// # use std::sync::Arc;
-/// let origin = Origin { record_index: 0, sequence_number: Arc::from("1"), partition_key: Arc::from("k"),
+/// let origin = Origin { record_index: 0, sequence_number: "1".into(), partition_key: "k".into(),
 ///     event_id: None, sub_sequence: None, cwl: None };
 /// let item = Decoded::Payload(Payload { data: r#"{"log_type":"app"}"#.into(), origin });
 /// match classify(0, &item, &SchemaConfig::default()) {
@@ -218,13 +217,12 @@ fn classify_payload<'a>(
 pub(crate) mod tests {
     use super::*;
     use kinesis_utils::Payload;
-    use std::sync::Arc;
 
     pub(crate) fn origin(seq: &str) -> Origin {
         Origin {
             record_index: 0,
-            sequence_number: Arc::from(seq),
-            partition_key: Arc::from("pk"),
+            sequence_number: seq.into(),
+            partition_key: "pk".into(),
             event_id: None,
             sub_sequence: None,
             cwl: None,
@@ -238,10 +236,9 @@ pub(crate) mod tests {
         })
     }
 
-    fn reason_of(
-        item: &Decoded,
-        schema: &SchemaConfig,
-    ) -> Result<(), (FailureReason, &'static str)> {
+    type Verdict = Result<(), (FailureReason, &'static str)>;
+
+    fn reason_of(item: &Decoded, schema: &SchemaConfig) -> Verdict {
         match classify(0, item, schema) {
             Classified::Valid(_) => Ok(()),
             Classified::Control(_) => Err((FailureReason::Rejected, "control")),

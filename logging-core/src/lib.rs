@@ -1,7 +1,9 @@
 //! The Baikonur common log schema, routing, destinations and a Kinesis Lambda pipeline.
 
+pub mod archive;
 pub mod classify;
 pub mod destination;
+pub mod naming;
 pub mod record;
 pub mod routing;
 pub mod schema;
@@ -14,6 +16,7 @@ pub mod retention;
 // `search` feature (reqwest). Do not gate this module.
 pub mod search;
 
+pub use archive::{ArchiveConfig, S3Archive};
 pub use classify::{Classified, FailureReason, Record};
 pub use destination::{DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
 pub use record::{FieldValue, LogRecord, ParseError};

@@ -1,0 +1,311 @@
+//! The S3 archive destination (original kinesis-to-s3): one gzip NDJSON object per `log_type`
+//! group per batch, at a deterministic key.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::destination::{DeliveryReport, Destination, RetryPolicy, join_all};
+use crate::naming::{build_body, file_id, key_time, object_key, write_line};
+use crate::routing::{RoutedBatch, TypeGroup};
+use crate::schema::TimeZone;
+use crate::store::{ObjectStore, StoreError};
+
+/// Configuration of an [`S3Archive`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Key prefix (`LOG_S3_PREFIX`); empty for none.
+    pub prefix: String,
+    /// gzip level 0-9 (default 6; the original used 9). `None` writes plain NDJSON objects
+    /// whose keys end in `.ndjson` instead of `.gz`.
+    pub gzip_level: Option<u32>,
+    /// Retries of a failed put.
+    pub retry: RetryPolicy,
+    /// Puts in flight at once (default 8).
+    pub max_concurrent_puts: usize,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            gzip_level: Some(6),
+            retry: RetryPolicy::default(),
+            max_concurrent_puts: 8,
+        }
+    }
+}
+
+/// One object of the archive, ready to put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveObject {
+    /// The key.
+    pub key: String,
+    /// The body (gzip NDJSON, or plain NDJSON without gzip).
+    pub body: Vec<u8>,
+}
+
+/// Archives each `log_type` group of a batch as one object
+/// `{prefix}/{log_type}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{first_log_id}.gz`: NDJSON of the
+/// original records (see [`write_line`]), dates from the group's first timestamp in the
+/// configured zone. The same batch gives the same keys and bytes, so a retry overwrites.
+pub struct S3Archive {
+    store: Arc<dyn ObjectStore>,
+    config: ArchiveConfig,
+    zone: TimeZone,
+    name: String,
+}
+
+impl std::fmt::Debug for S3Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Archive")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("zone", &self.zone)
+            .finish()
+    }
+}
+
+impl S3Archive {
+    /// An archive writing to `store`, dates in `zone` (use the schema's zone).
+    pub fn new(store: Arc<dyn ObjectStore>, config: ArchiveConfig, zone: TimeZone) -> Self {
+        let prefix = config.prefix.trim_matches('/');
+        let name = if prefix.is_empty() {
+            format!("archive:{}", store.location())
+        } else {
+            format!("archive:{}/{prefix}", store.location())
+        };
+        Self {
+            store,
+            config,
+            zone,
+            name,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ArchiveConfig {
+        &self.config
+    }
+
+    /// Encodes one group into its object; `now` is the key time of a group without timestamps.
+    pub fn encode(
+        &self,
+        group: &TypeGroup<'_>,
+        now: DateTime<Utc>,
+    ) -> std::io::Result<ArchiveObject> {
+        let Some(first) = group.records.first() else {
+            return Err(std::io::Error::other("empty group"));
+        };
+        let time = key_time(group.first_timestamp, first.origin, now);
+        let id = file_id(group.first_id, first.origin);
+        let mut key = object_key(&self.config.prefix, group.log_type, time, self.zone, &id);
+        if self.config.gzip_level.is_none() {
+            key.truncate(key.len() - ".gz".len());
+            key.push_str(".ndjson");
+        }
+        let raw_len = group.records.iter().map(|r| r.data.len() + 1).sum();
+        let body = build_body(raw_len, self.config.gzip_level, &group.records, |w, r| {
+            write_line(w, r.data)
+        })?;
+        Ok(ArchiveObject { key, body })
+    }
+
+    async fn put(&self, object: ArchiveObject) -> Result<String, StoreError> {
+        let content_type = if self.config.gzip_level.is_some() {
+            "application/gzip"
+        } else {
+            "application/x-ndjson"
+        };
+        let body = Bytes::from(object.body);
+        let key = object.key;
+        self.config
+            .retry
+            .run(|| self.store.put(&key, body.clone(), content_type))
+            .await?;
+        Ok(key)
+    }
+}
+
+#[async_trait]
+impl Destination for S3Archive {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+        let mut report = DeliveryReport::new(batch);
+        let now = Utc::now();
+        type Put<'f> = Pin<Box<dyn Future<Output = Result<String, StoreError>> + Send + 'f>>;
+        let mut puts: Vec<(std::ops::Range<usize>, Put<'_>)> =
+            Vec::with_capacity(batch.groups.len());
+        for group in &batch.groups {
+            match self.encode(group, now) {
+                Ok(object) => puts.push((group.slots(), Box::pin(self.put(object)))),
+                Err(e) => {
+                    tracing::error!(destination = %self.name, log_type = group.log_type, error = %e, "encoding an archive object failed");
+                    report.fail_range(
+                        group.slots(),
+                        format!("{}: encoding {} failed: {e}", self.name, group.log_type),
+                    );
+                }
+            }
+        }
+        let chunk = self.config.max_concurrent_puts.max(1);
+        while !puts.is_empty() {
+            let rest = puts.split_off(chunk.min(puts.len()));
+            let (ranges, futures): (Vec<_>, Vec<_>) =
+                std::mem::replace(&mut puts, rest).into_iter().unzip();
+            for (slots, result) in ranges.into_iter().zip(join_all(futures).await) {
+                match result {
+                    Ok(key) => {
+                        report.deliver_range(slots);
+                        report.artifacts.push(key);
+                    }
+                    Err(e) => {
+                        tracing::warn!(destination = %self.name, error = %e, "archive put failed after retries");
+                        report.fail_range(slots, &e);
+                    }
+                }
+            }
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Record;
+    use crate::classify::tests::origin;
+    use crate::destination::DeliveryStatus;
+    use crate::routing::{Router, TypeFilter};
+    use crate::store::{FaultyStore, MemoryStore};
+    use std::borrow::Cow;
+    use std::io::Read;
+
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn one_object_per_type_with_deterministic_keys() {
+        let o = origin("4950");
+        let datas: Vec<Bytes> = (0..5)
+            .map(|i| Bytes::from(format!("{{\"n\":{i}}}")))
+            .collect();
+        let types = ["web", "db", "web", "db", "web"];
+        let records: Vec<Record<'_>> = (0..5)
+            .map(|i| Record {
+                index: i,
+                data: &datas[i],
+                log_type: Cow::Borrowed(types[i]),
+                log_id: if i == 1 {
+                    None
+                } else {
+                    Some(Cow::Owned(format!("id{i}")))
+                },
+                timestamp: DateTime::from_timestamp(1_584_187_200 + i as i64, 0),
+                origin: &o,
+            })
+            .collect();
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batch = &router.route(&records)[0];
+        let store = Arc::new(MemoryStore::new());
+        let archive = S3Archive::new(
+            store.clone(),
+            ArchiveConfig {
+                prefix: "logs".into(),
+                ..ArchiveConfig::default()
+            },
+            TimeZone::UTC,
+        );
+        assert_eq!(archive.name(), "archive:memory/logs");
+        let report = archive.deliver(batch).await;
+        assert_eq!(report.counts(), (5, 0, 0));
+        let keys: Vec<_> = store.snapshot().into_keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "logs/db/2020-03/14/2020-03-14-12:00:01-4950.gz",
+                "logs/web/2020-03/14/2020-03-14-12:00:00-id0.gz",
+            ]
+        );
+        assert_eq!(report.artifacts.len(), 2);
+        let web = store.snapshot()["logs/web/2020-03/14/2020-03-14-12:00:00-id0.gz"].clone();
+        assert_eq!(web.content_type, "application/gzip");
+        assert_eq!(gunzip(&web.body), b"{\"n\":0}\n{\"n\":2}\n{\"n\":4}\n");
+        // A retry writes the same keys and bytes.
+        let before = store.snapshot();
+        archive.deliver(batch).await;
+        assert_eq!(store.snapshot(), before);
+        assert_eq!(store.put_count(), 4);
+
+        // Plain NDJSON when gzip is off.
+        let plain = S3Archive::new(
+            store.clone(),
+            ArchiveConfig {
+                prefix: "plain".into(),
+                gzip_level: None,
+                ..ArchiveConfig::default()
+            },
+            TimeZone::UTC,
+        );
+        plain.deliver(batch).await;
+        let obj = &store.snapshot()["plain/db/2020-03/14/2020-03-14-12:00:01-4950.ndjson"];
+        assert_eq!(obj.body, Bytes::from_static(b"{\"n\":1}\n{\"n\":3}\n"));
+    }
+
+    #[tokio::test]
+    async fn failed_puts_fail_only_their_group_after_retries() {
+        let o = origin("1");
+        let d = Bytes::from_static(b"{}");
+        let records: Vec<Record<'_>> = ["a", "b", "a"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Record {
+                index: i,
+                data: &d,
+                log_type: Cow::Borrowed(*t),
+                log_id: None,
+                timestamp: DateTime::from_timestamp(0, 0),
+                origin: &o,
+            })
+            .collect();
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batch = &router.route(&records)[0];
+        let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+        let retry = RetryPolicy {
+            initial_backoff: std::time::Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let archive = S3Archive::new(
+            store.clone(),
+            ArchiveConfig {
+                retry,
+                ..ArchiveConfig::default()
+            },
+            TimeZone::UTC,
+        );
+        // Two failures are absorbed by the three attempts.
+        store.fail_puts("a/", 2);
+        assert_eq!(archive.deliver(batch).await.counts(), (3, 0, 0));
+        store.fail_puts("b/", u32::MAX);
+        let report = archive.deliver(batch).await;
+        assert_eq!(report.counts(), (2, 0, 1));
+        match report.status(2) {
+            Some(DeliveryStatus::Failed(e)) => assert!(e.contains("injected fault"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Object keys and bodies shared by the S3 archive and the dead letter.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use kinesis_utils::Origin;
+
+use crate::schema::{TimeZone, is_safe_name_part};
+
+/// The object key `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` (SPEC 1.4), the
+/// dates taken in `zone`. An empty prefix adds no leading `/`; slashes around it are trimmed.
+///
+/// ```
+/// use logging_core::naming::object_key;
+/// use logging_core::TimeZone;
+/// let t = chrono::DateTime::parse_from_rfc3339("2020-03-14T20:00:00Z").unwrap().to_utc();
+/// let tokyo: TimeZone = "Asia/Tokyo".parse().unwrap();
+/// assert_eq!(
+///     object_key("logs/", "nginx", t, tokyo, "abc"),
+///     "logs/nginx/2020-03/15/2020-03-15-05:00:00-abc.gz"
+/// );
+/// ```
+pub fn object_key(
+    prefix: &str,
+    group: &str,
+    time: DateTime<Utc>,
+    zone: TimeZone,
+    id: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let t = time.with_timezone(&zone.tz());
+    let prefix = prefix.trim_matches('/');
+    let mut key = String::with_capacity(prefix.len() + group.len() + id.len() + 48);
+    if !prefix.is_empty() {
+        key.push_str(prefix);
+        key.push('/');
+    }
+    key.push_str(group.trim_matches('/'));
+    // Writing into a String cannot fail.
+    let _ = write!(key, "/{}-{id}.gz", t.format("%Y-%m/%d/%Y-%m-%d-%H:%M:%S"));
+    key
+}
+
+/// The id used in a file name: the record's own id when it is safe in a key, otherwise
+/// [`origin_id`] — the same on every Lambda retry of the batch, so a retry overwrites.
+pub fn file_id(log_id: Option<&str>, origin: &Origin) -> String {
+    match log_id {
+        Some(id) if is_safe_name_part(id) => id.to_owned(),
+        _ => origin_id(origin),
+    }
+}
+
+/// A deterministic id from where a payload came from: Lambda's event id (shard and sequence
+/// number) or the sequence number, then the KPL sub-sequence and CloudWatch Logs event id.
+pub fn origin_id(origin: &Origin) -> String {
+    let mut id = String::with_capacity(96);
+    let base = origin
+        .event_id
+        .as_deref()
+        .unwrap_or(&origin.sequence_number);
+    id.extend(base.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else {
+            '-'
+        }
+    }));
+    if let Some(sub) = origin.sub_sequence {
+        id.push('-');
+        id.push_str(&sub.to_string());
+    }
+    if let Some(cwl) = &origin.cwl {
+        id.push('-');
+        id.extend(cwl.event_id.chars().filter(|c| c.is_ascii_alphanumeric()));
+    }
+    if id.is_empty() {
+        id.push_str("record");
+    }
+    id
+}
+
+/// The time for a group's key: its first timestamp, else the first record's CloudWatch Logs
+/// timestamp, else `now` (only when timestamps are not required).
+pub fn key_time(
+    first: Option<DateTime<Utc>>,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    first
+        .or_else(|| {
+            origin
+                .cwl
+                .as_ref()
+                .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms))
+        })
+        .unwrap_or(now)
+}
+
+/// Writes one record as one NDJSON line: outer whitespace trimmed, and line breaks between
+/// JSON tokens (pretty-printed payloads) turned into spaces so the record stays on one line.
+/// A JSON string cannot hold a raw line break, so nothing inside a value changes; a compact
+/// payload is written byte for byte.
+pub fn write_line<W: Write + ?Sized>(out: &mut W, data: &[u8]) -> io::Result<()> {
+    let line = data.trim_ascii();
+    if memchr::memchr2(b'\n', b'\r', line).is_none() {
+        out.write_all(line)?;
+    } else {
+        let mut rest = line;
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
+            out.write_all(&rest[..i])?;
+            out.write_all(b" ")?;
+            rest = &rest[i + 1..];
+        }
+        out.write_all(rest)?;
+    }
+    out.write_all(b"\n")
+}
+
+/// The NDJSON line a payload becomes (see [`write_line`]); for tests and tools.
+pub fn ndjson_line(data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(data.len() + 1);
+    // Writing into a Vec cannot fail.
+    let _ = write_line(&mut v, data);
+    v
+}
+
+/// Builds an object body from lines: plain when `level` is `None`, else gzip at that level.
+/// The output buffer is allocated once with a capacity estimate (`raw_len` = uncompressed size).
+/// gzip headers carry no time or name, so the same lines always give the same bytes.
+pub fn build_body<I, F>(
+    raw_len: usize,
+    level: Option<u32>,
+    lines: I,
+    mut write: F,
+) -> io::Result<Vec<u8>>
+where
+    I: IntoIterator,
+    F: FnMut(&mut dyn Write, I::Item) -> io::Result<()>,
+{
+    match level {
+        None => {
+            let mut out = Vec::with_capacity(raw_len);
+            for item in lines {
+                write(&mut out, item)?;
+            }
+            Ok(out)
+        }
+        Some(level) => {
+            let out = Vec::with_capacity(raw_len / 4 + 64);
+            let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
+            for item in lines {
+                write(&mut gz, item)?;
+            }
+            gz.finish()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tests::origin;
+    use kinesis_utils::decode::CwlOrigin;
+    use std::io::Read;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn keys() {
+        let utc = TimeZone::UTC;
+        assert_eq!(
+            object_key("", "app", t("2020-03-14T01:02:03.9Z"), utc, "x1"),
+            "app/2020-03/14/2020-03-14-01:02:03-x1.gz"
+        );
+        assert_eq!(
+            object_key(
+                "/a/b/",
+                "unknown/app/no_timestamp",
+                t("2020-12-31T23:59:59Z"),
+                utc,
+                "i-d"
+            ),
+            "a/b/unknown/app/no_timestamp/2020-12/31/2020-12-31-23:59:59-i-d.gz"
+        );
+        let ny: TimeZone = "America/New_York".parse().unwrap();
+        assert_eq!(
+            object_key("p", "app", t("2020-03-01T02:00:00Z"), ny, "x"),
+            "p/app/2020-02/29/2020-02-29-21:00:00-x.gz"
+        );
+        assert_eq!(
+            object_key("p", "app", t("2020-03-01T02:00:00Z"), utc, "--x"),
+            "p/app/2020-03/01/2020-03-01-02:00:00---x.gz"
+        );
+    }
+
+    #[test]
+    fn ids() {
+        let mut o = origin("495");
+        assert_eq!(file_id(Some("abc-1"), &o), "abc-1");
+        assert_eq!(file_id(Some("a/b"), &o), "495");
+        assert_eq!(file_id(None, &o), "495");
+        o.event_id = Some("shardId-000000000001:495".into());
+        o.sub_sequence = Some(3);
+        o.cwl = Some(CwlOrigin {
+            event_id: "3553".into(),
+            log_group: "g".into(),
+            log_stream: "s".into(),
+            timestamp_ms: 1_584_187_200_000,
+        });
+        assert_eq!(origin_id(&o), "shardId-000000000001-495-3-3553");
+        let now = t("2021-01-01T00:00:00Z");
+        assert_eq!(key_time(None, &o, now), t("2020-03-14T12:00:00Z"));
+        assert_eq!(key_time(Some(now), &o, t("1999-01-01T00:00:00Z")), now);
+        assert_eq!(key_time(None, &origin("1"), now), now);
+    }
+
+    #[test]
+    fn lines_and_bodies() {
+        assert_eq!(ndjson_line(b"{\"a\":1}"), b"{\"a\":1}\n");
+        assert_eq!(ndjson_line(b" {\"a\":\n 1}\r\n"), b"{\"a\":  1}\n");
+        let lines: [&[u8]; 2] = [b"{\"a\":1}", b"{\"b\":2}\n"];
+        let plain = build_body(20, None, lines, |w, l| write_line(w, l)).unwrap();
+        assert_eq!(plain, b"{\"a\":1}\n{\"b\":2}\n");
+        let gz = build_body(20, Some(6), lines, |w, l| write_line(w, l)).unwrap();
+        let gz2 = build_body(20, Some(6), lines, |w, l| write_line(w, l)).unwrap();
+        assert_eq!(gz, gz2, "deterministic");
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, plain);
+    }
+}
