@@ -1,0 +1,102 @@
+//! Encoding throughput of the search and forward delivery engines: Bulk API NDJSON bodies
+//! and Fluent forward chunks from 10k deterministic log lines of 300–600 bytes.
+//!
+//! `cargo bench -p baikonur-benches --bench encode`
+//!
+//! Records are parsed once in setup (decoding is measured by the `decode` bench); each
+//! iteration does what delivery does per batch: index names from each record's timestamp,
+//! `_id` from `log_id`, and the request bodies (or msgpack chunks). Throughput counts the
+//! log payload bytes (`encode_bytes`) and records (`encode_records`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+
+use baikonur_benches::{FaultMix, Rng, log_line};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use logging_core::LogRecord;
+use logging_core::fluent::{FluentClient, FluentConfig, FluentEvent, ForwardMode, tag_for};
+use logging_core::search::{BulkConfig, BulkEncoder, BulkItem, IndexNamer, doc_id_from_log_id};
+
+const LINES: usize = 10_000;
+
+fn encode(c: &mut Criterion) {
+    let mut rng = Rng::new(0x00e5_c0de);
+    let lines: Vec<String> = (0..LINES)
+        .map(|n| log_line(&mut rng, n, FaultMix::NONE))
+        .collect();
+    let payload_bytes: usize = lines.iter().map(String::len).sum();
+    let tz = "Asia/Tokyo".parse::<logging_core::TimeZone>().unwrap().tz();
+    let parsed: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            let r = LogRecord::parse(l.as_bytes()).unwrap();
+            let log_type = r.log_type().unwrap().as_str().unwrap().to_owned();
+            let log_id = r.log_id().unwrap().as_text().unwrap().to_owned();
+            let time = r.timestamp(tz).unwrap().unwrap();
+            (r.raw(), log_type, log_id, time)
+        })
+        .collect();
+    let tags: Vec<String> = parsed
+        .iter()
+        .map(|(_, t, _, _)| tag_for(t, "kinesis"))
+        .collect();
+
+    let namer = IndexNamer::new("logs", tz);
+    let encoder = BulkEncoder::new(&BulkConfig::default());
+    let bulk = || {
+        let mut name = String::new();
+        let items: Vec<BulkItem<'_>> = parsed
+            .iter()
+            .enumerate()
+            .map(|(key, (raw, log_type, log_id, time))| {
+                namer.write_index_name(&mut name, log_type, *time).unwrap();
+                BulkItem {
+                    key,
+                    index: name.clone(),
+                    id: Some(doc_id_from_log_id(log_id)),
+                    source: raw,
+                }
+            })
+            .collect();
+        let encoded = encoder.encode(&items);
+        assert!(encoded.invalid.is_empty());
+        encoded
+    };
+    let forward = |client: &FluentClient| {
+        let events: Vec<FluentEvent<'_>> = parsed
+            .iter()
+            .zip(&tags)
+            .enumerate()
+            .map(|(key, ((raw, _, _, time), tag))| FluentEvent {
+                key,
+                tag: tag.clone(),
+                time: *time,
+                record_json: raw,
+            })
+            .collect();
+        let encoded = client.encode(&events);
+        assert!(encoded.rejected.is_empty());
+        encoded
+    };
+    let packed = FluentClient::new(FluentConfig::default()).unwrap();
+    let plain = FluentClient::new(FluentConfig {
+        mode: ForwardMode::Forward,
+        ..FluentConfig::default()
+    })
+    .unwrap();
+
+    for (group, throughput) in [
+        ("encode_bytes", Throughput::Bytes(payload_bytes as u64)),
+        ("encode_records", Throughput::Elements(LINES as u64)),
+    ] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(throughput);
+        g.bench_function("bulk_ndjson", |b| b.iter(|| black_box(bulk())));
+        g.bench_function("forward_packed", |b| b.iter(|| black_box(forward(&packed))));
+        g.bench_function("forward_forward", |b| b.iter(|| black_box(forward(&plain))));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);
