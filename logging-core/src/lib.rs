@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod classify;
+pub mod dead_letter;
 pub mod destination;
 pub mod naming;
 pub mod record;
@@ -18,6 +19,7 @@ pub mod search;
 
 pub use archive::{ArchiveConfig, S3Archive};
 pub use classify::{Classified, FailureReason, Record};
+pub use dead_letter::{DeadLetter, DeadLetterConfig, Envelope};
 pub use destination::{DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
 pub use record::{FieldValue, LogRecord, ParseError};
 pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};

@@ -1,0 +1,525 @@
+//! The dead letter: failed and rejected payloads, grouped by reason like the archive, each
+//! line a JSON envelope with the reason, the origin and the raw payload (SPEC 1.2, 1.4).
+//!
+//! Groups (under the dead letter's own prefix, `FAILED_LOG_S3_PREFIX`):
+//!
+//! | reason | group |
+//! | --- | --- |
+//! | `unknown_type` | `{unknown_prefix}/unknown_type` |
+//! | `no_timestamp` | `{unknown_prefix}/{log_type}/no_timestamp` |
+//! | `bad_timestamp` | `{unknown_prefix}/{log_type}/bad_timestamp` |
+//! | `undecodable` | `{unknown_prefix}/undecodable` |
+//! | `rejected` | `{unknown_prefix}/{log_type}/rejected` |
+//!
+//! Keys are `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` with the time of the
+//! group's first entry (its record timestamp, else its CloudWatch Logs timestamp, else the
+//! processing time) and an id derived from the first entry's origin.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use kinesis_utils::Origin;
+use serde::{Deserialize, Serialize};
+
+use crate::classify::FailureReason;
+use crate::destination::{RetryPolicy, join_all};
+use crate::naming::{build_body, key_time, object_key, origin_id};
+use crate::schema::TimeZone;
+use crate::store::{ObjectStore, StoreError};
+
+/// Configuration of a [`DeadLetter`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Key prefix (`FAILED_LOG_S3_PREFIX`); empty for none.
+    pub prefix: String,
+    /// gzip level 0-9 (default 6).
+    pub gzip_level: u32,
+    /// Retries of a failed put.
+    pub retry: RetryPolicy,
+    /// Puts in flight at once (default 8).
+    pub max_concurrent_puts: usize,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            gzip_level: 6,
+            retry: RetryPolicy::default(),
+            max_concurrent_puts: 8,
+        }
+    }
+}
+
+/// One payload for the dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetterEntry<'a> {
+    /// Why.
+    pub reason: FailureReason,
+    /// The short code refining the reason (`not_json`, `corrupt_gzip`, ...; for rejections the
+    /// destination's code if it gave one, else `rejected`).
+    pub code: &'a str,
+    /// The explanation (for rejections, the destination's reason).
+    pub detail: &'a str,
+    /// The `log_type`, when known.
+    pub log_type: Option<&'a str>,
+    /// The destination that rejected the record (rejections only).
+    pub destination: Option<&'a str>,
+    /// The record's timestamp, when known.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The raw payload.
+    pub data: &'a [u8],
+    /// Where it came from.
+    pub origin: &'a Origin,
+}
+
+/// One line of a dead-letter object, as written.
+#[derive(Debug, Serialize)]
+struct EnvelopeOut<'a> {
+    reason: &'static str,
+    code: &'a str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a str>,
+    origin: OriginOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_base64: Option<String>,
+}
+
+/// The origin as written in an envelope.
+#[derive(Debug, Serialize)]
+struct OriginOut<'a> {
+    sequence_number: &'a str,
+    partition_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_sequence: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cwl: Option<CwlOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct CwlOut<'a> {
+    event_id: &'a str,
+    log_group: &'a str,
+    log_stream: &'a str,
+    timestamp_ms: i64,
+}
+
+impl<'a> OriginOut<'a> {
+    fn new(o: &'a Origin) -> Self {
+        Self {
+            sequence_number: &o.sequence_number,
+            partition_key: &o.partition_key,
+            event_id: o.event_id.as_deref(),
+            sub_sequence: o.sub_sequence,
+            cwl: o.cwl.as_ref().map(|c| CwlOut {
+                event_id: &c.event_id,
+                log_group: &c.log_group,
+                log_stream: &c.log_stream,
+                timestamp_ms: c.timestamp_ms,
+            }),
+        }
+    }
+}
+
+/// One line of a dead-letter object, read back (for tools, replays and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Envelope {
+    /// `unknown_type`, `no_timestamp`, `bad_timestamp`, `undecodable` or `rejected`.
+    pub reason: String,
+    /// The short code refining the reason.
+    pub code: String,
+    /// The explanation.
+    pub detail: String,
+    /// The `log_type`, when known.
+    #[serde(default)]
+    pub log_type: Option<String>,
+    /// The rejecting destination, for rejections.
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// The origin: `sequence_number`, `partition_key`, `event_id`, `sub_sequence`, `cwl`, ...
+    pub origin: serde_json::Value,
+    /// The payload, when it is UTF-8 text.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// The payload in standard base64, when it is not UTF-8.
+    #[serde(default)]
+    pub payload_base64: Option<String>,
+}
+
+/// An envelope that does not give the payload back.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The line is not an envelope.
+    #[error("dead-letter line is not an envelope: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `payload_base64` is not base64.
+    #[error("dead-letter envelope payload_base64 is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// Neither `payload` nor `payload_base64` is present.
+    #[error("dead-letter envelope has no payload")]
+    NoPayload,
+}
+
+impl Envelope {
+    /// Parses one line.
+    pub fn parse(line: &[u8]) -> Result<Self, EnvelopeError> {
+        Ok(serde_json::from_slice(line)?)
+    }
+
+    /// The original payload bytes.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        match (&self.payload, &self.payload_base64) {
+            (Some(text), _) => Ok(text.as_bytes().to_vec()),
+            (None, Some(b64)) => Ok(base64::engine::general_purpose::STANDARD.decode(b64)?),
+            (None, None) => Err(EnvelopeError::NoPayload),
+        }
+    }
+}
+
+/// What happened to each entry given to [`DeadLetter::write`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterReport {
+    /// Per entry, in input order: `None` when written, else the error after retries.
+    pub errors: Vec<Option<Arc<str>>>,
+    /// The keys written.
+    pub objects: Vec<String>,
+}
+
+impl DeadLetterReport {
+    /// Number of entries written.
+    pub fn written(&self) -> usize {
+        self.errors.iter().filter(|e| e.is_none()).count()
+    }
+
+    /// Number of entries that could not be written.
+    pub fn failed(&self) -> usize {
+        self.errors.len() - self.written()
+    }
+}
+
+/// Writes dead-letter entries to an object store.
+pub struct DeadLetter {
+    store: Arc<dyn ObjectStore>,
+    config: DeadLetterConfig,
+    unknown_prefix: String,
+    zone: TimeZone,
+    name: String,
+}
+
+impl std::fmt::Debug for DeadLetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl DeadLetter {
+    /// A dead letter in `store`; `unknown_prefix` and `zone` come from the schema.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        config: DeadLetterConfig,
+        unknown_prefix: impl Into<String>,
+        zone: TimeZone,
+    ) -> Self {
+        let prefix = config.prefix.trim_matches('/');
+        let name = if prefix.is_empty() {
+            format!("dead-letter:{}", store.location())
+        } else {
+            format!("dead-letter:{}/{prefix}", store.location())
+        };
+        Self {
+            store,
+            config,
+            unknown_prefix: unknown_prefix.into(),
+            zone,
+            name,
+        }
+    }
+
+    /// A name for reports and logs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group (key path below the prefix) of an entry.
+    pub fn group(&self, entry: &DeadLetterEntry<'_>) -> String {
+        let u = self.unknown_prefix.trim_matches('/');
+        let reason = entry.reason.as_str();
+        match (entry.reason, entry.log_type) {
+            (FailureReason::UnknownType | FailureReason::Undecodable, _) | (_, None) => {
+                format!("{u}/{reason}")
+            }
+            (_, Some(t)) => format!("{u}/{t}/{reason}"),
+        }
+    }
+
+    /// Writes the entries, one gzip object per group, and says which were written.
+    pub async fn write(
+        &self,
+        entries: &[DeadLetterEntry<'_>],
+        now: DateTime<Utc>,
+    ) -> DeadLetterReport {
+        let mut report = DeadLetterReport {
+            errors: vec![None; entries.len()],
+            objects: Vec::new(),
+        };
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let g = self.group(e);
+            let n = match index.get(&g) {
+                Some(&n) => n,
+                None => {
+                    index.insert(g.clone(), groups.len());
+                    groups.push((g, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[n].1.push(i);
+        }
+        type Put<'f> = Pin<Box<dyn Future<Output = Result<String, StoreError>> + Send + 'f>>;
+        let mut puts: Vec<(Vec<usize>, Put<'_>)> = Vec::with_capacity(groups.len());
+        for (group, members) in groups {
+            match self.encode(&group, entries, &members, now) {
+                Ok((key, body)) => puts.push((members, Box::pin(self.put(key, body)))),
+                Err(e) => {
+                    let msg: Arc<str> =
+                        Arc::from(format!("{}: encoding {group} failed: {e}", self.name));
+                    for &m in &members {
+                        report.errors[m] = Some(msg.clone());
+                    }
+                }
+            }
+        }
+        let chunk = self.config.max_concurrent_puts.max(1);
+        while !puts.is_empty() {
+            let rest = puts.split_off(chunk.min(puts.len()));
+            let (members, futures): (Vec<_>, Vec<_>) =
+                std::mem::replace(&mut puts, rest).into_iter().unzip();
+            for (members, result) in members.into_iter().zip(join_all(futures).await) {
+                match result {
+                    Ok(key) => report.objects.push(key),
+                    Err(e) => {
+                        tracing::error!(dead_letter = %self.name, error = %e, "dead-letter put failed after retries");
+                        let msg: Arc<str> = Arc::from(e.to_string());
+                        for m in members {
+                            report.errors[m] = Some(msg.clone());
+                        }
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    fn encode(
+        &self,
+        group: &str,
+        entries: &[DeadLetterEntry<'_>],
+        members: &[usize],
+        now: DateTime<Utc>,
+    ) -> std::io::Result<(String, Vec<u8>)> {
+        let first = members
+            .first()
+            .and_then(|&i| entries.get(i))
+            .ok_or_else(|| std::io::Error::other("empty dead-letter group"))?;
+        let time = key_time(first.timestamp, first.origin, now);
+        let key = object_key(
+            &self.config.prefix,
+            group,
+            time,
+            self.zone,
+            &origin_id(first.origin),
+        );
+        let raw_len = members
+            .iter()
+            .filter_map(|&i| entries.get(i))
+            .map(|e| e.data.len() + 256)
+            .sum();
+        let body = build_body(raw_len, Some(self.config.gzip_level), members, |w, &i| {
+            let Some(e) = entries.get(i) else {
+                return Ok(());
+            };
+            let text = std::str::from_utf8(e.data).ok();
+            let envelope = EnvelopeOut {
+                reason: e.reason.as_str(),
+                code: e.code,
+                detail: e.detail,
+                log_type: e.log_type,
+                destination: e.destination,
+                origin: OriginOut::new(e.origin),
+                payload: text,
+                payload_base64: match text {
+                    Some(_) => None,
+                    None => Some(base64::engine::general_purpose::STANDARD.encode(e.data)),
+                },
+            };
+            serde_json::to_writer(&mut *w, &envelope).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })?;
+        Ok((key, body))
+    }
+
+    async fn put(&self, key: String, body: Vec<u8>) -> Result<String, StoreError> {
+        let body = Bytes::from(body);
+        self.config
+            .retry
+            .run(|| self.store.put(&key, body.clone(), "application/gzip"))
+            .await?;
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tests::origin;
+    use crate::store::{FaultyStore, MemoryStore};
+    use std::io::Read;
+
+    fn lines(body: &[u8]) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .unwrap();
+        out.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| Envelope::parse(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn groups_by_reason_and_round_trips_payloads() {
+        let mut o = origin("777");
+        o.sub_sequence = Some(2);
+        let now = DateTime::parse_from_rfc3339("2020-03-14T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let entry = |reason, log_type, data: &'static [u8]| DeadLetterEntry {
+            reason,
+            code: "c",
+            detail: "d",
+            log_type,
+            destination: None,
+            timestamp: None,
+            data,
+            origin: &o,
+        };
+        let entries = [
+            entry(FailureReason::UnknownType, None, b"not json"),
+            entry(
+                FailureReason::NoTimestamp,
+                Some("app"),
+                b"{\"log_type\":\"app\"}",
+            ),
+            entry(FailureReason::UnknownType, None, b"\xff\x00binary"),
+            entry(FailureReason::Undecodable, None, b"\x1f\x8b\x08corrupt"),
+            DeadLetterEntry {
+                destination: Some("es"),
+                ..entry(
+                    FailureReason::Rejected,
+                    Some("app"),
+                    "{\"é\":\"\\n\"}".as_bytes(),
+                )
+            },
+        ];
+        let store = Arc::new(MemoryStore::new());
+        let dl = DeadLetter::new(
+            store.clone(),
+            DeadLetterConfig {
+                prefix: "failed".into(),
+                ..DeadLetterConfig::default()
+            },
+            "unknown",
+            TimeZone::UTC,
+        );
+        let report = dl.write(&entries, now).await;
+        assert_eq!(report.written(), 5);
+        let objects = store.snapshot();
+        let keys: Vec<_> = objects.keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "failed/unknown/app/no_timestamp/2020-03/14/2020-03-14-12:00:00-777-2.gz",
+                "failed/unknown/app/rejected/2020-03/14/2020-03-14-12:00:00-777-2.gz",
+                "failed/unknown/undecodable/2020-03/14/2020-03-14-12:00:00-777-2.gz",
+                "failed/unknown/unknown_type/2020-03/14/2020-03-14-12:00:00-777-2.gz",
+            ]
+        );
+        let unknown = lines(&objects[&keys[3]].body);
+        assert_eq!(unknown.len(), 2);
+        assert_eq!(unknown[0].payload.as_deref(), Some("not json"));
+        assert_eq!(unknown[1].payload, None);
+        assert_eq!(unknown[1].payload_bytes().unwrap(), b"\xff\x00binary");
+        assert_eq!(unknown[0].origin["sequence_number"], "777");
+        assert_eq!(unknown[0].origin["sub_sequence"], 2);
+        let rejected = lines(&objects[&keys[1]].body);
+        assert_eq!(rejected[0].destination.as_deref(), Some("es"));
+        assert_eq!(
+            rejected[0].payload_bytes().unwrap(),
+            "{\"é\":\"\\n\"}".as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_put_fails_only_its_group() {
+        let o = origin("1");
+        let entries = [
+            DeadLetterEntry {
+                reason: FailureReason::UnknownType,
+                code: "not_json",
+                detail: "x",
+                log_type: None,
+                destination: None,
+                timestamp: None,
+                data: b"x",
+                origin: &o,
+            },
+            DeadLetterEntry {
+                reason: FailureReason::Undecodable,
+                code: "corrupt_gzip",
+                detail: "x",
+                log_type: None,
+                destination: None,
+                timestamp: None,
+                data: b"y",
+                origin: &o,
+            },
+        ];
+        let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+        store.fail_puts("undecodable", u32::MAX);
+        let dl = DeadLetter::new(
+            store.clone(),
+            DeadLetterConfig {
+                retry: RetryPolicy::none(),
+                ..DeadLetterConfig::default()
+            },
+            "unknown",
+            TimeZone::UTC,
+        );
+        let report = dl.write(&entries, Utc::now()).await;
+        assert_eq!(report.errors[0], None);
+        assert!(
+            report.errors[1]
+                .as_deref()
+                .unwrap()
+                .contains("injected fault")
+        );
+        assert_eq!((report.written(), report.failed()), (1, 1));
+    }
+}
