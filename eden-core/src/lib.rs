@@ -16,13 +16,20 @@
 
 pub mod api;
 pub mod endpoints;
+pub mod environment;
 pub mod error;
 pub mod image;
+pub mod instrument;
+pub mod memory;
 pub mod names;
 pub mod profile;
 
 pub use api::{Cloud, CloudError};
 pub use endpoints::EndpointsDocument;
+pub use environment::{
+    Action, CreateOptions, DeleteOptions, Environment, EnvironmentRecord, Outcome, ResourceChange,
+    ResourceKind,
+};
 pub use error::{Error, Result, Step};
 pub use image::{EcrImage, ImageRef, ImageSelector};
 pub use names::{EnvironmentName, EnvironmentNames, NameError};

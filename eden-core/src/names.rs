@@ -241,6 +241,8 @@ pub fn target_group_name(resource: &str) -> String {
 }
 
 /// Every name derived from a profile and an environment name.
+///
+/// The host also needs the hosted zone's name, which only Route 53 knows: [`Self::host`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EnvironmentNames {
     /// The environment name.
@@ -249,47 +251,50 @@ pub struct EnvironmentNames {
     pub resource: String,
     /// The target group name (the resource name, shortened when needed).
     pub target_group: String,
-    /// `{domain_name_prefix}-{NAME}.{zone}`, lowercase, without a trailing dot.
-    pub host: String,
+    /// `{domain_name_prefix}-{NAME}`: the first label of the host.
+    pub host_label: String,
     /// `{endpoint_name_prefix}-{NAME}`: the entry name in the endpoints document.
     pub endpoint_entry: String,
 }
 
 impl EnvironmentNames {
-    /// Derives every name; `zone_name` is the hosted zone's name (a trailing dot is ignored).
+    /// Derives every name, enforcing the AWS limits before any call.
     ///
     /// ```
     /// use eden_core::{EnvironmentName, EnvironmentNames, Profile};
     /// let profile = Profile::example();
     /// let env = EnvironmentName::new("feature-1").unwrap();
-    /// let names = EnvironmentNames::derive(&profile, &env, "dev.example.com.").unwrap();
+    /// let names = EnvironmentNames::derive(&profile, &env).unwrap();
     /// assert_eq!(names.resource, "web-feature-1");
-    /// assert_eq!(names.host, "api-feature-1.dev.example.com");
+    /// assert_eq!(names.target_group, "web-feature-1");
+    /// assert_eq!(names.host("dev.example.com.").unwrap(), "api-feature-1.dev.example.com");
     /// assert_eq!(names.endpoint_entry, "servicename-dev-feature-1");
     /// ```
-    pub fn derive(
-        profile: &Profile,
-        env: &EnvironmentName,
-        zone_name: &str,
-    ) -> Result<Self, NameError> {
+    pub fn derive(profile: &Profile, env: &EnvironmentName) -> Result<Self, NameError> {
         let resource = format!("{}-{}", profile.name_prefix, env);
         check_ecs_name("resource name", &resource)?;
-        let label = format!("{}-{}", profile.domain_name_prefix, env);
-        check_label("host label", &label)?;
-        let zone = zone_name.trim_end_matches('.').to_ascii_lowercase();
-        let host = if zone.is_empty() {
-            label
-        } else {
-            format!("{label}.{zone}")
-        };
-        check_length("host", &host, MAX_DNS_NAME_LEN)?;
+        let host_label = format!("{}-{}", profile.domain_name_prefix, env);
+        check_label("host label", &host_label)?;
         Ok(Self {
             env: env.clone(),
             target_group: target_group_name(&resource),
             resource,
-            host,
+            host_label,
             endpoint_entry: format!("{}-{}", profile.endpoint_name_prefix, env),
         })
+    }
+
+    /// `{host_label}.{zone}`, lowercase, without a trailing dot (Route 53 stores names
+    /// lowercase), at most 253 characters.
+    pub fn host(&self, zone_name: &str) -> Result<String, NameError> {
+        let zone = zone_name.trim_end_matches('.').to_ascii_lowercase();
+        let host = if zone.is_empty() {
+            self.host_label.clone()
+        } else {
+            format!("{}.{zone}", self.host_label)
+        };
+        check_length("host", &host, MAX_DNS_NAME_LEN)?;
+        Ok(host)
     }
 }
 
@@ -356,13 +361,14 @@ mod tests {
     fn derive_all_names() {
         let profile = Profile::example();
         let env = EnvironmentName::new("x").unwrap();
-        let n = EnvironmentNames::derive(&profile, &env, "Dev.Example.COM.").unwrap();
-        assert_eq!(n.host, "api-x.dev.example.com");
+        let n = EnvironmentNames::derive(&profile, &env).unwrap();
+        assert_eq!(n.host("Dev.Example.COM.").unwrap(), "api-x.dev.example.com");
+        assert!(n.host(&"z".repeat(250)).is_err());
         assert_eq!(n.target_group, "web-x");
         let long = EnvironmentName::new(&"y".repeat(63)).unwrap();
         // `api-` + 63 characters is more than one DNS label.
         assert!(matches!(
-            EnvironmentNames::derive(&profile, &long, "dev.example.com"),
+            EnvironmentNames::derive(&profile, &long),
             Err(NameError::TooLong { .. })
         ));
     }
