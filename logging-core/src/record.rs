@@ -188,6 +188,18 @@ impl<'a> LogRecord<'a> {
         }
     }
 
+    /// The value of one top-level field of a JSON object payload, or `None` when the payload is
+    /// not a JSON object or has no such field (a second, single-key parse: for options such as
+    /// a partition-key field that are not one of the three schema fields).
+    pub fn extract_field(raw: &'a [u8], key: &str) -> Option<FieldValue<'a>> {
+        let keys = Keys {
+            log_type: key,
+            log_id: key,
+            timestamp: key,
+        };
+        Self::parse_keys(raw, keys).ok()?.log_type
+    }
+
     /// The original payload bytes.
     pub fn raw(&self) -> &'a [u8] {
         self.raw
