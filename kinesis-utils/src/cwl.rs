@@ -28,9 +28,53 @@ pub struct LogEvent<'a> {
     pub message: Cow<'a, str>,
 }
 
-/// A parsed subscription envelope.
+/// A `DATA_MESSAGE` event whose message is kept as bytes (unescaped, not UTF-8 checked): what
+/// the decoder uses, since payloads are bytes and are validated downstream anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RawLogEvent<'a> {
+    /// The event id CloudWatch Logs assigned.
+    #[serde(borrow, default)]
+    pub id: Cow<'a, str>,
+    /// Ingestion timestamp, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub timestamp: i64,
+    /// The log line's bytes; borrowed from the envelope when it has no JSON escapes.
+    #[serde(borrow)]
+    pub message: RawBytes<'a>,
+}
+
+/// The bytes of a JSON string, unescaped but not UTF-8 checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CwlMessage<'a> {
+pub struct RawBytes<'a>(pub Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawBytes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = RawBytes<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawBytes(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(V(std::marker::PhantomData))
+    }
+}
+
+/// A parsed subscription envelope, with events of type `E` ([`LogEvent`] by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CwlMessage<'a, E = LogEvent<'a>> {
     /// Log events.
     Data {
         /// Account id that owns the log group.
@@ -40,7 +84,7 @@ pub enum CwlMessage<'a> {
         /// Source log stream.
         log_stream: Cow<'a, str>,
         /// The events, in order.
-        events: Vec<LogEvent<'a>>,
+        events: Vec<E>,
     },
     /// A control message (subscription set-up check); it carries no logs.
     Control,
@@ -64,7 +108,7 @@ pub enum CwlError {
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<'a, E> {
     #[serde(rename = "messageType", borrow)]
     message_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -73,8 +117,8 @@ struct Envelope<'a> {
     log_group: Cow<'a, str>,
     #[serde(rename = "logStream", borrow, default)]
     log_stream: Cow<'a, str>,
-    #[serde(rename = "logEvents", borrow, default)]
-    log_events: Option<Vec<LogEvent<'a>>>,
+    #[serde(rename = "logEvents", default = "Option::default")]
+    log_events: Option<Vec<E>>,
 }
 
 #[derive(Deserialize)]
@@ -103,8 +147,15 @@ struct LooseEnvelope<'a> {
 /// assert_eq!(parse(b"{\"log_type\":\"x\"}").unwrap(), None);
 /// ```
 pub fn parse(json: &[u8]) -> Result<Option<CwlMessage<'_>>, CwlError> {
+    parse_as(json)
+}
+
+/// [`parse`] with the events deserialized as `E`, e.g. [`RawLogEvent`].
+pub fn parse_as<'a, E: Deserialize<'a>>(
+    json: &'a [u8],
+) -> Result<Option<CwlMessage<'a, E>>, CwlError> {
     // Fast path: one pass over a well-formed envelope.
-    match serde_json::from_slice::<Envelope<'_>>(json) {
+    match serde_json::from_slice::<Envelope<'a, E>>(json) {
         Ok(env) => classify(env.message_type, |message_type| match message_type {
             "DATA_MESSAGE" => match env.log_events {
                 Some(events) => Ok(CwlMessage::Data {
@@ -134,10 +185,10 @@ pub fn parse(json: &[u8]) -> Result<Option<CwlMessage<'_>>, CwlError> {
     }
 }
 
-fn classify<'a>(
+fn classify<'a, E>(
     message_type: Option<Cow<'_, str>>,
-    data: impl FnOnce(&str) -> Result<CwlMessage<'a>, CwlError>,
-) -> Result<Option<CwlMessage<'a>>, CwlError> {
+    data: impl FnOnce(&str) -> Result<CwlMessage<'a, E>, CwlError>,
+) -> Result<Option<CwlMessage<'a, E>>, CwlError> {
     match message_type.as_deref() {
         None => Ok(None),
         Some("CONTROL_MESSAGE") => Ok(Some(CwlMessage::Control)),

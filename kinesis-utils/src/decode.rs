@@ -5,19 +5,20 @@
 //! Every record yields at least one [`Decoded`] item; a record that cannot be decoded yields a
 //! [`Decoded::Failed`] with the reason and the raw bytes, and the rest of the batch decodes.
 //!
-//! Payload bytes are [`Bytes`] slices of one buffer per Kinesis record (KPL user records and
-//! unescaped CloudWatch Logs messages are not copied).
+//! Payload bytes are [`Bytes`] slices of shared buffers: one for the whole batch's
+//! base64-decoded data (KPL user records included) and one per decompressed gzip record
+//! (unescaped CloudWatch Logs messages included). Holding a payload keeps its buffer alive.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::cwl::{self, CwlError, CwlMessage};
+use crate::cwl::{self, CwlError, CwlMessage, RawBytes, RawLogEvent};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
+pub use crate::shared_str::SharedStr;
 
 /// Where a payload came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +26,11 @@ pub struct Origin {
     /// Position of the Kinesis record in the batch.
     pub record_index: usize,
     /// The Kinesis record's sequence number (what Lambda's `itemIdentifier` names).
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SharedStr,
     /// The Kinesis record's partition key.
-    pub partition_key: Arc<str>,
+    pub partition_key: SharedStr,
     /// Lambda's `eventID` (`shardId-…:sequence`), when the event carried one.
-    pub event_id: Option<Arc<str>>,
+    pub event_id: Option<SharedStr>,
     /// Index of the user record inside a KPL aggregate.
     pub sub_sequence: Option<u32>,
     /// CloudWatch Logs details, for payloads unpacked from a subscription message.
@@ -40,11 +41,11 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CwlOrigin {
     /// The log event id.
-    pub event_id: Arc<str>,
+    pub event_id: SharedStr,
     /// The source log group.
-    pub log_group: Arc<str>,
+    pub log_group: SharedStr,
     /// The source log stream.
-    pub log_stream: Arc<str>,
+    pub log_stream: SharedStr,
     /// The event's timestamp in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
 }
@@ -126,11 +127,11 @@ impl Decoded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordInfo {
     /// The sequence number.
-    pub sequence_number: Arc<str>,
+    pub sequence_number: SharedStr,
     /// The partition key.
-    pub partition_key: Arc<str>,
+    pub partition_key: SharedStr,
     /// Lambda's `eventID`, when present.
-    pub event_id: Option<Arc<str>>,
+    pub event_id: Option<SharedStr>,
     /// Size of the record's data after base64 decoding.
     pub data_len: usize,
 }
@@ -257,12 +258,6 @@ pub struct Decoder {
 }
 
 #[derive(Deserialize)]
-struct RawEvent<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<RawRecord<'a>>,
-}
-
-#[derive(Deserialize)]
 struct RawRecord<'a> {
     #[serde(rename = "eventID", borrow, default)]
     event_id: Option<Cow<'a, str>>,
@@ -273,11 +268,127 @@ struct RawRecord<'a> {
 #[derive(Deserialize)]
 struct RawKinesis<'a> {
     #[serde(borrow)]
-    data: Cow<'a, str>,
+    data: RawBytes<'a>,
     #[serde(rename = "sequenceNumber", borrow)]
     sequence_number: Cow<'a, str>,
     #[serde(rename = "partitionKey", borrow, default)]
     partition_key: Cow<'a, str>,
+}
+
+/// What the first pass keeps of each record: its origin and where its bytes are.
+struct Pending {
+    range: std::ops::Range<usize>,
+    base64_error: Option<String>,
+    sequence_number: std::ops::Range<usize>,
+    partition_key: std::ops::Range<usize>,
+    event_id: Option<std::ops::Range<usize>>,
+}
+
+/// First pass over the event: records stream out of the JSON parser one at a time and their
+/// data is base64-decoded into one shared buffer (one allocation per batch, not per record).
+struct EventSeed<'s> {
+    arena: &'s mut Vec<u8>,
+    meta: &'s mut String,
+    pending: &'s mut Vec<Pending>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Lambda Kinesis event object with \"Records\"")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "Records" && !seen {
+                seen = true;
+                map.next_value_seed(RecordsSeed {
+                    arena: &mut *self.arena,
+                    meta: &mut *self.meta,
+                    pending: &mut *self.pending,
+                })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        if seen {
+            Ok(())
+        } else {
+            Err(serde::de::Error::missing_field("Records"))
+        }
+    }
+}
+
+struct RecordsSeed<'s> {
+    arena: &'s mut Vec<u8>,
+    meta: &'s mut String,
+    pending: &'s mut Vec<Pending>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of Kinesis event records")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut last_pk: Option<std::ops::Range<usize>> = None;
+        let push = |meta: &mut String, text: &str| {
+            let start = meta.len();
+            meta.push_str(text);
+            start..meta.len()
+        };
+        while let Some(r) = seq.next_element::<RawRecord<'de>>()? {
+            // Producers often reuse partition keys: share the last one when it repeats.
+            let partition_key = match last_pk.clone() {
+                Some(pk) if self.meta.get(pk.clone()) == Some(&*r.kinesis.partition_key) => pk,
+                _ => push(self.meta, &r.kinesis.partition_key),
+            };
+            last_pk = Some(partition_key.clone());
+            let sequence_number = push(self.meta, &r.kinesis.sequence_number);
+            let event_id = r.event_id.as_deref().map(|e| push(self.meta, e));
+            let start = self.arena.len();
+            let text = &*r.kinesis.data.0;
+            // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
+            // that refuses (unpadded data), so its error is the one reported.
+            let base64_error = match base64_simd::STANDARD.decode_append(text, self.arena) {
+                Ok(()) => None,
+                Err(_) => {
+                    self.arena.truncate(start);
+                    match BASE64.decode_vec(text, self.arena) {
+                        Ok(()) => None,
+                        Err(e) => {
+                            // Keep the undecodable text itself for the dead letter.
+                            self.arena.truncate(start);
+                            self.arena.extend_from_slice(text);
+                            Some(e.to_string())
+                        }
+                    }
+                }
+            };
+            self.pending.push(Pending {
+                range: start..self.arena.len(),
+                base64_error,
+                sequence_number,
+                partition_key,
+                event_id,
+            });
+        }
+        Ok(())
+    }
 }
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
@@ -302,33 +413,50 @@ impl Decoder {
     /// Bad base64 in one record is a failure of that record; only JSON that is not a Kinesis
     /// event at all is an error for the whole batch.
     pub fn decode_event_json(&self, event: &[u8]) -> Result<DecodedBatch, EventError> {
-        let raw: RawEvent<'_> = serde_json::from_slice(event)?;
+        // Decoded data is never longer than 3/4 of the event that carries it as base64.
+        let mut arena = Vec::with_capacity(event.len() / 4 * 3 + 3);
+        let mut meta = String::new();
+        let mut pending = Vec::new();
+        let mut de = serde_json::Deserializer::from_slice(event);
+        serde::de::DeserializeSeed::deserialize(
+            EventSeed {
+                arena: &mut arena,
+                meta: &mut meta,
+                pending: &mut pending,
+            },
+            &mut de,
+        )?;
+        de.end()?;
+        let arena = Bytes::from(arena);
+        let meta = Bytes::from(meta);
+        // `meta` holds whole `&str`s at char boundaries, so every slice is UTF-8.
+        let text =
+            |r: std::ops::Range<usize>| SharedStr::from_utf8(meta.slice(r)).unwrap_or_default();
         let mut batch = DecodedBatch {
-            items: Vec::with_capacity(raw.records.len()),
-            records: Vec::with_capacity(raw.records.len()),
+            items: Vec::with_capacity(pending.len()),
+            records: Vec::with_capacity(pending.len()),
         };
-        for (record_index, r) in raw.records.into_iter().enumerate() {
+        for (record_index, p) in pending.into_iter().enumerate() {
             let origin = Origin {
                 record_index,
-                sequence_number: Arc::from(&*r.kinesis.sequence_number),
-                partition_key: Arc::from(&*r.kinesis.partition_key),
-                event_id: r.event_id.as_deref().map(Arc::from),
+                sequence_number: text(p.sequence_number),
+                partition_key: text(p.partition_key),
+                event_id: p.event_id.map(text),
                 sub_sequence: None,
                 cwl: None,
             };
-            match BASE64.decode(r.kinesis.data.as_bytes()) {
-                Ok(data) => {
+            let data = arena.slice(p.range);
+            match p.base64_error {
+                None => {
                     batch.records.push(info(&origin, data.len()));
-                    self.decode_data(Bytes::from(data), origin, &mut batch.items);
+                    self.decode_data(data, origin, &mut batch.items);
                 }
-                Err(e) => {
+                Some(message) => {
                     batch.records.push(info(&origin, 0));
                     batch.items.push(Decoded::Failed(DecodeFailure {
                         origin,
-                        error: DecodeError::Base64 {
-                            message: e.to_string(),
-                        },
-                        raw: Bytes::copy_from_slice(r.kinesis.data.as_bytes()),
+                        error: DecodeError::Base64 { message },
+                        raw: data,
                     }));
                 }
             }
@@ -349,9 +477,9 @@ impl Decoder {
         for (record_index, r) in event.records.into_iter().enumerate() {
             let origin = Origin {
                 record_index,
-                sequence_number: Arc::from(r.kinesis.sequence_number),
-                partition_key: Arc::from(r.kinesis.partition_key),
-                event_id: r.event_id.map(Arc::from),
+                sequence_number: SharedStr::from(r.kinesis.sequence_number),
+                partition_key: SharedStr::from(r.kinesis.partition_key),
+                event_id: r.event_id.map(SharedStr::from),
                 sub_sequence: None,
                 cwl: None,
             };
@@ -367,15 +495,17 @@ impl Decoder {
     /// This is the building block for callers with their own record source (for example
     /// records read back with `GetRecords`).
     pub fn decode_data(&self, data: Bytes, origin: Origin, out: &mut Vec<Decoded>) {
-        if self.config.deaggregate && kpl::has_magic(&data) {
-            if let Some(users) = kpl::deaggregate(&data).filter(|u| !u.is_empty()) {
-                for (i, user) in users.into_iter().enumerate() {
-                    let mut o = origin.clone();
-                    o.sub_sequence = Some(u32::try_from(i).unwrap_or(u32::MAX));
-                    self.decode_user_record(user.data, o, out);
-                }
-                return;
+        // An aggregate with no user records passes through, so it is not lost.
+        if self.config.deaggregate
+            && kpl::has_magic(&data)
+            && let Some(users) = kpl::deaggregate_data(&data).filter(|u| !u.is_empty())
+        {
+            for (i, user) in users.into_iter().enumerate() {
+                let mut o = origin.clone();
+                o.sub_sequence = Some(u32::try_from(i).unwrap_or(u32::MAX));
+                self.decode_user_record(user, o, out);
             }
+            return;
         }
         self.decode_user_record(data, origin, out);
     }
@@ -403,7 +533,7 @@ impl Decoder {
             }));
             return;
         }
-        match cwl::parse(&plain) {
+        match cwl::parse_as::<RawLogEvent<'_>>(&plain) {
             Ok(None) => out.push(Decoded::Payload(Payload {
                 data: plain.clone(),
                 origin,
@@ -419,17 +549,23 @@ impl Decoder {
                     out.push(Decoded::Control(origin));
                     return;
                 }
-                let log_group: Arc<str> = Arc::from(&*log_group);
-                let log_stream: Arc<str> = Arc::from(&*log_stream);
+                let shared = |c: Cow<'_, str>| match c {
+                    Cow::Borrowed(s) => {
+                        SharedStr::from_utf8(plain.slice_ref(s.as_bytes())).unwrap_or_default()
+                    }
+                    Cow::Owned(s) => SharedStr::from(s),
+                };
+                let log_group = shared(log_group);
+                let log_stream = shared(log_stream);
                 out.reserve(events.len());
                 for event in events {
-                    let data = match event.message {
-                        Cow::Borrowed(s) => plain.slice_ref(s.as_bytes()),
+                    let data = match event.message.0 {
+                        Cow::Borrowed(s) => plain.slice_ref(s),
                         Cow::Owned(s) => Bytes::from(s),
                     };
                     let mut o = origin.clone();
                     o.cwl = Some(CwlOrigin {
-                        event_id: Arc::from(&*event.id),
+                        event_id: shared(event.id),
                         log_group: log_group.clone(),
                         log_stream: log_stream.clone(),
                         timestamp_ms: event.timestamp,

@@ -102,17 +102,7 @@ pub fn has_magic(data: &[u8]) -> bool {
 /// assert!(deaggregate(&bytes::Bytes::from_static(b"{\"plain\":1}")).is_none());
 /// ```
 pub fn deaggregate(data: &Bytes) -> Option<Vec<UserRecord>> {
-    if !has_magic(data) || data.len() <= MAGIC.len() + DIGEST_LEN {
-        return None;
-    }
-    let body_end = data.len() - DIGEST_LEN;
-    let body = data.slice(MAGIC.len()..body_end);
-    let digest = Md5::digest(&body);
-    if digest.as_slice() != data.get(body_end..)? {
-        return None;
-    }
-    // Decoding from `Bytes` makes every `data` field a zero-copy slice of the input.
-    let agg = pb::AggregatedRecord::decode(body).ok()?;
+    let agg = decode_checked(data)?;
     let pks = agg.partition_key_table;
     let ehks = agg.explicit_hash_key_table;
     agg.records
@@ -132,6 +122,47 @@ pub fn deaggregate(data: &Bytes) -> Option<Vec<UserRecord>> {
             })
         })
         .collect()
+}
+
+/// Expands an aggregated record into its user records' data only, without copying it; the
+/// same checks as [`deaggregate`] apply, but no partition key is allocated.
+///
+/// ```
+/// use kinesis_utils::kpl::{aggregate_all, deaggregate_data, UserRecord};
+/// let agg = aggregate_all([UserRecord::new(&b"a"[..], "k"), UserRecord::new(&b"b"[..], "k")], 1024).unwrap();
+/// assert_eq!(deaggregate_data(&agg[0].data).unwrap(), [&b"a"[..], &b"b"[..]]);
+/// ```
+pub fn deaggregate_data(data: &Bytes) -> Option<Vec<Bytes>> {
+    let agg = decode_checked(data)?;
+    let (pks, ehks) = (
+        agg.partition_key_table.len(),
+        agg.explicit_hash_key_table.len(),
+    );
+    agg.records
+        .into_iter()
+        .map(|r| {
+            let pk_ok = usize::try_from(r.partition_key_index).is_ok_and(|i| i < pks);
+            let ehk_ok = r
+                .explicit_hash_key_index
+                .is_none_or(|i| usize::try_from(i).is_ok_and(|i| i < ehks));
+            (pk_ok && ehk_ok).then_some(r.data)
+        })
+        .collect()
+}
+
+/// Checks magic and digest and decodes the protobuf; `None` when any of it fails.
+fn decode_checked(data: &Bytes) -> Option<pb::AggregatedRecord> {
+    if !has_magic(data) || data.len() <= MAGIC.len() + DIGEST_LEN {
+        return None;
+    }
+    let body_end = data.len() - DIGEST_LEN;
+    let body = data.slice(MAGIC.len()..body_end);
+    let digest = Md5::digest(&body);
+    if digest.as_slice() != data.get(body_end..)? {
+        return None;
+    }
+    // Decoding from `Bytes` makes every `data` field a zero-copy slice of the input.
+    pb::AggregatedRecord::decode(body).ok()
 }
 
 /// A finished aggregated record, ready for `PutRecords`.
@@ -393,7 +424,9 @@ mod tests {
         let mut data = MAGIC.to_vec();
         data.extend_from_slice(&body);
         data.extend_from_slice(&Md5::digest(&body));
-        assert!(deaggregate(&Bytes::from(data)).is_none());
+        let data = Bytes::from(data);
+        assert!(deaggregate(&data).is_none());
+        assert!(deaggregate_data(&data).is_none());
     }
 
     #[test]
@@ -432,7 +465,7 @@ mod tests {
         #[test]
         fn aggregate_deaggregate_round_trip(
             records in proptest::collection::vec(user_record(), 1..60),
-            max in 700usize..20_000,
+            max in 1_000usize..20_000,
         ) {
             let aggs = aggregate_all(records.clone(), max).unwrap();
             let mut back = Vec::new();
@@ -440,6 +473,8 @@ mod tests {
                 prop_assert!(a.data.len() + a.partition_key.len() <= max);
                 let users = deaggregate(&a.data).unwrap();
                 prop_assert_eq!(users.len(), a.user_records);
+                let datas: Vec<Bytes> = users.iter().map(|u| u.data.clone()).collect();
+                prop_assert_eq!(deaggregate_data(&a.data).unwrap(), datas);
                 prop_assert_eq!(&users[0].partition_key, &a.partition_key);
                 prop_assert_eq!(&users[0].explicit_hash_key, &a.explicit_hash_key);
                 back.extend(users);
@@ -451,7 +486,8 @@ mod tests {
         fn deaggregate_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512), magic: bool) {
             let mut bytes = if magic { MAGIC.to_vec() } else { Vec::new() };
             bytes.extend(data);
-            let _ = deaggregate(&Bytes::from(bytes));
+            let bytes = Bytes::from(bytes);
+            prop_assert_eq!(deaggregate(&bytes).is_some(), deaggregate_data(&bytes).is_some());
         }
     }
 }

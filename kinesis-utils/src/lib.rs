@@ -25,7 +25,10 @@ pub mod gzip;
 pub mod kpl;
 pub mod memory;
 pub mod put;
+mod shared_str;
 
 pub use api::{KinesisApi, KinesisError, PutEntry, StreamTarget};
-pub use decode::{DecodeError, Decoded, DecodedBatch, Decoder, DecoderConfig, Origin, Payload};
+pub use decode::{
+    DecodeError, Decoded, DecodedBatch, Decoder, DecoderConfig, Origin, Payload, SharedStr,
+};
 pub use put::{PutOutcome, PutRecordsBatcher, PutRecordsConfig};

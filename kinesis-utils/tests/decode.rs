@@ -221,3 +221,22 @@ proptest! {
         let _ = Decoder::default().decode_event_json(&bytes);
     }
 }
+
+#[test]
+fn unpadded_base64_is_accepted() {
+    // "{\"a\":1}" is 7 bytes: canonical base64 ends in "=", producers sometimes drop it.
+    let padded = b64(b"{\"a\":1}");
+    assert!(padded.ends_with('='));
+    let unpadded = padded.trim_end_matches('=').to_string();
+    let batch = Decoder::default()
+        .decode_event_json(&event(&[padded, unpadded]))
+        .unwrap();
+    let got: Vec<_> = batch.payloads().map(|p| p.data.clone()).collect();
+    assert_eq!(
+        got,
+        [
+            Bytes::from_static(b"{\"a\":1}"),
+            Bytes::from_static(b"{\"a\":1}")
+        ]
+    );
+}

@@ -1,0 +1,33 @@
+//! Bounded gzip decompression and CloudWatch Logs envelope parsing of arbitrary bytes,
+//! directly and through the record decoder.
+#![no_main]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kinesis_utils::decode::{Decoder, DecoderConfig, Origin};
+use kinesis_utils::{cwl, gzip};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(plain) = gzip::gunzip_bounded(data, 1 << 20) {
+        assert!(plain.len() <= 1 << 20);
+    }
+    let _ = cwl::parse(data);
+    let mut gz = gzip::GZIP_MAGIC.to_vec();
+    gz.extend_from_slice(data);
+    let decoder = Decoder::new(DecoderConfig::default().max_decompressed_bytes(1 << 20));
+    let origin = Origin {
+        record_index: 0,
+        sequence_number: Arc::from("1"),
+        partition_key: Arc::from("p"),
+        event_id: None,
+        sub_sequence: None,
+        cwl: None,
+    };
+    for input in [Bytes::copy_from_slice(data), Bytes::from(gz)] {
+        let mut out = Vec::new();
+        decoder.decode_data(input, origin.clone(), &mut out);
+        assert!(!out.is_empty());
+    }
+});
