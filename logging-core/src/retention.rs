@@ -208,6 +208,49 @@ mod tests {
         assert_eq!(index_date(""), None);
     }
 
+    #[tokio::test]
+    async fn runs_against_the_memory_cluster() {
+        use crate::search::MemorySearch;
+        let api = MemorySearch::new();
+        for name in [
+            "a-20200101",
+            "a-20200102",
+            "a-20200101-reload",
+            "a",
+            "a-20991231",
+        ] {
+            api.create_index(name);
+        }
+        let now = DateTime::parse_from_rfc3339("2021-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let dry = RetentionConfig {
+            dry_run: true,
+            ..RetentionConfig::default()
+        };
+        let report = run_retention(&api, &dry, now).await.unwrap();
+        assert_eq!(report.selected, ["a-20200101", "a-20200102"]);
+        assert!(report.deleted.is_empty());
+        assert_eq!(api.list_indices().await.unwrap().len(), 5);
+        let report = run_retention(&api, &RetentionConfig::default(), now)
+            .await
+            .unwrap();
+        assert_eq!(report.deleted, ["a-20200101", "a-20200102"]);
+        assert_eq!(
+            api.list_indices().await.unwrap(),
+            ["a", "a-20200101-reload", "a-20991231"]
+        );
+        api.push_failure(SearchError::Transport {
+            operation: "list indices",
+            resource: "_cat/indices".into(),
+            message: "refused".into(),
+        });
+        let err = run_retention(&api, &RetentionConfig::default(), now)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("listing indices failed"));
+    }
+
     #[test]
     fn batches_are_bounded() {
         let names: Vec<String> = (0..10).map(|i| format!("idx-{i}")).collect();

@@ -134,12 +134,18 @@ async fn retries_only_429_and_5xx_items_and_rejects_mapping_errors() {
 #[tokio::test]
 async fn whole_request_failures_are_retried_without_loss() {
     let server = SearchServer::start().await;
-    server.state().whole = [Whole::Status(429), Whole::Status(500), Whole::Reset].into();
+    server.state().whole = [
+        Whole::Status(429),
+        Whole::Status(500),
+        Whole::Reset,
+        Whole::Html,
+    ]
+    .into();
     let api = client(&server, SearchAuth::None);
     let src = sources(10);
     let report = deliver_bulk(&api, &items(&src), &fast()).await;
     assert_eq!(report.delivered(), 10);
-    assert_eq!(report.requests, 4);
+    assert_eq!(report.requests, 5);
     assert_eq!(server.state().index_log.len(), 10);
 }
 

@@ -9,6 +9,7 @@ pub mod bulk;
 #[cfg(feature = "search")]
 pub mod http;
 pub mod index;
+pub mod memory;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -18,6 +19,7 @@ pub use bulk::{
     EncodedBulk, ItemOutcome, deliver_bulk, derive_doc_id, doc_id_from_log_id,
 };
 pub use index::{IndexNameError, IndexNamer, validate_index_name};
+pub use memory::MemorySearch;
 
 /// Why a request to the search cluster failed as a whole.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

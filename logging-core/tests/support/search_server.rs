@@ -16,6 +16,8 @@ pub enum Whole {
     Reset,
     /// Answer 200 with an `items` array one shorter than the actions.
     ShortItems,
+    /// Answer 200 with an HTML page (a proxy's error page).
+    Html,
 }
 
 /// A request as received.
@@ -156,6 +158,7 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>) -> Option<(u16, String)> {
                     return Some((s, format!(r#"{{"error":"scripted {s}","status":{s}}}"#)));
                 }
                 Some(Whole::Reset) => return None,
+                Some(Whole::Html) => return Some((200, "<html>bad gateway</html>".to_owned())),
                 _ => {}
             }
             if st.max_body.is_some_and(|m| req.body.len() > m) {
