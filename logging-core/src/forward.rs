@@ -15,7 +15,7 @@ use crate::record::LogRecord;
 use crate::routing::RoutedBatch;
 
 /// Configuration of a [`KinesisForward`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForwardConfig {
     /// The target stream name or ARN (`TARGET_STREAM_NAME`).
@@ -27,17 +27,6 @@ pub struct ForwardConfig {
     pub aggregate: bool,
     /// Batching, limits and retries (`KINESIS_MAX_RETRIES` is `put.max_attempts - 1`).
     pub put: PutRecordsConfig,
-}
-
-impl Default for ForwardConfig {
-    fn default() -> Self {
-        Self {
-            stream: String::new(),
-            partition_key_field: None,
-            aggregate: false,
-            put: PutRecordsConfig::default(),
-        }
-    }
 }
 
 /// A configuration the destination cannot work with.

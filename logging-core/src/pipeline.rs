@@ -1,0 +1,570 @@
+//! The Lambda pipeline: decode, classify, route, deliver, dead-letter, and answer Lambda
+//! with the batch item failures (SPEC 1.1 to 1.5).
+//!
+//! Every decoded payload ends in exactly one outcome of the [`Report`]:
+//! `routed` (every destination it was routed to stored it), `filtered`, `control`,
+//! `failed` (by reason, dead-lettered), `rejected` (a destination refused it; dead-lettered),
+//! or `retry` (a delivery or its dead-lettering failed transiently after retries). Lambda is
+//! told the lowest sequence number among the `retry` payloads, and replays from there; an
+//! empty answer means every payload reached an outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kinesis_utils::decode::{EventError, cmp_sequence_numbers};
+use kinesis_utils::{DecodedBatch, Decoder, DecoderConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Classified, Failure, FailureReason, Record, classify};
+use crate::dead_letter::{DeadLetter, DeadLetterEntry, DeadLetterReport};
+use crate::destination::{DeliveryStatus, Destination, join_all};
+use crate::routing::{Router, TypeFilter};
+use crate::schema::SchemaConfig;
+
+/// Counts of failed payloads per reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FailureCounts {
+    /// Not JSON, not an object, or `log_type` missing / not a string / unsafe.
+    pub unknown_type: usize,
+    /// Timestamp required but missing.
+    pub no_timestamp: usize,
+    /// Timestamp present but unparseable.
+    pub bad_timestamp: usize,
+    /// The Kinesis record could not be decoded.
+    pub undecodable: usize,
+}
+
+impl FailureCounts {
+    /// The sum over the reasons.
+    pub fn total(&self) -> usize {
+        self.unknown_type + self.no_timestamp + self.bad_timestamp + self.undecodable
+    }
+
+    fn add(&mut self, reason: FailureReason) {
+        match reason {
+            FailureReason::UnknownType => self.unknown_type += 1,
+            FailureReason::NoTimestamp => self.no_timestamp += 1,
+            FailureReason::BadTimestamp => self.bad_timestamp += 1,
+            FailureReason::Undecodable => self.undecodable += 1,
+            // Rejections have their own count in the report.
+            FailureReason::Rejected => {}
+        }
+    }
+}
+
+/// What one destination did with its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DestinationSummary {
+    /// The destination's name.
+    pub name: String,
+    /// Records stored.
+    pub delivered: usize,
+    /// Records refused permanently.
+    pub rejected: usize,
+    /// Records failed transiently after retries.
+    pub failed: usize,
+    /// What it wrote (object keys, streams).
+    pub artifacts: Vec<String>,
+}
+
+/// What the dead letter did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeadLetterSummary {
+    /// Entries written.
+    pub written: usize,
+    /// Entries that could not be written (their payloads are `retry`).
+    pub failed: usize,
+    /// Entries that had nowhere to go because no dead letter is configured (logged).
+    pub not_configured: usize,
+    /// The keys written.
+    pub objects: Vec<String>,
+}
+
+/// The outcome of one invocation: every payload counted exactly once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Kinesis records in the batch.
+    pub records: usize,
+    /// Decoded items (payloads, control messages, undecodable records): the sum of the
+    /// outcome counts below.
+    pub payloads: usize,
+    /// Bytes of the decoded payloads.
+    pub payload_bytes: usize,
+    /// Delivered to every destination they were routed to.
+    pub routed: usize,
+    /// Valid records no route accepts.
+    pub filtered: usize,
+    /// CloudWatch Logs control messages.
+    pub control: usize,
+    /// Dead-lettered failures, per reason.
+    pub failed: FailureCounts,
+    /// Dead-lettered rejections.
+    pub rejected: usize,
+    /// Left for Lambda to replay: a delivery or dead-lettering failed transiently.
+    pub retry: usize,
+    /// Failures per `reason/code` (`unknown_type/not_json`, `undecodable/corrupt_gzip`, ...).
+    pub failure_codes: BTreeMap<String, usize>,
+    /// Per destination, in route order.
+    pub destinations: Vec<DestinationSummary>,
+    /// The dead letter.
+    pub dead_letter: DeadLetterSummary,
+    /// The sequence number reported to Lambda, if any.
+    pub batch_item_failure: Option<String>,
+}
+
+impl Report {
+    /// The sum of every outcome count; equals [`Report::payloads`].
+    pub fn outcome_total(&self) -> usize {
+        self.routed
+            + self.filtered
+            + self.control
+            + self.failed.total()
+            + self.rejected
+            + self.retry
+    }
+}
+
+/// One failed item for Lambda (`{"itemIdentifier": "<sequence number>"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    /// The Kinesis sequence number from which Lambda replays.
+    pub item_identifier: String,
+}
+
+/// The answer to Lambda (`ReportBatchItemFailures`), serialised like
+/// `aws_lambda_events::event::streams::KinesisEventResponse`; convert with `From` under the
+/// `lambda-events` feature.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// Empty on success; otherwise one item: the lowest sequence number to replay from.
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+#[cfg(feature = "lambda-events")]
+impl From<BatchResponse> for aws_lambda_events::event::streams::KinesisEventResponse {
+    fn from(r: BatchResponse) -> Self {
+        // #[non_exhaustive]: built through Default.
+        let mut out = Self::default();
+        out.set_failures(r.batch_item_failures.into_iter().map(|f| f.item_identifier));
+        out
+    }
+}
+
+/// The result of [`Pipeline::process`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Processed {
+    /// The counts.
+    pub report: Report,
+    /// The answer for Lambda.
+    pub response: BatchResponse,
+}
+
+/// The whole event could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Not Lambda Kinesis event JSON: no record can be attributed, so the invocation fails and
+    /// Lambda retries the batch.
+    #[error("pipeline: decoding the Lambda event failed: {0}")]
+    Event(#[from] EventError),
+}
+
+/// The pipeline: a decoder, the schema, the routes and the dead letter.
+///
+/// ```
+/// use std::sync::Arc;
+/// use base64::Engine as _;
+/// use logging_core::pipeline::Pipeline;
+/// use logging_core::{ArchiveConfig, DeadLetter, DeadLetterConfig, MemoryStore, S3Archive, SchemaConfig, TypeFilter};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let schema = SchemaConfig::default();
+/// let archive_store = Arc::new(MemoryStore::new());
+/// let failed_store = Arc::new(MemoryStore::new());
+/// let archive = S3Archive::new(archive_store.clone(), ArchiveConfig::default(), schema.time_zone);
+/// let dead_letter = DeadLetter::new(failed_store.clone(), DeadLetterConfig::default(),
+///     &schema.unknown_prefix, schema.time_zone);
+/// let pipeline = Pipeline::new(schema)
+///     .with_route(TypeFilter::all(), Arc::new(archive))
+///     .with_dead_letter(dead_letter);
+///
+/// let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+/// let event = format!(
+///     r#"{{"Records":[
+///         {{"kinesis":{{"data":"{}","partitionKey":"k","sequenceNumber":"100"}}}},
+///         {{"kinesis":{{"data":"{}","partitionKey":"k","sequenceNumber":"101"}}}}]}}"#,
+///     b64(r#"{"log_type":"app","log_id":"a1","time":"2020-03-14T12:00:00Z"}"#),
+///     b64("not json"),
+/// );
+/// let out = pipeline.process(event.as_bytes()).await.unwrap();
+/// assert_eq!((out.report.routed, out.report.failed.unknown_type), (1, 1));
+/// assert!(out.response.batch_item_failures.is_empty());
+/// assert_eq!(archive_store.list("").await.unwrap(),
+///     ["app/2020-03/14/2020-03-14-12:00:00-a1.gz"]);
+/// assert_eq!(failed_store.list("unknown/unknown_type/").await.unwrap().len(), 1);
+/// # });
+/// # use logging_core::ObjectStore as _;
+/// ```
+pub struct Pipeline {
+    decoder: Decoder,
+    schema: SchemaConfig,
+    router: Router,
+    dead_letter: Option<DeadLetter>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("schema", &self.schema)
+            .field("routes", &self.router.routes().len())
+            .field("dead_letter", &self.dead_letter)
+            .finish()
+    }
+}
+
+/// Where a payload stands while the batch is processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Control,
+    Failed(FailureReason),
+    Filtered,
+    /// Routed; flags gathered over its destinations.
+    Routed {
+        rejected: bool,
+        failed: bool,
+    },
+    Retry,
+}
+
+impl Pipeline {
+    /// A pipeline with the default decoder, no route and no dead letter.
+    pub fn new(schema: SchemaConfig) -> Self {
+        Self {
+            decoder: Decoder::default(),
+            schema,
+            router: Router::new(),
+            dead_letter: None,
+        }
+    }
+
+    /// Replaces the decoder configuration.
+    pub fn with_decoder(mut self, config: DecoderConfig) -> Self {
+        self.decoder = Decoder::new(config);
+        self
+    }
+
+    /// Adds a route.
+    pub fn with_route(mut self, filter: TypeFilter, destination: Arc<dyn Destination>) -> Self {
+        self.router.push(filter, destination);
+        self
+    }
+
+    /// Sets the dead letter. Without one, failed and rejected payloads are counted and logged
+    /// (at `warn`, with reason and origin) but stored nowhere.
+    pub fn with_dead_letter(mut self, dead_letter: DeadLetter) -> Self {
+        self.dead_letter = Some(dead_letter);
+        self
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &SchemaConfig {
+        &self.schema
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The decoder.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Processes a raw Lambda Kinesis event (the JSON bytes the runtime hands over).
+    pub async fn process(&self, event_json: &[u8]) -> Result<Processed, PipelineError> {
+        let batch = self.decoder.decode_event_json(event_json)?;
+        Ok(self.process_decoded(&batch, Utc::now()).await)
+    }
+
+    /// Processes a Lambda Kinesis event (taken by value: its data buffers are reused) and
+    /// answers with the Lambda response type.
+    #[cfg(feature = "lambda-events")]
+    pub async fn process_event(
+        &self,
+        event: aws_lambda_events::event::kinesis::KinesisEvent,
+    ) -> (
+        Report,
+        aws_lambda_events::event::streams::KinesisEventResponse,
+    ) {
+        let batch = self.decoder.decode_event(event);
+        let out = self.process_decoded(&batch, Utc::now()).await;
+        (out.report, out.response.into())
+    }
+
+    /// Processes an already decoded batch; `now` names dead-letter objects of payloads without
+    /// any timestamp.
+    pub async fn process_decoded(&self, batch: &DecodedBatch, now: DateTime<Utc>) -> Processed {
+        let mut report = Report {
+            records: batch.records.len(),
+            payloads: batch.items.len(),
+            ..Report::default()
+        };
+        let mut states: Vec<State> = Vec::with_capacity(batch.items.len());
+        let mut records: Vec<Record<'_>> = Vec::with_capacity(batch.items.len());
+        let mut failures: Vec<Failure<'_>> = Vec::new();
+        for (i, item) in batch.items.iter().enumerate() {
+            if let kinesis_utils::Decoded::Payload(p) = item {
+                report.payload_bytes += p.data.len();
+            }
+            match classify(i, item, &self.schema) {
+                Classified::Control(_) => states.push(State::Control),
+                Classified::Failed(f) => {
+                    states.push(State::Failed(f.reason));
+                    *report
+                        .failure_codes
+                        .entry(format!("{}/{}", f.reason, f.code))
+                        .or_default() += 1;
+                    failures.push(f);
+                }
+                Classified::Valid(r) => {
+                    if self.router.accepts(&r.log_type) {
+                        states.push(State::Routed {
+                            rejected: false,
+                            failed: false,
+                        });
+                        records.push(r);
+                    } else {
+                        states.push(State::Filtered);
+                    }
+                }
+            }
+        }
+
+        // Deliveries and the dead-lettering of classification failures are independent: run
+        // them together. Rejections are dead-lettered afterwards (their groups differ).
+        let batches = self.router.route(&records);
+        let deliveries = batches
+            .iter()
+            .filter_map(|b| self.router.routes().get(b.route))
+            .zip(&batches)
+            .map(|(route, b)| route.destination.deliver(b))
+            .collect();
+        let failure_entries: Vec<DeadLetterEntry<'_>> = failures
+            .iter()
+            .map(|f| DeadLetterEntry {
+                reason: f.reason,
+                code: f.code,
+                detail: &f.detail,
+                log_type: f.log_type.as_deref(),
+                destination: None,
+                timestamp: None,
+                data: f.data,
+                origin: f.origin,
+            })
+            .collect();
+        let (delivery_reports, failure_dl) = tokio::join!(
+            join_all(deliveries),
+            self.dead_letter(&failure_entries, now)
+        );
+
+        let mut rejections: Vec<DeadLetterEntry<'_>> = Vec::new();
+        let mut rejected_payloads: Vec<usize> = Vec::new();
+        for (b, delivery) in batches.iter().zip(&delivery_reports) {
+            let name = self
+                .router
+                .routes()
+                .get(b.route)
+                .map(|r| r.destination.name())
+                .unwrap_or("?");
+            if delivery.len() != b.len() {
+                tracing::error!(
+                    destination = name,
+                    expected = b.len(),
+                    got = delivery.len(),
+                    "destination reported a different number of records; missing ones count as failed"
+                );
+            }
+            let mut summary = DestinationSummary {
+                name: name.to_owned(),
+                artifacts: delivery.artifacts.clone(),
+                ..DestinationSummary::default()
+            };
+            for (slot, _, record) in b.iter() {
+                let Some(State::Routed { rejected, failed }) = states.get_mut(record.index) else {
+                    continue;
+                };
+                match delivery.status(slot) {
+                    Some(DeliveryStatus::Delivered) => summary.delivered += 1,
+                    Some(DeliveryStatus::Rejected(reason)) => {
+                        summary.rejected += 1;
+                        *rejected = true;
+                        rejections.push(DeadLetterEntry {
+                            reason: FailureReason::Rejected,
+                            code: "rejected",
+                            detail: reason,
+                            log_type: Some(&record.log_type),
+                            destination: Some(name),
+                            timestamp: record.timestamp,
+                            data: record.data,
+                            origin: record.origin,
+                        });
+                        rejected_payloads.push(record.index);
+                    }
+                    Some(DeliveryStatus::Failed(error)) => {
+                        summary.failed += 1;
+                        *failed = true;
+                        tracing::warn!(destination = name, sequence_number = %record.origin.sequence_number,
+                            error = %error, "delivery failed after retries; Lambda will replay");
+                    }
+                    None => {
+                        summary.failed += 1;
+                        *failed = true;
+                    }
+                }
+            }
+            report.destinations.push(summary);
+        }
+        let rejection_dl = if rejections.is_empty() {
+            None
+        } else {
+            Some(self.dead_letter(&rejections, now).await)
+        };
+
+        // Failed dead-lettering turns the payload into a retry.
+        let failure_payloads: Vec<usize> = failures.iter().map(|f| f.index).collect();
+        for (entries, dl) in [
+            (&failure_payloads, Some(&failure_dl)),
+            (&rejected_payloads, rejection_dl.as_ref()),
+        ] {
+            let Some(dl) = dl else { continue };
+            report.dead_letter.written += dl.written;
+            report.dead_letter.failed += dl.failed;
+            report.dead_letter.not_configured += dl.not_configured;
+            report
+                .dead_letter
+                .objects
+                .extend(dl.objects.iter().cloned());
+            for (&payload, error) in entries.iter().zip(&dl.errors) {
+                if error.is_some()
+                    && let Some(s) = states.get_mut(payload)
+                {
+                    *s = State::Retry;
+                }
+            }
+        }
+
+        let mut lowest: Option<&str> = None;
+        for (i, state) in states.iter().enumerate() {
+            let retry = match *state {
+                State::Control => {
+                    report.control += 1;
+                    false
+                }
+                State::Filtered => {
+                    report.filtered += 1;
+                    false
+                }
+                State::Failed(FailureReason::Rejected) => {
+                    report.rejected += 1;
+                    false
+                }
+                State::Failed(reason) => {
+                    report.failed.add(reason);
+                    false
+                }
+                State::Routed { failed: true, .. } | State::Retry => {
+                    report.retry += 1;
+                    true
+                }
+                State::Routed { rejected: true, .. } => {
+                    report.rejected += 1;
+                    false
+                }
+                State::Routed { .. } => {
+                    report.routed += 1;
+                    false
+                }
+            };
+            if retry && let Some(item) = batch.items.get(i) {
+                let seq: &str = &item.origin().sequence_number;
+                if lowest.is_none_or(|l| cmp_sequence_numbers(seq, l).is_lt()) {
+                    lowest = Some(seq);
+                }
+            }
+        }
+        let mut response = BatchResponse::default();
+        if let Some(seq) = lowest {
+            report.batch_item_failure = Some(seq.to_owned());
+            response.batch_item_failures.push(BatchItemFailure {
+                item_identifier: seq.to_owned(),
+            });
+        }
+        debug_assert_eq!(report.outcome_total(), report.payloads);
+        tracing::info!(
+            records = report.records,
+            payloads = report.payloads,
+            routed = report.routed,
+            filtered = report.filtered,
+            control = report.control,
+            failed = report.failed.total(),
+            rejected = report.rejected,
+            retry = report.retry,
+            batch_item_failure = report.batch_item_failure.as_deref(),
+            "batch processed"
+        );
+        Processed { report, response }
+    }
+
+    async fn dead_letter(&self, entries: &[DeadLetterEntry<'_>], now: DateTime<Utc>) -> DlOutcome {
+        if entries.is_empty() {
+            return DlOutcome::default();
+        }
+        match &self.dead_letter {
+            Some(dl) => DlOutcome::from(dl.write(entries, now).await),
+            None => {
+                for e in entries {
+                    tracing::warn!(
+                        reason = e.reason.as_str(),
+                        code = e.code,
+                        detail = e.detail,
+                        destination = e.destination,
+                        sequence_number = %e.origin.sequence_number,
+                        sub_sequence = e.origin.sub_sequence,
+                        payload = %String::from_utf8_lossy(&e.data[..e.data.len().min(512)]),
+                        "no dead letter configured: payload counted and logged only"
+                    );
+                }
+                DlOutcome {
+                    not_configured: entries.len(),
+                    errors: vec![None; entries.len()],
+                    ..DlOutcome::default()
+                }
+            }
+        }
+    }
+}
+
+/// Dead-letter results with the not-configured case.
+#[derive(Debug, Default)]
+struct DlOutcome {
+    errors: Vec<Option<Arc<str>>>,
+    objects: Vec<String>,
+    written: usize,
+    failed: usize,
+    not_configured: usize,
+}
+
+impl From<DeadLetterReport> for DlOutcome {
+    fn from(r: DeadLetterReport) -> Self {
+        Self {
+            written: r.written(),
+            failed: r.failed(),
+            errors: r.errors,
+            objects: r.objects,
+            not_configured: 0,
+        }
+    }
+}
