@@ -743,6 +743,113 @@ pub trait StateStore: Send + Sync {
     ) -> CloudResult<Page<Item>>;
     /// One page of the whole table.
     async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>>;
+
+    /// Writes an item only when `condition` holds for the item now stored under its key
+    /// (`ConditionalCheckFailedException` otherwise); returns the item it replaced. Leases use
+    /// it (see `crate::lease`).
+    ///
+    /// The default reads, checks and writes with [`WriteCondition`]s and undoes a write that
+    /// replaced something other than what it read, which is safe for leases but not atomic;
+    /// stores with condition expressions (DynamoDB: `attribute_not_exists(#h) OR #a < :v`,
+    /// `#a = :v`) should override it.
+    async fn put_item_when(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let (hash, range) = item_key_of(&item)?;
+        let current = self.get_item(table, &hash, &range).await?;
+        if !condition.holds(current.as_ref()) {
+            return Err(condition_failed());
+        }
+        let Some(seen) = current else {
+            return self.put_item(table, item, WriteCondition::NotExists).await;
+        };
+        let replaced = self.put_item(table, item, WriteCondition::Exists).await?;
+        if replaced.as_ref() != Some(&seen) {
+            // Someone wrote between our read and write: put theirs back and lose.
+            if let Some(theirs) = replaced {
+                self.put_item(table, theirs, WriteCondition::None).await?;
+            }
+            return Err(condition_failed());
+        }
+        Ok(replaced)
+    }
+
+    /// Deletes an item only when `condition` holds for it (`ConditionalCheckFailedException`
+    /// otherwise); returns it. The default reads, checks and deletes (not atomic; override it
+    /// where the store has condition expressions).
+    async fn delete_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let current = self.get_item(table, hash, range).await?;
+        if !condition.holds(current.as_ref()) {
+            return Err(condition_failed());
+        }
+        self.delete_item(table, hash, range, WriteCondition::None)
+            .await
+    }
+}
+
+/// A condition on the item stored under a key, beyond [`WriteCondition`] (used by leases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemCondition {
+    /// No item has the key, or its number attribute `attribute` is below `value` (an expired
+    /// lease). An item without the attribute counts as expired.
+    AbsentOrBelow {
+        /// Number attribute.
+        attribute: String,
+        /// Bound (exclusive).
+        value: i64,
+    },
+    /// An item has the key and its string attribute `attribute` equals `value`.
+    Equals {
+        /// String attribute.
+        attribute: String,
+        /// Expected value.
+        value: String,
+    },
+}
+
+impl ItemCondition {
+    /// True when the condition holds for `current` (the stored item, if any).
+    pub fn holds(&self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Self::AbsentOrBelow { .. }, None) => true,
+            (Self::AbsentOrBelow { attribute, value }, Some(item)) => item
+                .get(attribute)
+                .and_then(AttrValue::as_i64)
+                .is_none_or(|v| v < *value),
+            (Self::Equals { .. }, None) => false,
+            (Self::Equals { attribute, value }, Some(item)) => {
+                item.get(attribute).and_then(AttrValue::as_s) == Some(value.as_str())
+            }
+        }
+    }
+}
+
+fn condition_failed() -> CloudError {
+    CloudError::new(
+        codes::CONDITIONAL_CHECK_FAILED,
+        "The conditional request failed",
+    )
+}
+
+fn item_key_of(item: &Item) -> CloudResult<(String, String)> {
+    let get = |k: &str| {
+        item.get(k)
+            .and_then(AttrValue::as_s)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                CloudError::new("ValidationException", format!("missing key attribute {k}"))
+            })
+    };
+    Ok((get(schema::HASH_KEY)?, get(schema::RANGE_KEY)?))
 }
 
 /// Every outside system eden talks to.

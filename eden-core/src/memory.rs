@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::api::{
     AttrValue, CloudError, CloudResult, ContainerImage, CreateRule, CreateService,
     CreateTargetGroup, Deployment, DnsApi, DnsRecord, DocumentStore, EcsApi, ImageDetails,
-    ImageRegistry, Item, Listener, LoadBalancer, LoadBalancerApi, Page, PutMode,
+    ImageRegistry, Item, ItemCondition, Listener, LoadBalancer, LoadBalancerApi, Page, PutMode,
     RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer, ServiceSpec, StateStore,
     StoredDocument, Tag, TargetGroup, TargetGroupSpec, TaskDefinition, TaskDefinitionStatus,
     WriteCondition, codes, schema,
@@ -1422,5 +1422,43 @@ impl StateStore for MemoryCloud {
         let t = Self::table(&mut w, table)?;
         let items: Vec<Item> = t.values().cloned().collect();
         paginate(&items, next, self.options.state_page_size)
+    }
+
+    // Atomic under the world lock, like a DynamoDB condition expression.
+    async fn put_item_when(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let mut w = self.lock();
+        let key = item_key(&item)?;
+        let t = Self::table(&mut w, table)?;
+        if !condition.holds(t.get(&key)) {
+            return err(
+                codes::CONDITIONAL_CHECK_FAILED,
+                "The conditional request failed",
+            );
+        }
+        Ok(t.insert(key, item))
+    }
+
+    async fn delete_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let mut w = self.lock();
+        let t = Self::table(&mut w, table)?;
+        let key = (hash.to_owned(), range.to_owned());
+        if !condition.holds(t.get(&key)) {
+            return err(
+                codes::CONDITIONAL_CHECK_FAILED,
+                "The conditional request failed",
+            );
+        }
+        Ok(t.remove(&key))
     }
 }
