@@ -15,6 +15,8 @@
 //! * `lambda-events`: reserved for the API Gateway adapter.
 
 pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod endpoints;
 pub mod environment;
 pub mod error;

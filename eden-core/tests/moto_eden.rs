@@ -1,0 +1,779 @@
+//! eden on the AWS SDK implementations against a moto server: create, list, redeploy and
+//! delete, checking every resource through the SDK after each step.
+//!
+//! The test command starts moto and exports `BAIKONUR_MOTO_ENDPOINT`; without it this test
+//! fails (it never skips silently).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(feature = "aws")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ecs::types as ecs;
+use aws_sdk_elasticloadbalancingv2::types as elb;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use eden_core::api::{PutMode, WriteCondition};
+use eden_core::{
+    Action, CreateOptions, DeleteOptions, EndpointsDocument, Environment, Profile, ResourceKind,
+};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+async fn sdk_config() -> SdkConfig {
+    let endpoint = std::env::var("BAIKONUR_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "BAIKONUR_MOTO_ENDPOINT is not set: run this test through the test command, which \
+             starts `MOTO_ECS_SERVICE_RUNNING=1 moto_server` and exports \
+             BAIKONUR_MOTO_ENDPOINT=http://127.0.0.1:PORT"
+        )
+    });
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}", nanos % 0xffff_ffff)
+}
+
+fn manifest(seed: u8) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:{}"}},"layers":[]}}"#,
+        format!("{seed:02x}").repeat(32)
+    )
+}
+
+struct World {
+    profile: Profile,
+    listener: String,
+    zone_id: String,
+    image_v1: String,
+    image_v2: String,
+}
+
+/// The reference setup eden clones from, built with the SDK.
+async fn setup(config: &SdkConfig, id: &str) -> World {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(config);
+    let ecs_client = aws_sdk_ecs::Client::new(config);
+    let r53 = aws_sdk_route53::Client::new(config);
+    let ecr = aws_sdk_ecr::Client::new(config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut subnets = Vec::new();
+    for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.0.{i}.0/24"))
+            .availability_zone(*az)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_owned());
+    }
+    let sg = ec2
+        .create_security_group()
+        .group_name(format!("eden-{id}"))
+        .description("eden test")
+        .vpc_id(&vpc_id)
+        .send()
+        .await
+        .unwrap();
+    let sg = sg.group_id().unwrap().to_owned();
+    let lb = elbv2
+        .create_load_balancer()
+        .name(format!("eden-{id}"))
+        .set_subnets(Some(subnets.clone()))
+        .r#type(elb::LoadBalancerTypeEnum::Application)
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    let tg = elbv2
+        .create_target_group()
+        .name(format!("ref-{id}"))
+        .protocol(elb::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(&vpc_id)
+        .target_type(elb::TargetTypeEnum::Ip)
+        .health_check_path("/health")
+        .send()
+        .await
+        .unwrap();
+    let ref_tg = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+    elbv2
+        .modify_target_group_attributes()
+        .target_group_arn(&ref_tg)
+        .attributes(
+            elb::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("30")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // An IAM server certificate ARN: moto checks ACM certificates but not IAM ones.
+    let listener = elbv2
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(elb::ProtocolEnum::Https)
+        .port(443)
+        .certificates(
+            elb::Certificate::builder()
+                .certificate_arn(format!("arn:aws:iam::{ACCOUNT}:server-certificate/eden"))
+                .build(),
+        )
+        .default_actions(
+            elb::Action::builder()
+                .r#type(elb::ActionTypeEnum::Forward)
+                .target_group_arn(&ref_tg)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_owned();
+
+    ecr.create_repository()
+        .repository_name(format!("web-{id}"))
+        .send()
+        .await
+        .unwrap();
+    for (tag, seed) in [("v1", 1), ("v2", 2)] {
+        ecr.put_image()
+            .repository_name(format!("web-{id}"))
+            .image_manifest(manifest(seed))
+            .image_tag(tag)
+            .send()
+            .await
+            .unwrap();
+    }
+    let image = |tag: &str| format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web-{id}:{tag}");
+
+    let cluster = format!("cluster-{id}");
+    ecs_client
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = ecs_client
+        .register_task_definition()
+        .family(format!("ref-{id}"))
+        .network_mode(ecs::NetworkMode::Awsvpc)
+        .requires_compatibilities(ecs::Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .execution_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/exec"))
+        .container_definitions(
+            ecs::ContainerDefinition::builder()
+                .name("app")
+                .image(image("v1"))
+                .essential(true)
+                .port_mappings(ecs::PortMapping::builder().container_port(8080).build())
+                .build(),
+        )
+        .container_definitions(
+            ecs::ContainerDefinition::builder()
+                .name("sidecar")
+                .image("public.ecr.aws/nginx/nginx:latest")
+                .build(),
+        )
+        .tags(ecs::Tag::builder().key("team").value("web").build())
+        .send()
+        .await
+        .unwrap();
+    let td_arn = td
+        .task_definition()
+        .unwrap()
+        .task_definition_arn()
+        .unwrap()
+        .to_owned();
+    let svc = ecs_client
+        .create_service()
+        .cluster(&cluster)
+        .service_name(format!("ref-{id}"))
+        .task_definition(&td_arn)
+        .desired_count(1)
+        .launch_type(ecs::LaunchType::Fargate)
+        .load_balancers(
+            ecs::LoadBalancer::builder()
+                .target_group_arn(&ref_tg)
+                .container_name("app")
+                .container_port(8080)
+                .build(),
+        )
+        .network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    ecs::AwsVpcConfiguration::builder()
+                        .set_subnets(Some(subnets))
+                        .security_groups(sg)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let svc_arn = svc.service().unwrap().service_arn().unwrap().to_owned();
+
+    let zone = r53
+        .create_hosted_zone()
+        .name(format!("{id}.example.com"))
+        .caller_reference(id)
+        .send()
+        .await
+        .unwrap();
+    let zone_id = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+
+    let bucket = format!("endpoints-{id}");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let mut c = BTreeMap::new();
+    for (k, v) in [
+        ("name_prefix", format!("pr{id}")),
+        ("reference_service_arn", svc_arn),
+        ("target_cluster", cluster),
+        ("domain_name_prefix", "api".to_owned()),
+        ("master_alb_arn", lb_arn),
+        ("dynamic_zone_id", zone_id.clone()),
+        ("endpoint_s3_bucket_name", bucket),
+        ("endpoint_s3_key", "endpoints.json".to_owned()),
+        ("endpoint_name_prefix", "svc-dev".to_owned()),
+        ("endpoint_update_key", "api_endpoint".to_owned()),
+        ("endpoint_env_type", "dev".to_owned()),
+    ] {
+        c.insert(k.to_owned(), v);
+    }
+    let profile = Profile::from_config("moto", &c).expect("valid profile");
+    World {
+        profile,
+        listener,
+        zone_id,
+        image_v1: image("v1"),
+        image_v2: image("v2"),
+    }
+}
+
+fn eden(config: &SdkConfig, table: &str) -> Environment {
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .build();
+    Environment::new(eden_core::aws::cloud_with_s3(config, s3))
+        .with_table(table)
+        .with_poll_interval(Duration::from_millis(50))
+}
+
+async fn record_exists(config: &SdkConfig, zone_id: &str, host: &str) -> bool {
+    let r53 = aws_sdk_route53::Client::new(config);
+    let out = r53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .send()
+        .await
+        .unwrap();
+    out.resource_record_sets()
+        .iter()
+        .any(|r| r.name().trim_end_matches('.') == host && r.r#type().as_str() == "A")
+}
+
+async fn family_revisions(config: &SdkConfig, family: &str) -> Vec<String> {
+    let client = aws_sdk_ecs::Client::new(config);
+    let mut all = Vec::new();
+    for status in [
+        ecs::TaskDefinitionStatus::Active,
+        ecs::TaskDefinitionStatus::Inactive,
+    ] {
+        let out = client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(status)
+            .send()
+            .await
+            .unwrap();
+        all.extend(out.task_definition_arns().iter().cloned());
+    }
+    all
+}
+
+async fn host_rules(config: &SdkConfig, listener: &str, host: &str) -> Vec<elb::Rule> {
+    let client = aws_sdk_elasticloadbalancingv2::Client::new(config);
+    let out = client
+        .describe_rules()
+        .listener_arn(listener)
+        .send()
+        .await
+        .unwrap();
+    out.rules()
+        .iter()
+        .filter(|r| {
+            r.conditions().iter().any(|c| {
+                c.values().iter().any(|v| v == host)
+                    || c.host_header_config()
+                        .is_some_and(|h| h.values().iter().any(|v| v == host))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_list_redeploy_delete_on_moto() {
+    let config = sdk_config().await;
+    let id = unique();
+    let w = setup(&config, &id).await;
+    let p = &w.profile;
+    let table = format!("eden-{id}");
+    let eden = eden(&config, &table);
+    let ecs_client = aws_sdk_ecs::Client::new(&config);
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let family = format!("pr{id}-one");
+    let host = format!("api-one.{id}.example.com");
+
+    // Create.
+    let created = eden
+        .create(
+            p,
+            "one",
+            &w.image_v1,
+            &CreateOptions {
+                wait_stable: Some(Duration::from_secs(30)),
+                ..CreateOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.host.as_deref(), Some(host.as_str()));
+    assert_eq!(
+        created.resource(ResourceKind::Image).unwrap().action,
+        Action::Checked
+    );
+    for r in &created.resources {
+        assert!(matches!(r.action, Action::Created | Action::Checked), "{r}");
+    }
+    let td = ecs_client
+        .describe_task_definition()
+        .task_definition(format!("{family}:1"))
+        .include(ecs::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let def = td.task_definition().unwrap();
+    assert_eq!(
+        def.container_definitions()[0].image(),
+        Some(w.image_v1.as_str())
+    );
+    assert_eq!(def.container_definitions()[1].name(), Some("sidecar"));
+    assert_eq!(def.cpu(), Some("256"));
+    assert_eq!(def.network_mode(), Some(&ecs::NetworkMode::Awsvpc));
+    assert!(def.execution_role_arn().is_some());
+    assert!(
+        td.tags()
+            .iter()
+            .any(|t| t.key() == Some("eden:environment") && t.value() == Some("one"))
+    );
+    assert!(td.tags().iter().any(|t| t.key() == Some("team")));
+
+    let tg = elbv2
+        .describe_target_groups()
+        .names(&family)
+        .send()
+        .await
+        .unwrap();
+    let tg = &tg.target_groups()[0];
+    assert_eq!(tg.port(), Some(8080));
+    assert_eq!(tg.health_check_path(), Some("/health"));
+    let tg_arn = tg.target_group_arn().unwrap().to_owned();
+    let attrs = elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(&tg_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(attrs.attributes().iter().any(|a| a.key()
+        == Some("deregistration_delay.timeout_seconds")
+        && a.value() == Some("30")));
+    let tags = elbv2
+        .describe_tags()
+        .resource_arns(&tg_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tag_descriptions()[0]
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("eden:profile") && t.value() == Some("moto"))
+    );
+
+    let rules = host_rules(&config, &w.listener, &host).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].priority(), Some("1"));
+
+    let svc = ecs_client
+        .describe_services()
+        .cluster(&p.target_cluster)
+        .services(&family)
+        .send()
+        .await
+        .unwrap();
+    let svc = &svc.services()[0];
+    assert_eq!(svc.status(), Some("ACTIVE"));
+    assert!(
+        svc.task_definition()
+            .unwrap()
+            .ends_with(&format!("{family}:1"))
+    );
+    assert_eq!(
+        svc.load_balancers()[0].target_group_arn(),
+        Some(tg_arn.as_str())
+    );
+    assert_eq!(svc.launch_type(), Some(&ecs::LaunchType::Fargate));
+
+    assert!(record_exists(&config, &w.zone_id, &host).await);
+    let doc = s3
+        .get_object()
+        .bucket(&p.endpoint_s3_bucket_name)
+        .key(&p.endpoint_s3_key)
+        .send()
+        .await
+        .unwrap();
+    let doc = doc.body.collect().await.unwrap().into_bytes();
+    let doc = EndpointsDocument::parse(Some(&doc)).unwrap();
+    assert_eq!(
+        doc.get("dev", "svc-dev-one", "api_endpoint"),
+        Some(host.as_str())
+    );
+
+    // List.
+    let listed = eden.list(Some("moto")).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].endpoint, host);
+    assert_eq!(eden.list(None).await.unwrap().len(), 1);
+
+    // Redeploy with a new image: converges on the same resources, a new revision.
+    let deployed = eden
+        .create(p, "one", &w.image_v2, &CreateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        deployed.resource(ResourceKind::Service).unwrap().action,
+        Action::Updated
+    );
+    assert_eq!(
+        deployed.resource(ResourceKind::TargetGroup).unwrap().action,
+        Action::Reused
+    );
+    assert_eq!(
+        deployed
+            .resource(ResourceKind::ListenerRule)
+            .unwrap()
+            .action,
+        Action::Reused
+    );
+    assert_eq!(
+        deployed.resource(ResourceKind::DnsRecord).unwrap().action,
+        Action::Reused
+    );
+    let svc = ecs_client
+        .describe_services()
+        .cluster(&p.target_cluster)
+        .services(&family)
+        .send()
+        .await
+        .unwrap();
+    let td_arn = svc.services()[0].task_definition().unwrap().to_owned();
+    assert!(td_arn.ends_with(&format!("{family}:2")), "{td_arn}");
+    let td = ecs_client
+        .describe_task_definition()
+        .task_definition(&td_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        td.task_definition().unwrap().container_definitions()[0].image(),
+        Some(w.image_v2.as_str())
+    );
+    assert_eq!(host_rules(&config, &w.listener, &host).await.len(), 1);
+
+    // A missing image is refused before anything changes.
+    let missing = w.image_v1.replace(":v1", ":nope");
+    let err = eden
+        .create(p, "two", &missing, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, eden_core::Error::ImageNotFound { .. }),
+        "{err}"
+    );
+
+    // Delete.
+    let deleted = eden
+        .delete(p, "one", &DeleteOptions::default())
+        .await
+        .unwrap();
+    for kind in [
+        ResourceKind::TargetGroup,
+        ResourceKind::ListenerRule,
+        ResourceKind::Service,
+        ResourceKind::DnsRecord,
+        ResourceKind::EndpointsEntry,
+        ResourceKind::StateItem,
+    ] {
+        assert_eq!(
+            deleted.resource(kind).unwrap().action,
+            Action::Deleted,
+            "{kind}: {deleted:?}"
+        );
+    }
+    assert!(
+        family_revisions(&config, &family).await.is_empty(),
+        "task definitions deregistered and deleted"
+    );
+    assert!(
+        elbv2
+            .describe_target_groups()
+            .names(&family)
+            .send()
+            .await
+            .is_err(),
+        "target group gone"
+    );
+    assert!(
+        host_rules(&config, &w.listener, &host).await.is_empty(),
+        "rule gone"
+    );
+    let svc = ecs_client
+        .describe_services()
+        .cluster(&p.target_cluster)
+        .services(&family)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        svc.services().iter().all(|s| s.status() != Some("ACTIVE")),
+        "service gone"
+    );
+    assert!(
+        !record_exists(&config, &w.zone_id, &host).await,
+        "record gone"
+    );
+    let doc = s3
+        .get_object()
+        .bucket(&p.endpoint_s3_bucket_name)
+        .key(&p.endpoint_s3_key)
+        .send()
+        .await
+        .unwrap();
+    let doc =
+        EndpointsDocument::parse(Some(&doc.body.collect().await.unwrap().into_bytes())).unwrap();
+    assert!(doc.environments.is_empty(), "endpoints entry gone");
+    let item = ddb
+        .get_item()
+        .table_name(&table)
+        .key(
+            "type",
+            aws_sdk_dynamodb::types::AttributeValue::S("moto".into()),
+        )
+        .key(
+            "name",
+            aws_sdk_dynamodb::types::AttributeValue::S("one".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_none(), "state item gone");
+    assert!(eden.list(None).await.unwrap().is_empty());
+
+    // A second delete finds everything already gone.
+    let again = eden
+        .delete(p, "one", &DeleteOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        again
+            .resources
+            .iter()
+            .all(|r| r.action == Action::AlreadyAbsent),
+        "{again:?}"
+    );
+}
+
+/// The conditional-write semantics eden relies on, on AWS (moto) and in memory alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_conformance() {
+    let config = sdk_config().await;
+    let id = unique();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("conf-{id}");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let aws_cloud = eden_core::aws::cloud_with_s3(
+        &config,
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let profile = Profile::example();
+    let memory = eden_core::memory::MemoryCloud::with_reference(&profile, Default::default());
+    let memory_cloud = memory.cloud();
+    for (name, cloud, bucket) in [
+        ("aws", &aws_cloud, bucket.as_str()),
+        ("memory", &memory_cloud, "eden-endpoints"),
+    ] {
+        let docs = &cloud.documents;
+        assert_eq!(docs.get(bucket, "k").await.unwrap(), None, "{name}");
+        let etag = docs
+            .put(bucket, "k", b"1".to_vec(), PutMode::Create)
+            .await
+            .unwrap();
+        let e = docs
+            .put(bucket, "k", b"2".to_vec(), PutMode::Create)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "PreconditionFailed", "{name}: {e}");
+        let etag2 = docs
+            .put(bucket, "k", b"2".to_vec(), PutMode::Update(etag.clone()))
+            .await
+            .unwrap();
+        let e = docs
+            .put(bucket, "k", b"3".to_vec(), PutMode::Update(etag))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "PreconditionFailed", "{name}: {e}");
+        let got = docs.get(bucket, "k").await.unwrap().unwrap();
+        assert_eq!(
+            (got.bytes.as_slice(), got.etag.as_str()),
+            (b"2".as_slice(), etag2.as_str()),
+            "{name}"
+        );
+
+        let state = &cloud.state;
+        let table = format!("conf-{id}");
+        assert!(state.ensure_table(&table).await.unwrap(), "{name}");
+        assert!(!state.ensure_table(&table).await.unwrap(), "{name}");
+        let item = eden_core::EnvironmentRecord {
+            profile: "p".into(),
+            name: "a".into(),
+            endpoint: "h".into(),
+            last_updated: 5,
+        }
+        .to_item();
+        assert_eq!(
+            state
+                .put_item(&table, item.clone(), WriteCondition::NotExists)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        let e = state
+            .put_item(&table, item.clone(), WriteCondition::NotExists)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ConditionalCheckFailedException", "{name}");
+        assert_eq!(
+            state
+                .put_item(&table, item.clone(), WriteCondition::Exists)
+                .await
+                .unwrap(),
+            Some(item.clone()),
+            "{name}"
+        );
+        for i in 0..5 {
+            let mut it = item.clone();
+            it.insert("name".into(), eden_core::api::AttrValue::S(format!("b{i}")));
+            state
+                .put_item(&table, it, WriteCondition::None)
+                .await
+                .unwrap();
+        }
+        let page = state.query(&table, "p", None).await.unwrap();
+        assert_eq!(page.items.len(), 6, "{name}");
+        let kind = state
+            .query_kind(&table, "environment", Some(6), None)
+            .await
+            .unwrap();
+        assert_eq!(kind.items.len(), 6, "{name}");
+        let kind = state
+            .query_kind(&table, "environment", Some(5), None)
+            .await
+            .unwrap();
+        assert!(kind.items.is_empty(), "{name}");
+        assert_eq!(
+            state
+                .delete_item(&table, "p", "a", WriteCondition::Exists)
+                .await
+                .unwrap(),
+            Some(item.clone()),
+            "{name}"
+        );
+        assert!(
+            state
+                .delete_item(&table, "p", "a", WriteCondition::Exists)
+                .await
+                .is_err(),
+            "{name}"
+        );
+        assert_eq!(
+            state.get_item(&table, "p", "a").await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+    // Describing a missing target group is "none", not an error, on both.
+    for cloud in [&aws_cloud, &memory_cloud] {
+        assert_eq!(
+            cloud
+                .elb
+                .describe_target_group_by_name(&format!("none-{id}"))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
