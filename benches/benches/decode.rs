@@ -18,7 +18,7 @@ fn decode(c: &mut Criterion) {
     let mut bytes = c.benchmark_group("decode_bytes");
     for (name, batch) in &batches {
         let n = if batch.decompressed_bytes > 0 { batch.decompressed_bytes } else { batch.payload_bytes };
-        bytes.throughput(Throughput::Bytes(n as u64));
+        bytes.throughput(Throughput::BytesDecimal(n as u64));
         bytes.bench_function(*name, |b| {
             b.iter(|| black_box(decoder.decode_event_json(black_box(&batch.event_json)).unwrap()))
         });

@@ -28,21 +28,6 @@ pub struct LogEvent<'a> {
     pub message: Cow<'a, str>,
 }
 
-/// A `DATA_MESSAGE` event whose message is kept as bytes (unescaped, not UTF-8 checked): what
-/// the decoder uses, since payloads are bytes and are validated downstream anyway.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RawLogEvent<'a> {
-    /// The event id CloudWatch Logs assigned.
-    #[serde(borrow, default)]
-    pub id: Cow<'a, str>,
-    /// Ingestion timestamp, milliseconds since the Unix epoch.
-    #[serde(default)]
-    pub timestamp: i64,
-    /// The log line's bytes; borrowed from the envelope when it has no JSON escapes.
-    #[serde(borrow)]
-    pub message: RawBytes<'a>,
-}
-
 /// The bytes of a JSON string, unescaped but not UTF-8 checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawBytes<'a>(pub Cow<'a, [u8]>);
@@ -150,7 +135,7 @@ pub fn parse(json: &[u8]) -> Result<Option<CwlMessage<'_>>, CwlError> {
     parse_as(json)
 }
 
-/// [`parse`] with the events deserialized as `E`, e.g. [`RawLogEvent`].
+/// [`parse`] with the events deserialized as `E`.
 pub fn parse_as<'a, E: Deserialize<'a>>(
     json: &'a [u8],
 ) -> Result<Option<CwlMessage<'a, E>>, CwlError> {
@@ -242,5 +227,274 @@ mod tests {
         assert_eq!(parse(b"[1,2]"), Ok(None));
         assert_eq!(parse(b"not json"), Ok(None));
         assert_eq!(parse(br#"{"messageType":5}"#), Ok(None));
+    }
+}
+
+/// Where an [`ArenaLogEvent`]'s message bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRef<'a> {
+    /// Borrowed from the envelope (the message had no JSON escapes).
+    Borrowed(&'a [u8]),
+    /// Unescaped into the caller's buffer at this range.
+    Arena(std::ops::Range<usize>),
+}
+
+/// A `DATA_MESSAGE` event whose message, when it had to be unescaped, was written into one
+/// buffer shared by the whole envelope instead of a string of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArenaLogEvent<'a> {
+    /// The event id.
+    pub id: Cow<'a, str>,
+    /// Ingestion timestamp, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The message bytes.
+    pub message: MessageRef<'a>,
+}
+
+/// [`parse`], with escaped messages unescaped into `arena` (one allocation per envelope
+/// instead of one per event). What the decoder uses.
+///
+/// ```
+/// use kinesis_utils::cwl::{parse_into, CwlMessage, MessageRef};
+/// let json = br#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":2,"message":"a\"b"}]}"#;
+/// let mut arena = Vec::new();
+/// let Some(CwlMessage::Data { events, .. }) = parse_into(json, &mut arena).unwrap() else { panic!() };
+/// let MessageRef::Arena(range) = events[0].message.clone() else { panic!() };
+/// assert_eq!(&arena[range], b"a\"b");
+/// ```
+pub fn parse_into<'a>(
+    json: &'a [u8],
+    arena: &mut Vec<u8>,
+) -> Result<Option<CwlMessage<'a, ArenaLogEvent<'a>>>, CwlError> {
+    let start = arena.len();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed =
+        serde::de::DeserializeSeed::deserialize(ArenaEnvelopeSeed { arena: &mut *arena }, &mut de)
+            .and_then(|env| de.end().map(|()| env));
+    match parsed {
+        Ok(env) => classify(env.message_type, |_| match env.log_events {
+            Some(events) => Ok(CwlMessage::Data {
+                owner: env.owner,
+                log_group: env.log_group,
+                log_stream: env.log_stream,
+                events,
+            }),
+            None => Err(CwlError::Malformed {
+                message: "logEvents is missing".into(),
+            }),
+        }),
+        Err(first) => {
+            arena.truncate(start);
+            match serde_json::from_slice::<LooseEnvelope<'_>>(json) {
+                Err(_) => Ok(None),
+                Ok(loose) => classify(loose.message_type, |_| {
+                    Err(CwlError::Malformed {
+                        message: first.to_string(),
+                    })
+                }),
+            }
+        }
+    }
+}
+
+struct ArenaEnvelope<'a> {
+    message_type: Option<Cow<'a, str>>,
+    owner: Cow<'a, str>,
+    log_group: Cow<'a, str>,
+    log_stream: Cow<'a, str>,
+    log_events: Option<Vec<ArenaLogEvent<'a>>>,
+}
+
+struct ArenaEnvelopeSeed<'s> {
+    arena: &'s mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ArenaEnvelopeSeed<'_> {
+    type Value = ArenaEnvelope<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ArenaEnvelopeSeed<'_> {
+    type Value = ArenaEnvelope<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a CloudWatch Logs subscription envelope")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut env = ArenaEnvelope {
+            message_type: None,
+            owner: Cow::Borrowed(""),
+            log_group: Cow::Borrowed(""),
+            log_stream: Cow::Borrowed(""),
+            log_events: None,
+        };
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "messageType" => env.message_type = Some(map.next_value()?),
+                "owner" => env.owner = map.next_value()?,
+                "logGroup" => env.log_group = map.next_value()?,
+                "logStream" => env.log_stream = map.next_value()?,
+                "logEvents" => {
+                    env.log_events = Some(map.next_value_seed(EventsSeed {
+                        arena: &mut *self.arena,
+                    })?)
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(env)
+    }
+}
+
+struct EventsSeed<'s> {
+    arena: &'s mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EventsSeed<'_> {
+    type Value = Vec<ArenaLogEvent<'de>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EventsSeed<'_> {
+    type Value = Vec<ArenaLogEvent<'de>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of log events")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(64));
+        while let Some(e) = seq.next_element_seed(EventSeed {
+            arena: &mut *self.arena,
+        })? {
+            events.push(e);
+        }
+        Ok(events)
+    }
+}
+
+struct EventSeed<'s> {
+    arena: &'s mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = ArenaLogEvent<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
+    type Value = ArenaLogEvent<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a log event object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut timestamp, mut message) = (Cow::Borrowed(""), 0, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "id" => id = map.next_value()?,
+                "timestamp" => timestamp = map.next_value()?,
+                "message" => {
+                    message = Some(map.next_value_seed(MessageSeed {
+                        arena: &mut *self.arena,
+                    })?)
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let message = message.ok_or_else(|| serde::de::Error::missing_field("message"))?;
+        Ok(ArenaLogEvent {
+            id,
+            timestamp,
+            message,
+        })
+    }
+}
+
+struct MessageSeed<'s> {
+    arena: &'s mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = MessageRef<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_bytes(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MessageSeed<'_> {
+    type Value = MessageRef<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        Ok(MessageRef::Borrowed(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(MessageRef::Borrowed(v.as_bytes()))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(v);
+        Ok(MessageRef::Arena(start..self.arena.len()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(v.as_bytes());
+        Ok(MessageRef::Arena(start..self.arena.len()))
+    }
+}
+
+#[cfg(test)]
+mod arena_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn resolve<'a>(m: &MessageRef<'a>, arena: &'a [u8]) -> &'a [u8] {
+        match m {
+            MessageRef::Borrowed(b) => b,
+            MessageRef::Arena(r) => &arena[r.clone()],
+        }
+    }
+
+    proptest! {
+        /// The arena parser agrees with the plain one on every envelope, valid or not.
+        #[test]
+        fn arena_parse_agrees_with_parse(
+            messages in proptest::collection::vec("\\PC{0,40}", 0..6),
+            message_type in prop_oneof![Just("DATA_MESSAGE"), Just("CONTROL_MESSAGE"), Just("OTHER")],
+            drop_events: bool,
+        ) {
+            let events: Vec<_> = messages.iter().enumerate()
+                .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": i, "message": m}))
+                .collect();
+            let mut env = serde_json::json!({"messageType": message_type, "owner": "o", "logGroup": "g", "logStream": "s"});
+            if !drop_events {
+                env["logEvents"] = serde_json::Value::Array(events);
+            }
+            let json = serde_json::to_vec(&env).unwrap();
+            let mut arena = Vec::new();
+            let a = parse_into(&json, &mut arena);
+            let b = parse(&json);
+            match (a, b) {
+                (Ok(Some(CwlMessage::Data { events: ea, log_group, .. })), Ok(Some(CwlMessage::Data { events: eb, .. }))) => {
+                    prop_assert_eq!(log_group, "g");
+                    prop_assert_eq!(ea.len(), eb.len());
+                    for (x, y) in ea.iter().zip(&eb) {
+                        prop_assert_eq!(resolve(&x.message, &arena), y.message.as_bytes());
+                        prop_assert_eq!(&x.id, &y.id);
+                    }
+                }
+                (Ok(Some(CwlMessage::Control)), Ok(Some(CwlMessage::Control))) => {}
+                (Err(x), Err(y)) => prop_assert_eq!(std::mem::discriminant(&x), std::mem::discriminant(&y)),
+                (x, y) => prop_assert!(false, "disagree: {:?} vs {:?}", x.map(|_| ()), y.map(|_| ())),
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::cwl::{self, CwlError, CwlMessage, RawBytes, RawLogEvent};
+use crate::cwl::{self, CwlError, CwlMessage, MessageRef, RawBytes};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
 pub use crate::shared_str::SharedStr;
@@ -533,7 +533,8 @@ impl Decoder {
             }));
             return;
         }
-        match cwl::parse_as::<RawLogEvent<'_>>(&plain) {
+        let mut unescaped = Vec::new();
+        match cwl::parse_into(&plain, &mut unescaped) {
             Ok(None) => out.push(Decoded::Payload(Payload {
                 data: plain.clone(),
                 origin,
@@ -557,11 +558,12 @@ impl Decoder {
                 };
                 let log_group = shared(log_group);
                 let log_stream = shared(log_stream);
+                let unescaped = Bytes::from(unescaped);
                 out.reserve(events.len());
                 for event in events {
-                    let data = match event.message.0 {
-                        Cow::Borrowed(s) => plain.slice_ref(s),
-                        Cow::Owned(s) => Bytes::from(s),
+                    let data = match event.message {
+                        MessageRef::Borrowed(s) => plain.slice_ref(s),
+                        MessageRef::Arena(r) => unescaped.slice(r),
                     };
                     let mut o = origin.clone();
                     o.cwl = Some(CwlOrigin {
