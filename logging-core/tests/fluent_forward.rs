@@ -286,3 +286,101 @@ fn tls_without_feature_or_with_bad_name_is_a_config_error() {
     };
     assert!(FluentClient::new(cfg).is_err());
 }
+
+#[cfg(feature = "fluent-tls")]
+#[tokio::test]
+async fn tls_delivery_verifies_the_server_certificate() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let server = FluentServer::start_tls().await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            include_bytes!("support/tls/cert.der").to_vec(),
+        ))
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut cfg = config(&server);
+    cfg.tls = true;
+    cfg.tls_server_name = Some("localhost".into());
+    let recs = records(20);
+    let evs = events(&recs);
+    let client = FluentClient::with_tls_config(cfg.clone(), Arc::new(tls)).unwrap();
+    let report = client.deliver(&evs).await;
+    assert_eq!(report.delivered(), 20, "{report:?}");
+    assert_all_received(&server, &recs, &evs);
+
+    // With the public roots only, the self-signed server is refused.
+    cfg.max_attempts = 1;
+    let report = FluentClient::new(cfg).unwrap().deliver(&evs).await;
+    match &report.outcomes[0].1 {
+        FluentOutcome::Failed { reason } => assert!(reason.contains("TLS"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn json_object() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<u64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".*".prop_map(Value::String),
+    ];
+    let value = leaf.prop_recursive(3, 48, 10, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..10).prop_map(Value::Array),
+            prop::collection::btree_map(".*", inner, 0..10)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    prop::collection::btree_map(".*", value, 0..10)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
+}
+
+proptest::proptest! {
+    /// Whatever the record, the server decodes exactly what serde_json reads from it.
+    #[test]
+    fn encoded_chunks_decode_to_the_records(
+        objs in proptest::collection::vec(json_object(), 1..12),
+        packed in proptest::bool::ANY,
+    ) {
+        let recs: Vec<Vec<u8>> = objs.iter().map(|o| serde_json::to_vec(o).unwrap()).collect();
+        let evs = events(&recs);
+        let client = FluentClient::new(FluentConfig {
+            mode: if packed { ForwardMode::PackedForward } else { ForwardMode::Forward },
+            max_chunk_events: 5,
+            ..FluentConfig::default()
+        })
+        .unwrap();
+        let encoded = client.encode(&evs);
+        proptest::prop_assert!(encoded.rejected.is_empty());
+        let mut got = Vec::new();
+        for chunk in &encoded.chunks {
+            let (msg, used) = support::fluent_server::decode(&chunk.message).unwrap().unwrap();
+            proptest::prop_assert_eq!(used, chunk.message.len());
+            let (received, id) = support::fluent_server::decode_message(&msg);
+            proptest::prop_assert_eq!(id.as_deref(), Some(chunk.id.as_str()));
+            got.extend(chunk.keys.iter().copied().zip(received));
+        }
+        got.sort_by_key(|(k, _)| *k);
+        proptest::prop_assert_eq!(got.len(), recs.len());
+        for (k, r) in got {
+            let expected: serde_json::Value = serde_json::from_slice(&recs[k]).unwrap();
+            proptest::prop_assert_eq!(&r.record, &expected);
+            proptest::prop_assert_eq!(&r.tag, &evs[k].tag);
+            proptest::prop_assert_eq!(r.secs, evs[k].time.timestamp() as u32);
+        }
+    }
+}

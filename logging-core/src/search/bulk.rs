@@ -625,6 +625,63 @@ mod tests {
         assert_eq!(doc_id_from_log_id(&"a".repeat(600)).len(), 43);
     }
 
+    proptest::proptest! {
+        /// Every body is valid NDJSON that decodes back to the items, in order, within limits.
+        #[test]
+        fn bodies_round_trip(
+            docs in proptest::collection::vec(
+                (".*", proptest::option::of(".*"), proptest::collection::btree_map("[a-z\n\"]{0,8}", ".*", 0..4), proptest::bool::ANY),
+                1..30,
+            ),
+            max_actions in 1usize..10,
+            max_bytes in 1usize..2000,
+        ) {
+            let sources: Vec<Vec<u8>> = docs
+                .iter()
+                .map(|(_, _, obj, pretty)| if *pretty {
+                    serde_json::to_vec_pretty(obj).unwrap()
+                } else {
+                    serde_json::to_vec(obj).unwrap()
+                })
+                .collect();
+            let items: Vec<BulkItem<'_>> = docs
+                .iter()
+                .zip(&sources)
+                .enumerate()
+                .map(|(key, ((suffix, id, _, _), src))| BulkItem {
+                    key,
+                    index: format!("i-{}", suffix.to_lowercase()),
+                    id: id.clone(),
+                    source: src,
+                })
+                .collect();
+            let config = BulkConfig { max_actions, max_bytes, ..BulkConfig::default() };
+            let enc = BulkEncoder::new(&config).encode(&items);
+            let mut seen = Vec::new();
+            for chunk in &enc.chunks {
+                proptest::prop_assert!(chunk.keys.len() <= max_actions);
+                proptest::prop_assert!(chunk.keys.len() == 1 || chunk.body.len() <= max_bytes);
+                let text = std::str::from_utf8(&chunk.body).unwrap();
+                let lines: Vec<&str> = text.split_terminator('\n').collect();
+                proptest::prop_assert_eq!(lines.len(), chunk.keys.len() * 2);
+                for (pair, &key) in lines.chunks(2).zip(&chunk.keys) {
+                    let action: serde_json::Value = serde_json::from_str(pair[0]).unwrap();
+                    proptest::prop_assert_eq!(action["index"]["_index"].as_str(), Some(items[key].index.as_str()));
+                    proptest::prop_assert_eq!(action["index"]["_id"].as_str(), items[key].id.as_deref());
+                    let source: serde_json::Value = serde_json::from_str(pair[1]).unwrap();
+                    proptest::prop_assert_eq!(source, serde_json::to_value(&docs[key].2).unwrap());
+                }
+                seen.extend(&chunk.keys);
+            }
+            seen.extend(enc.invalid.iter().map(|(k, _)| *k));
+            seen.sort_unstable();
+            proptest::prop_assert_eq!(seen, (0..items.len()).collect::<Vec<_>>());
+            for (k, _) in &enc.invalid {
+                proptest::prop_assert!(validate_index_name(&items[*k].index).is_err());
+            }
+        }
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         let c = BulkConfig::default();

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use logging_core::fluent::sha512_hex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// A decoded msgpack value.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,12 +239,49 @@ impl FluentServer {
         FluentServer { port, state }
     }
 
+    /// A server speaking TLS with the fixture certificate for `localhost` / 127.0.0.1.
+    #[cfg(feature = "fluent-tls")]
+    pub async fn start_tls() -> FluentServer {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let cert = CertificateDer::from(include_bytes!("tls/cert.der").to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            include_bytes!("tls/key.der").to_vec(),
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(FluentState::default()));
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                st.lock().unwrap().connections += 1;
+                let acceptor = acceptor.clone();
+                let st = st.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        serve(tls, st, None).await;
+                    }
+                });
+            }
+        });
+        FluentServer { port, state }
+    }
+
     pub fn state(&self) -> std::sync::MutexGuard<'_, FluentState> {
         self.state.lock().unwrap()
     }
 }
 
-async fn read_value(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Mp> {
+async fn read_value<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Option<Mp> {
     loop {
         match decode(buf) {
             Ok(Some((v, used))) => {
@@ -267,7 +304,11 @@ fn pack(v: &impl serde::Serialize) -> Vec<u8> {
     rmp_serde::to_vec(v).unwrap()
 }
 
-async fn server_handshake(stream: &mut TcpStream, buf: &mut Vec<u8>, sec: &Security) -> bool {
+async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    sec: &Security,
+) -> bool {
     let nonce = b"nonce-0123456789".to_vec();
     let auth_salt = if sec.user.is_some() {
         b"user-salt".to_vec()
@@ -407,7 +448,11 @@ pub fn decode_message(msg: &Mp) -> (Vec<Received>, Option<String>) {
     }
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<FluentState>>, security: Option<Security>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    state: Arc<Mutex<FluentState>>,
+    security: Option<Security>,
+) {
     let mut buf = Vec::new();
     if let Some(sec) = &security {
         let ok = server_handshake(&mut stream, &mut buf, sec).await;
