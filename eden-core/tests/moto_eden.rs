@@ -777,3 +777,117 @@ async fn conditional_writes_conformance() {
         );
     }
 }
+
+/// The load balancer behaviours eden relies on, on AWS (moto) and in memory alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_conformance() {
+    use eden_core::api::{CreateRule, CreateTargetGroup, TargetGroupSpec};
+    let config = sdk_config().await;
+    let id = unique();
+    let w = setup(&config, &id).await;
+    let aws_cloud = eden_core::aws::cloud(&config);
+    let example = Profile::example();
+    let memory = eden_core::memory::MemoryCloud::with_reference(&example, Default::default());
+    let memory_cloud = memory.cloud();
+    let memory_listener = format!(
+        "{}:listener/app/shared/50dc6c495c0c9188/443",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    );
+    for (name, cloud, profile, listener) in [
+        ("aws", &aws_cloud, &w.profile, w.listener.as_str()),
+        ("memory", &memory_cloud, &example, memory_listener.as_str()),
+    ] {
+        let elb = &cloud.elb;
+        let lb = elb
+            .describe_load_balancer(&profile.master_alb_arn.arn)
+            .await
+            .unwrap();
+        let spec = TargetGroupSpec {
+            protocol: Some("HTTP".into()),
+            port: Some(80),
+            vpc_id: Some(lb.vpc_id.clone()),
+            target_type: Some("ip".into()),
+            ..TargetGroupSpec::default()
+        };
+        let create = |n: String| CreateTargetGroup {
+            name: n,
+            spec: spec.clone(),
+            tags: vec![],
+        };
+        assert!(
+            elb.create_target_group(create("x".repeat(33)))
+                .await
+                .is_err(),
+            "{name}: 33 characters"
+        );
+        assert!(
+            elb.create_target_group(create(format!("-c{id}")))
+                .await
+                .is_err(),
+            "{name}: leading hyphen"
+        );
+        let tg = elb
+            .create_target_group(create(format!("conf-{id}")))
+            .await
+            .unwrap();
+        let found = elb
+            .describe_target_group_by_name(&tg.name)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.arn, tg.arn, "{name}");
+        let rule = |priority: i32, host: String| CreateRule {
+            listener_arn: listener.to_owned(),
+            priority,
+            host,
+            target_group_arn: tg.arn.clone(),
+            tags: vec![],
+        };
+        let mut rules = Vec::new();
+        for i in 0..55 {
+            rules.push(
+                elb.create_rule(rule(100 + i, format!("h{i}.example.com")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let e = elb
+            .create_rule(rule(100, "dup.example.com".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "PriorityInUse", "{name}: {e}");
+        let e = elb.delete_target_group(&tg.arn).await.unwrap_err();
+        assert_eq!(e.code, "ResourceInUse", "{name}: {e}");
+        // Pages of 50, the default rule included somewhere in them.
+        let first = elb.describe_rules(listener, None).await.unwrap();
+        assert_eq!(first.items.len(), 50, "{name}");
+        let second = elb
+            .describe_rules(listener, first.next.clone())
+            .await
+            .unwrap();
+        assert!(second.next.is_none(), "{name}");
+        let all: Vec<_> = first.items.iter().chain(&second.items).collect();
+        assert!(
+            all.iter().any(|r| r.priority.is_none()),
+            "{name}: default rule"
+        );
+        let ours = all
+            .iter()
+            .filter(|r| r.target_group_arns.contains(&tg.arn))
+            .count();
+        assert_eq!(ours, 55, "{name}");
+        assert!(
+            all.iter().any(|r| r.hosts == ["h54.example.com"]),
+            "{name}: hosts read back"
+        );
+        for r in &rules {
+            elb.delete_rule(&r.arn).await.unwrap();
+        }
+        elb.delete_target_group(&tg.arn).await.unwrap();
+        assert_eq!(
+            elb.describe_target_group_by_name(&tg.name).await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+}
