@@ -5,6 +5,13 @@
 
 use std::io::Write;
 
+/// The user guide's Rust code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../docs/decoding.md")]
+    pub struct Decoding;
+}
+
 use base64::Engine as _;
 use kinesis_utils::kpl::{Aggregator, UserRecord};
 
