@@ -15,6 +15,7 @@
 //! * `lambda-events`: reserved for the API Gateway adapter.
 
 pub mod api;
+pub mod config_file;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod endpoints;
