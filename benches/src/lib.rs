@@ -8,6 +8,8 @@ use std::io::Write;
 /// The user guide's Rust code blocks, compiled and run as doctests.
 #[cfg(doctest)]
 pub mod guide {
+    #[doc = include_str!("../../docs/architecture.md")]
+    pub struct Architecture;
     #[doc = include_str!("../../docs/decoding.md")]
     pub struct Decoding;
 }
