@@ -280,7 +280,8 @@ async fn sign_request(
         .into_parts();
     let (new_headers, _params) = instructions.into_parts();
     for header in new_headers {
-        let name = HeaderName::from_static(header.name());
+        let name = HeaderName::from_bytes(header.name().as_bytes())
+            .map_err(|e| format!("signed header name {}: {e}", header.name()))?;
         let mut value = HeaderValue::from_str(header.value())
             .map_err(|e| format!("signed header {}: {e}", header.name()))?;
         value.set_sensitive(header.sensitive());
