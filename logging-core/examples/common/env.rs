@@ -1,0 +1,53 @@
+//! Configuration from the environment variables of the original Python modules.
+
+use std::env;
+
+use logging_core::{SchemaConfig, TimeZone, TypeFilter};
+
+/// A variable, or `None` when unset or blank.
+pub fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A required variable.
+pub fn required(name: &str) -> Result<String, String> {
+    var(name).ok_or_else(|| format!("environment variable {name} is required"))
+}
+
+/// A numeric variable with a default.
+pub fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("environment variable {name}={v:?} is not a number")),
+    }
+}
+
+/// `LOG_TYPE_FIELD`, `LOG_ID_FIELD`, `LOG_TIMESTAMP_FIELD`, `LOG_TYPE_UNKNOWN_PREFIX`, and the
+/// zone from `LOG_TIMEZONE`, else `TZ` (Lambda reserves `TZ`, so `LOG_TIMEZONE` is preferred).
+pub fn schema() -> Result<SchemaConfig, String> {
+    let mut s = SchemaConfig::default();
+    if let Some(v) = var("LOG_TYPE_FIELD") {
+        s.log_type_field = v;
+    }
+    if let Some(v) = var("LOG_ID_FIELD") {
+        s.log_id_field = v;
+    }
+    if let Some(v) = var("LOG_TIMESTAMP_FIELD") {
+        s.timestamp_field = v;
+    }
+    if let Some(v) = var("LOG_TYPE_UNKNOWN_PREFIX") {
+        s.unknown_prefix = v;
+    }
+    if let Some(v) = var("LOG_TIMEZONE").or_else(|| var("TZ")) {
+        s.time_zone = v.parse::<TimeZone>().map_err(|e| e.to_string())?;
+    }
+    Ok(s)
+}
+
+/// `LOG_TYPE_WHITELIST`, comma separated; empty or unset accepts every type.
+pub fn whitelist() -> TypeFilter {
+    TypeFilter::from_comma_list(&var("LOG_TYPE_WHITELIST").unwrap_or_default())
+}
