@@ -23,6 +23,7 @@ pub mod environment;
 pub mod error;
 pub mod image;
 pub mod instrument;
+pub mod lease;
 pub mod memory;
 pub mod names;
 pub mod profile;
