@@ -1084,9 +1084,11 @@ impl DnsApi for AwsDns {
 // ---------------------------------------------------------------- ECR
 
 /// [`ImageRegistry`] on `aws-sdk-ecr`, asking each image's own region.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AwsEcr {
     config: SdkConfig,
+    /// One client per region, reused so connections are too.
+    clients: std::sync::Mutex<HashMap<String, aws_sdk_ecr::Client>>,
 }
 
 impl AwsEcr {
@@ -1094,7 +1096,21 @@ impl AwsEcr {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
             config: config.clone(),
+            clients: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn client(&self, region: &str) -> aws_sdk_ecr::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let conf = aws_sdk_ecr::config::Builder::from(&self.config)
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_ecr::Client::from_conf(conf)
+            })
+            .clone()
     }
 }
 
@@ -1102,10 +1118,7 @@ impl AwsEcr {
 impl ImageRegistry for AwsEcr {
     async fn describe_image(&self, image: &EcrImage) -> CloudResult<ImageDetails> {
         use aws_sdk_ecr::types::ImageIdentifier;
-        let conf = aws_sdk_ecr::config::Builder::from(&self.config)
-            .region(Region::new(image.region.clone()))
-            .build();
-        let client = aws_sdk_ecr::Client::from_conf(conf);
+        let client = self.client(&image.region);
         let id = match &image.selector {
             ImageSelector::Tag(t) => ImageIdentifier::builder().image_tag(t).build(),
             ImageSelector::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),

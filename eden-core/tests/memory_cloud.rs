@@ -749,3 +749,33 @@ async fn critical_path_is_five_round_trips() {
     assert!(deploy <= 5, "deploy: {deploy}");
     assert!(delete <= 5, "delete: {delete}");
 }
+
+#[tokio::test]
+async fn long_names_get_short_target_groups_and_clean_up() {
+    let profile = Profile::example();
+    let mut config = profile.to_config();
+    config.insert("name_prefix".into(), "a_very_long_service_name".into());
+    let long = Profile::from_config("default", &config).unwrap();
+    let memory = MemoryCloud::with_reference(&long, MemoryOptions::default());
+    let baseline = memory.inventory();
+    let eden = eden(memory.cloud());
+    let out = eden
+        .create(&long, "feature-branch-1", V1, &CreateOptions::default())
+        .await
+        .unwrap();
+    let tg = &out.names.target_group;
+    assert_eq!(tg.len(), 32, "{tg}");
+    assert!(tg.starts_with("a-very-long-service-nam-"), "{tg}");
+    assert!(memory.inventory().target_groups.contains(tg));
+    eden.delete(&long, "feature-branch-1", &DeleteOptions::default())
+        .await
+        .unwrap();
+    // The endpoints file this create made stays, empty.
+    let mut after = memory.inventory();
+    assert_eq!(
+        after.documents,
+        ["eden-endpoints/endpoints.json: {\"environments\":[]}"]
+    );
+    after.documents.clear();
+    assert_eq!(after, baseline);
+}
