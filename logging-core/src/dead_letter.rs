@@ -13,7 +13,8 @@
 //!
 //! Keys are `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` with the time of the
 //! group's first entry (its record timestamp, else its CloudWatch Logs timestamp, else the
-//! processing time) and an id derived from the first entry's origin.
+//! time given by the caller: the pipeline passes the batch's first timestamp, so that a retry of
+//! the same batch overwrites) and an id derived from the first entry's origin.
 
 use std::collections::HashMap;
 use std::future::Future;

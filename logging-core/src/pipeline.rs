@@ -304,8 +304,8 @@ impl Pipeline {
         (out.report, out.response.into())
     }
 
-    /// Processes an already decoded batch; `now` names dead-letter objects of payloads without
-    /// any timestamp.
+    /// Processes an already decoded batch. `now` names dead-letter objects only when the batch
+    /// carries no timestamp at all (otherwise its first timestamp does, so retries overwrite).
     pub async fn process_decoded(&self, batch: &DecodedBatch, now: DateTime<Utc>) -> Processed {
         let mut report = Report {
             records: batch.records.len(),
@@ -342,6 +342,22 @@ impl Pipeline {
                 }
             }
         }
+
+        // Dead-letter groups without any timestamp of their own are named after the batch's
+        // first record timestamp (or CloudWatch Logs timestamp), so that a Lambda retry of the
+        // same batch overwrites them; `now` only when the batch has no time at all.
+        let now = records
+            .iter()
+            .find_map(|r| r.timestamp)
+            .or_else(|| {
+                batch.items.iter().find_map(|i| {
+                    i.origin()
+                        .cwl
+                        .as_ref()
+                        .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms))
+                })
+            })
+            .unwrap_or(now);
 
         // Deliveries and the dead-lettering of classification failures are independent: run
         // them together. Rejections are dead-lettered afterwards (their groups differ).
