@@ -27,6 +27,7 @@ pub mod lease;
 pub mod memory;
 pub mod names;
 pub mod profile;
+pub mod remote;
 
 pub use api::{Cloud, CloudError};
 pub use endpoints::EndpointsDocument;
