@@ -138,6 +138,33 @@ async fn unacknowledged_chunks_are_resent_on_a_new_connection() {
 }
 
 #[tokio::test]
+async fn connections_are_kept_between_deliveries_and_replaced_when_closed() {
+    let server = FluentServer::start(None).await;
+    let mut cfg = config(&server);
+    cfg.max_chunk_events = 1000;
+    let client = FluentClient::new(cfg).unwrap();
+    let recs = records(3);
+    let evs = events(&recs);
+    assert_eq!(client.deliver(&evs).await.connections, 1);
+    let again = client.deliver(&evs).await;
+    assert_eq!(again.delivered(), 3);
+    assert_eq!(again.connections, 0, "reused");
+    assert_eq!(server.state().connections, 1);
+
+    // The server closes the connection after the next chunk; the delivery after that
+    // finds it dead and reconnects at once, losing nothing.
+    server.state().faults = [Fault::AckThenClose].into();
+    assert_eq!(client.deliver(&evs).await.delivered(), 3);
+    // Let the close reach the client.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let last = client.deliver(&evs).await;
+    assert_eq!(last.delivered(), 3, "{last:?}");
+    assert_eq!(last.connections, 1);
+    assert_eq!(server.state().connections, 2);
+    assert_eq!(server.state().events.len(), 12);
+}
+
+#[tokio::test]
 async fn unreachable_or_silent_servers_give_failures_not_losses() {
     let server = FluentServer::start(None).await;
     server.state().faults = vec![Fault::NoAck; 100].into();

@@ -159,7 +159,7 @@ pub enum FluentError {
 pub struct FluentReport {
     /// One outcome per input event, in input order, by key.
     pub outcomes: Vec<(usize, FluentOutcome)>,
-    /// Connections opened.
+    /// Connections opened by this delivery (a kept connection reused is not counted).
     pub connections: usize,
     /// Chunk messages written (resends included).
     pub chunks_sent: usize,
@@ -198,10 +198,18 @@ pub struct EncodedChunks {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+/// An open connection and the bytes read from it but not consumed yet.
+type Connection = (Box<dyn Stream>, Vec<u8>);
+
 /// A forward-protocol client.
+///
+/// With acks it keeps one connection open between deliveries (a warm Lambda reuses it); clones share
+/// it, and concurrent deliveries through one client take turns. A kept connection the server
+/// has closed is replaced without costing an attempt.
 #[derive(Clone)]
 pub struct FluentClient {
     config: FluentConfig,
+    idle: std::sync::Arc<tokio::sync::Mutex<Option<Connection>>>,
     #[cfg(feature = "fluent-tls")]
     tls: Option<(
         tokio_rustls::TlsConnector,
@@ -239,6 +247,7 @@ impl FluentClient {
             config,
             #[cfg(feature = "fluent-tls")]
             tls: None,
+            idle: Default::default(),
         })
     }
 
@@ -257,6 +266,7 @@ impl FluentClient {
         Ok(Self {
             config,
             tls: Some((tokio_rustls::TlsConnector::from(tls), server_name)),
+            idle: Default::default(),
         })
     }
 
@@ -284,22 +294,37 @@ impl FluentClient {
         let mut pending: std::collections::VecDeque<&FluentChunk> = encoded.chunks.iter().collect();
         let mut reason = String::new();
         let max_attempts = self.config.max_attempts.max(1);
-        for attempt in 1..=max_attempts {
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 1 {
-                tokio::time::sleep(self.backoff(attempt - 1)).await;
-            }
-            let (mut stream, mut buf) = match self.connect().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, attempt, "fluent connection failed");
-                    reason = e.to_string();
-                    continue;
+        // One connection per client, kept between deliveries; deliveries take turns on it.
+        let mut idle = self.idle.lock().await;
+        let mut reused = idle.take();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let (mut stream, mut buf) = match reused.take() {
+                Some(conn) => conn,
+                None => {
+                    // A kept connection that turned out dead costs no attempt: the server
+                    // may have closed it while idle.
+                    attempt += 1;
+                    if attempt > max_attempts {
+                        break;
+                    }
+                    if attempt > 1 {
+                        tokio::time::sleep(self.backoff(attempt - 1)).await;
+                    }
+                    match self.connect().await {
+                        Ok(conn) => {
+                            report.connections += 1;
+                            conn
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, attempt, "fluent connection failed");
+                            reason = e.to_string();
+                            continue;
+                        }
+                    }
                 }
             };
-            report.connections += 1;
+            let mut healthy = true;
             while let Some(chunk) = pending.front() {
                 report.chunks_sent += 1;
                 match self.send_chunk(&mut stream, &mut buf, chunk).await {
@@ -312,11 +337,20 @@ impl FluentClient {
                     Err(e) => {
                         tracing::warn!(error = %e, attempt, "fluent chunk not acknowledged");
                         reason = e.to_string();
+                        healthy = false;
                         break;
                     }
                 }
             }
+            // Without acks a dead kept connection would swallow the next chunk unnoticed.
+            if healthy && self.config.require_ack {
+                *idle = Some((stream, buf));
+            }
         }
+        if let Some(conn) = reused {
+            *idle = Some(conn);
+        }
+        drop(idle);
         for chunk in pending {
             for &k in &chunk.keys {
                 outcome_by_key.insert(
@@ -366,7 +400,7 @@ impl FluentClient {
 
     /// Opens a connection (TCP, TLS, handshake). The returned buffer holds bytes read past
     /// the handshake.
-    async fn connect(&self) -> Result<(Box<dyn Stream>, Vec<u8>), FluentError> {
+    async fn connect(&self) -> Result<Connection, FluentError> {
         let timeout = Duration::from_millis(self.config.connect_timeout_ms);
         let tcp = tokio::time::timeout(
             timeout,

@@ -192,6 +192,8 @@ pub enum Fault {
     DropMidChunk,
     /// Record it and answer an ack with a wrong chunk id.
     WrongAck,
+    /// Record and ack it, then close the connection (an idle timeout on the server).
+    AckThenClose,
 }
 
 #[derive(Default)]
@@ -478,6 +480,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         state.lock().unwrap().events.extend(events);
         match (fault, chunk) {
             (Some(Fault::NoAck), _) => return,
+            (Some(Fault::AckThenClose), Some(c)) => {
+                let ack = pack(&std::collections::BTreeMap::from([("ack", c.as_str())]));
+                let _ = stream.write_all(&ack).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             (Some(Fault::WrongAck), Some(_)) => {
                 let _ = stream
                     .write_all(&pack(&std::collections::BTreeMap::from([("ack", "nope")])))
