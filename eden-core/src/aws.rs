@@ -18,6 +18,7 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 
+use crate::api::ItemCondition;
 use crate::api::{
     AliasTarget, AttrValue, CapacityProviderItem, Cloud, CloudError, CloudResult, ContainerImage,
     CreateRule, CreateService, CreateTargetGroup, Deployment, DeploymentConfiguration, DnsApi,
@@ -1385,6 +1386,32 @@ fn condition(c: WriteCondition) -> Option<&'static str> {
     }
 }
 
+type ExpressionParts = (
+    &'static str,
+    HashMap<String, String>,
+    HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+);
+
+/// An [`ItemCondition`] as a DynamoDB condition expression, checked atomically by DynamoDB.
+fn item_condition(condition: &ItemCondition) -> ExpressionParts {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match condition {
+        ItemCondition::AbsentOrBelow { attribute, value } => (
+            "attribute_not_exists(#h) OR attribute_not_exists(#a) OR #a < :v",
+            HashMap::from([
+                ("#h".to_owned(), schema::HASH_KEY.to_owned()),
+                ("#a".to_owned(), attribute.clone()),
+            ]),
+            HashMap::from([(":v".to_owned(), A::N(value.to_string()))]),
+        ),
+        ItemCondition::Equals { attribute, value } => (
+            "#a = :v",
+            HashMap::from([("#a".to_owned(), attribute.clone())]),
+            HashMap::from([(":v".to_owned(), A::S(value.clone()))]),
+        ),
+    }
+}
+
 #[async_trait]
 impl StateStore for AwsDynamoDb {
     async fn ensure_table(&self, table: &str) -> CloudResult<bool> {
@@ -1523,6 +1550,53 @@ impl StateStore for AwsDynamoDb {
             items: out.items().iter().map(from_item).collect(),
             next: encode_token(out.last_evaluated_key()),
         })
+    }
+
+    async fn put_item_when(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let (expression, names, values) = item_condition(condition);
+        let out = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(&item)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
+    }
+
+    async fn delete_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let (expression, names, values) = item_condition(condition);
+        let out = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key(schema::HASH_KEY, A::S(hash.to_owned()))
+            .key(schema::RANGE_KEY, A::S(range.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
     async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>> {

@@ -764,6 +764,61 @@ async fn conditional_writes_conformance() {
             None,
             "{name}"
         );
+
+        // Conditions on attributes (leases): expired-or-absent, and equality.
+        use eden_core::api::{AttrValue, ItemCondition};
+        let lease = |owner: &str, until: i64| {
+            eden_core::api::Item::from([
+                ("type".to_owned(), AttrValue::S("_lease".into())),
+                ("name".to_owned(), AttrValue::S("x".into())),
+                ("owner".to_owned(), AttrValue::S(owner.into())),
+                ("until".to_owned(), AttrValue::N(until.to_string())),
+            ])
+        };
+        let expired = |now: i64| ItemCondition::AbsentOrBelow {
+            attribute: "until".into(),
+            value: now,
+        };
+        let owned = |o: &str| ItemCondition::Equals {
+            attribute: "owner".into(),
+            value: o.into(),
+        };
+        assert_eq!(
+            state
+                .put_item_when(&table, lease("a", 100), &expired(50))
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        let e = state
+            .put_item_when(&table, lease("b", 200), &expired(60))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ConditionalCheckFailedException", "{name}");
+        assert!(
+            state
+                .put_item_when(&table, lease("b", 200), &expired(150))
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            state
+                .delete_item_when(&table, "_lease", "x", &owned("a"))
+                .await
+                .is_err(),
+            "{name}"
+        );
+        assert!(
+            state
+                .delete_item_when(&table, "_lease", "x", &owned("b"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}"
+        );
     }
     // Describing a missing target group is "none", not an error, on both.
     for cloud in [&aws_cloud, &memory_cloud] {
