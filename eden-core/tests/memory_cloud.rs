@@ -779,3 +779,71 @@ async fn long_names_get_short_target_groups_and_clean_up() {
     after.documents.clear();
     assert_eq!(after, baseline);
 }
+
+#[tokio::test]
+async fn too_many_target_groups_is_alb_full_too() {
+    let options = MemoryOptions {
+        max_target_groups_per_alb: 3,
+        ..MemoryOptions::default()
+    };
+    let (profile, memory) = setup(options).await;
+    let eden = eden(memory.cloud());
+    for name in ["a", "b"] {
+        eden.create(&profile, name, V1, &CreateOptions::default())
+            .await
+            .unwrap();
+    }
+    let before = memory.inventory();
+    let err = eden
+        .create(&profile, "c", V1, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlbFull { ref code, .. } if code == "TooManyTargetGroups"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("about 99 environments"), "{err}");
+    assert_eq!(memory.inventory(), before);
+}
+
+#[tokio::test]
+async fn a_failed_rollback_is_reported_with_what_is_left() {
+    let (profile, memory) = setup(MemoryOptions::default()).await;
+    let inst = Instrumentation::new(Duration::ZERO);
+    // The service fails, and so does removing the rule again.
+    inst.inject(Fault::Op {
+        op: "ecs.create_service".into(),
+        nth: 0,
+    });
+    inst.inject(Fault::Op {
+        op: "elb.delete_rule".into(),
+        nth: 0,
+    });
+    let err = eden(memory.cloud().instrumented(&inst))
+        .create(&profile, "a", V1, &CreateOptions::default())
+        .await
+        .unwrap_err();
+    let Error::RollbackIncomplete { cause, leftover } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        matches!(
+            **cause,
+            Error::Cloud {
+                step: eden_core::Step::Service,
+                ..
+            }
+        ),
+        "{cause}"
+    );
+    // The rule, and the target group its rule still uses.
+    assert_eq!(leftover.len(), 2, "{leftover:?}");
+    assert!(leftover[0].starts_with("rule "), "{leftover:?}");
+    assert!(leftover[1].contains("ResourceInUse"), "{leftover:?}");
+    // Delete cleans up both.
+    eden(memory.cloud())
+        .delete(&profile, "a", &DeleteOptions::default())
+        .await
+        .unwrap();
+    assert!(memory.inventory().target_groups.len() == 1);
+}
