@@ -4,9 +4,9 @@
 
 mod support;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use logging_core::retention::{RetentionConfig, run_retention, select_expired};
+use logging_core::retention::select_expired;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -70,118 +70,123 @@ fn never_selects_reload_or_undated_names() {
     );
 }
 
-fn seeded(server: &support::search_server::SearchServer, n: usize) -> Vec<String> {
-    let names: Vec<String> = (0..n)
-        .map(|i| format!("logs-type-with-a-rather-long-name-{i:03}-20200101"))
-        .collect();
-    let mut st = server.state();
-    st.indices.extend(names.iter().cloned());
-    st.indices.insert("logs-app-20991231".into());
-    st.indices.insert("logs-app-20200101-reload".into());
-    names
-}
-
+/// Runs against the local Elasticsearch-like server through the HTTP client.
 #[cfg(feature = "search")]
-fn client(server: &support::search_server::SearchServer) -> logging_core::search::http::HttpSearch {
-    use logging_core::search::http::{HttpSearch, HttpSearchConfig, SearchAuth};
-    let config = HttpSearchConfig {
-        endpoint: server.url(),
-        ..HttpSearchConfig::default()
-    };
-    HttpSearch::new(&config, SearchAuth::None).unwrap()
-}
+mod http_runs {
+    use super::*;
+    use chrono::TimeZone;
+    use logging_core::retention::{RetentionConfig, run_retention};
 
-#[cfg(feature = "search")]
-#[tokio::test]
-async fn deletes_in_bounded_requests() {
-    let server = support::search_server::SearchServer::start().await;
-    let names = seeded(&server, 120);
-    let config = RetentionConfig {
-        max_age_days: 30,
-        timezone: "Asia/Tokyo".into(),
-        max_indices_per_request: 50,
-        max_url_bytes: 1_000,
-        ..RetentionConfig::default()
-    };
-    let report = run_retention(
-        &client(&server),
-        &config,
-        Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.selected.len(), 120);
-    assert_eq!(report.deleted.len(), 120);
-    assert!(report.failed.is_empty());
-    let st = server.state();
-    let left: Vec<_> = st.indices.iter().cloned().collect();
-    assert_eq!(left, ["logs-app-20200101-reload", "logs-app-20991231"]);
-    let deletes: Vec<_> = st
-        .requests
-        .iter()
-        .filter(|r| r.method == "DELETE")
-        .collect();
-    assert!(deletes.len() >= 3);
-    for d in &deletes {
-        let path = d.target.split('?').next().unwrap().trim_start_matches('/');
-        assert!(path.len() <= 1_000, "{}", path.len());
-        assert!(path.split(',').count() <= 50);
+    fn seeded(server: &support::search_server::SearchServer, n: usize) -> Vec<String> {
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("logs-type-with-a-rather-long-name-{i:03}-20200101"))
+            .collect();
+        let mut st = server.state();
+        st.indices.extend(names.iter().cloned());
+        st.indices.insert("logs-app-20991231".into());
+        st.indices.insert("logs-app-20200101-reload".into());
+        names
     }
-    drop(st);
-    let _ = names;
-}
 
-#[cfg(feature = "search")]
-#[tokio::test]
-async fn dry_run_deletes_nothing() {
-    let server = support::search_server::SearchServer::start().await;
-    let names = seeded(&server, 5);
-    let config = RetentionConfig {
-        dry_run: true,
-        ..RetentionConfig::default()
-    };
-    let report = run_retention(&client(&server), &config, Utc::now())
+    fn client(
+        server: &support::search_server::SearchServer,
+    ) -> logging_core::search::http::HttpSearch {
+        use logging_core::search::http::{HttpSearch, HttpSearchConfig, SearchAuth};
+        let config = HttpSearchConfig {
+            endpoint: server.url(),
+            ..HttpSearchConfig::default()
+        };
+        HttpSearch::new(&config, SearchAuth::None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn deletes_in_bounded_requests() {
+        let server = support::search_server::SearchServer::start().await;
+        let names = seeded(&server, 120);
+        let config = RetentionConfig {
+            max_age_days: 30,
+            timezone: "Asia/Tokyo".into(),
+            max_indices_per_request: 50,
+            max_url_bytes: 1_000,
+            ..RetentionConfig::default()
+        };
+        let report = run_retention(
+            &client(&server),
+            &config,
+            Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap(),
+        )
         .await
         .unwrap();
-    assert!(report.dry_run);
-    let mut selected = report.selected.clone();
-    selected.sort();
-    assert_eq!(selected, names);
-    assert!(report.deleted.is_empty());
-    let st = server.state();
-    assert_eq!(st.indices.len(), 7);
-    assert!(st.requests.iter().all(|r| r.method == "GET"));
-}
+        assert_eq!(report.selected.len(), 120);
+        assert_eq!(report.deleted.len(), 120);
+        assert!(report.failed.is_empty());
+        let st = server.state();
+        let left: Vec<_> = st.indices.iter().cloned().collect();
+        assert_eq!(left, ["logs-app-20200101-reload", "logs-app-20991231"]);
+        let deletes: Vec<_> = st
+            .requests
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .collect();
+        assert!(deletes.len() >= 3);
+        for d in &deletes {
+            let path = d.target.split('?').next().unwrap().trim_start_matches('/');
+            assert!(path.len() <= 1_000, "{}", path.len());
+            assert!(path.split(',').count() <= 50);
+        }
+        drop(st);
+        let _ = names;
+    }
 
-#[cfg(feature = "search")]
-#[tokio::test]
-async fn failed_deletes_are_reported_and_others_proceed() {
-    let server = support::search_server::SearchServer::start().await;
-    seeded(&server, 4);
-    server.state().fail_delete_containing = Some("-002-".into());
-    let config = RetentionConfig {
-        max_indices_per_request: 1,
-        ..RetentionConfig::default()
-    };
-    let report = run_retention(&client(&server), &config, Utc::now())
-        .await
-        .unwrap();
-    assert_eq!(report.deleted.len(), 3);
-    assert_eq!(report.failed.len(), 1);
-    assert!(report.failed[0].0.contains("-002-"));
-    assert!(report.failed[0].1.contains("500"), "{}", report.failed[0].1);
-}
+    #[tokio::test]
+    async fn dry_run_deletes_nothing() {
+        let server = support::search_server::SearchServer::start().await;
+        let names = seeded(&server, 5);
+        let config = RetentionConfig {
+            dry_run: true,
+            ..RetentionConfig::default()
+        };
+        let report = run_retention(&client(&server), &config, Utc::now())
+            .await
+            .unwrap();
+        assert!(report.dry_run);
+        let mut selected = report.selected.clone();
+        selected.sort();
+        assert_eq!(selected, names);
+        assert!(report.deleted.is_empty());
+        let st = server.state();
+        assert_eq!(st.indices.len(), 7);
+        assert!(st.requests.iter().all(|r| r.method == "GET"));
+    }
 
-#[cfg(feature = "search")]
-#[tokio::test]
-async fn bad_time_zone_is_an_error() {
-    let server = support::search_server::SearchServer::start().await;
-    let config = RetentionConfig {
-        timezone: "Mars/Olympus".into(),
-        ..RetentionConfig::default()
-    };
-    let err = run_retention(&client(&server), &config, Utc::now())
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Mars/Olympus"));
+    #[tokio::test]
+    async fn failed_deletes_are_reported_and_others_proceed() {
+        let server = support::search_server::SearchServer::start().await;
+        seeded(&server, 4);
+        server.state().fail_delete_containing = Some("-002-".into());
+        let config = RetentionConfig {
+            max_indices_per_request: 1,
+            ..RetentionConfig::default()
+        };
+        let report = run_retention(&client(&server), &config, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(report.deleted.len(), 3);
+        assert_eq!(report.failed.len(), 1);
+        assert!(report.failed[0].0.contains("-002-"));
+        assert!(report.failed[0].1.contains("500"), "{}", report.failed[0].1);
+    }
+
+    #[tokio::test]
+    async fn bad_time_zone_is_an_error() {
+        let server = support::search_server::SearchServer::start().await;
+        let config = RetentionConfig {
+            timezone: "Mars/Olympus".into(),
+            ..RetentionConfig::default()
+        };
+        let err = run_retention(&client(&server), &config, Utc::now())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Mars/Olympus"));
+    }
 }
