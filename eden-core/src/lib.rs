@@ -21,6 +21,7 @@ pub mod aws;
 pub mod endpoints;
 pub mod environment;
 pub mod error;
+pub mod http_api;
 pub mod image;
 pub mod instrument;
 pub mod lease;
