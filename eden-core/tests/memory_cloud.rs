@@ -847,3 +847,32 @@ async fn a_failed_rollback_is_reported_with_what_is_left() {
         .unwrap();
     assert!(memory.inventory().target_groups.len() == 1);
 }
+
+#[tokio::test]
+async fn delete_removes_every_revision_ten_per_call() {
+    let (profile, memory) = setup(MemoryOptions::default()).await;
+    let baseline = memory.inventory();
+    let plain = eden(memory.cloud());
+    for _ in 0..12 {
+        plain
+            .create(&profile, "a", V2, &CreateOptions::default())
+            .await
+            .unwrap();
+    }
+    let inst = Instrumentation::new(Duration::ZERO);
+    let out = eden(memory.cloud().instrumented(&inst))
+        .delete(&profile, "a", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let deleted = out
+        .resources
+        .iter()
+        .filter(|r| r.kind == ResourceKind::TaskDefinition && r.action == Action::Deleted)
+        .count();
+    assert_eq!(deleted, 12);
+    let calls = inst.calls();
+    let count = |op: &str| calls.iter().filter(|c| c.op == op).count();
+    assert_eq!(count("ecs.deregister_task_definition"), 12);
+    assert_eq!(count("ecs.delete_task_definitions"), 2, "10 + 2");
+    assert_eq!(memory.inventory(), baseline);
+}
