@@ -314,7 +314,8 @@ impl Run<'_> {
 
     fn outcome(&self, host: Option<String>, dry_run: bool) -> Outcome {
         let mut resources = lock(&self.changes).clone();
-        resources.sort_by_key(|r| kind_order(r.kind));
+        // Declaration order of ResourceKind: image first, state item last.
+        resources.sort_by_key(|r| r.kind as u8);
         Outcome {
             profile: self.profile.name.clone(),
             names: self.names.clone(),
@@ -323,10 +324,6 @@ impl Run<'_> {
             resources,
         }
     }
-}
-
-fn kind_order(kind: ResourceKind) -> u8 {
-    kind as u8
 }
 
 fn now_epoch() -> i64 {
@@ -451,17 +448,7 @@ impl Environment {
         let doc_id = format!("s3://{}/{}", p.endpoint_s3_bucket_name, p.endpoint_s3_key);
 
         // Round 1: everything that depends only on the profile.
-        let (
-            _,
-            ref_service,
-            alb,
-            https,
-            zone,
-            existing_tg,
-            existing_service,
-            document,
-            state_ready,
-        ) = tokio::try_join!(
+        let (_, ref_service, alb, https, zone, existing_tg, existing_service, document, _table) = tokio::try_join!(
             self.check_image(run, image, image_uri),
             async {
                 let svc = c
@@ -542,7 +529,6 @@ impl Environment {
             .await?;
             return Ok(host);
         }
-        let _ = state_ready;
 
         let core = self.create_core(
             run,

@@ -15,9 +15,9 @@
 //! * `lambda-events`: reserved for the API Gateway adapter.
 
 pub mod api;
-pub mod config_file;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod config_file;
 pub mod endpoints;
 pub mod environment;
 pub mod error;
