@@ -1,5 +1,8 @@
 //! eden: clone a reference ECS service into a named preview environment behind one shared ALB.
 //!
+//! * [`Environment`]: `create` (also deploys to an existing environment), `delete`, `list`,
+//!   dry-run plans and the expiry `sweep`, converging, rolling back what a failed run created,
+//!   and safe under concurrency; the critical path is five sequential round trips.
 //! * [`Profile`]: the eleven configuration keys, validated key by key.
 //! * [`names`]: [`EnvironmentName`] and every name derived from it, one derivation for create,
 //!   delete and list.
@@ -8,6 +11,7 @@
 //! * [`api`]: one small trait per outside system; [`memory::MemoryCloud`] implements them all
 //!   in memory, `aws` (feature `aws`) on the official SDK clients, and
 //!   [`instrument::Instrumented`] adds latency, fault injection and a call log to any of them.
+//! * [`Error`]: names the step and the resource; `AlbFull` and `ImageNotFound` stand apart.
 //!
 //! # Cargo features
 //!
