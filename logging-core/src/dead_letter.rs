@@ -39,8 +39,9 @@ use crate::store::{ObjectStore, StoreError};
 pub struct DeadLetterConfig {
     /// Key prefix (`FAILED_LOG_S3_PREFIX`); empty for none.
     pub prefix: String,
-    /// gzip level 0-9 (default 6).
-    pub gzip_level: u32,
+    /// gzip level 0-9 (default 6). `None` writes plain NDJSON objects whose keys end in
+    /// `.ndjson` instead of `.gz`.
+    pub gzip_level: Option<u32>,
     /// Retries of a failed put.
     pub retry: RetryPolicy,
     /// Puts in flight at once (default 8).
@@ -51,7 +52,7 @@ impl Default for DeadLetterConfig {
     fn default() -> Self {
         Self {
             prefix: String::new(),
-            gzip_level: 6,
+            gzip_level: Some(6),
             retry: RetryPolicy::default(),
             max_concurrent_puts: 8,
         }
@@ -340,7 +341,7 @@ impl DeadLetter {
             .and_then(|&i| entries.get(i))
             .ok_or_else(|| std::io::Error::other("empty dead-letter group"))?;
         let time = key_time(first.timestamp, first.origin, now);
-        let key = object_key(
+        let mut key = object_key(
             &self.config.prefix,
             group,
             time,
@@ -352,7 +353,7 @@ impl DeadLetter {
             .filter_map(|&i| entries.get(i))
             .map(|e| e.data.len() + 256)
             .sum();
-        let body = build_body(raw_len, Some(self.config.gzip_level), members, |w, &i| {
+        let body = build_body(raw_len, self.config.gzip_level, members, |w, &i| {
             let Some(e) = entries.get(i) else {
                 return Ok(());
             };
@@ -373,14 +374,23 @@ impl DeadLetter {
             serde_json::to_writer(&mut *w, &envelope).map_err(std::io::Error::other)?;
             w.write_all(b"\n")
         })?;
+        if self.config.gzip_level.is_none() {
+            key.truncate(key.len() - ".gz".len());
+            key.push_str(".ndjson");
+        }
         Ok((key, body))
     }
 
     async fn put(&self, key: String, body: Vec<u8>) -> Result<String, StoreError> {
+        let content_type = if self.config.gzip_level.is_some() {
+            "application/gzip"
+        } else {
+            "application/x-ndjson"
+        };
         let body = Bytes::from(body);
         self.config
             .retry
-            .run(|| self.store.put(&key, body.clone(), "application/gzip"))
+            .run(|| self.store.put(&key, body.clone(), content_type))
             .await?;
         Ok(key)
     }

@@ -127,7 +127,7 @@ pub fn ndjson_line(data: &[u8]) -> Vec<u8> {
 }
 
 /// Builds an object body from lines: plain when `level` is `None`, else gzip at that level.
-/// The output buffer is allocated once with a capacity estimate (`raw_len` = uncompressed size).
+/// Buffers are allocated once each with a capacity estimate (`raw_len` = uncompressed size).
 /// gzip headers carry no time or name, so the same lines always give the same bytes.
 pub fn build_body<I, F>(
     raw_len: usize,
@@ -148,11 +148,17 @@ where
             Ok(out)
         }
         Some(level) => {
-            let out = Vec::with_capacity(raw_len / 4 + 64);
-            let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
+            // Lines are gathered first and deflated in one call: zlib is much faster on one
+            // large input than on many small writes.
+            let mut plain = Vec::with_capacity(raw_len);
             for item in lines {
-                write(&mut gz, item)?;
+                write(&mut plain, item)?;
             }
+            let mut gz = GzEncoder::new(
+                Vec::with_capacity(plain.len() / 4 + 64),
+                Compression::new(level.min(9)),
+            );
+            gz.write_all(&plain)?;
             gz.finish()
         }
     }

@@ -159,7 +159,11 @@ impl<'a> LogRecord<'a> {
     fn parse_keys(raw: &'a [u8], keys: Keys<'_>) -> Result<Self, ParseError> {
         // serde_json skips strings it ignores without checking their UTF-8; checking the
         // whole payload first (fast on ASCII) makes the validation complete.
-        let text = std::str::from_utf8(raw).map_err(ParseError::NotUtf8)?;
+        let text = match simdutf8::basic::from_utf8(raw) {
+            Ok(text) => text,
+            // The slower std check only to report where the invalid byte is.
+            Err(_) => std::str::from_utf8(raw).map_err(ParseError::NotUtf8)?,
+        };
         let mut de = serde_json::Deserializer::from_str(text);
         let root = RootSeed { keys }
             .deserialize(&mut de)

@@ -1,6 +1,5 @@
 //! Routing valid records to destinations (SPEC 1.3): allow-lists, fan-out, type groups.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -205,26 +204,33 @@ impl<D> Router<D> {
     /// ```
     pub fn route<'a>(&self, records: &'a [Record<'a>]) -> Vec<RoutedBatch<'a>> {
         let mut out = Vec::new();
-        // Group index per type, reused across routes.
-        let mut index: HashMap<&'a str, usize> = HashMap::new();
         for (route_no, route) in self.routes.iter().enumerate() {
-            index.clear();
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
+            // Batches hold few types and runs of one type: remember the last group and scan
+            // linearly, which beats hashing every record.
+            let mut last: Option<usize> = None;
             for record in records {
                 let log_type: &'a str = &record.log_type;
                 if !route.filter.accepts(log_type) {
                     continue;
                 }
-                let g = *index.entry(log_type).or_insert_with(|| {
-                    groups.push(TypeGroup {
-                        log_type,
-                        first_timestamp: record.timestamp,
-                        first_id: record.log_id.as_deref(),
-                        records: Vec::new(),
-                        start: 0,
-                    });
-                    groups.len() - 1
-                });
+                let g = match last.filter(|&g| groups[g].log_type == log_type) {
+                    Some(g) => g,
+                    None => match groups.iter().position(|g| g.log_type == log_type) {
+                        Some(g) => g,
+                        None => {
+                            groups.push(TypeGroup {
+                                log_type,
+                                first_timestamp: record.timestamp,
+                                first_id: record.log_id.as_deref(),
+                                records: Vec::new(),
+                                start: 0,
+                            });
+                            groups.len() - 1
+                        }
+                    },
+                };
+                last = Some(g);
                 groups[g].records.push(record);
             }
             if groups.is_empty() {

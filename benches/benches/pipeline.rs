@@ -1,0 +1,142 @@
+//! The logging-core pipeline on in-memory destinations, against a serde_json floor.
+//!
+//! `cargo bench -p baikonur-benches --bench pipeline`
+//!
+//! On the standard 10k-payload batches (plain, CloudWatch Logs, KPL) with the pipeline fault mix
+//! (~1 % missing `log_type`, ~1 % missing `time`, ~0.5 % non-JSON), one group per batch:
+//!
+//! * `floor`: `serde_json` parsing of the decoded lines into a struct borrowing the three fields
+//!   (no decoding, no routing, no output);
+//! * `ndjson`: `Pipeline::process` from the raw event JSON: decode, classify, route, and an
+//!   S3 archive on an in-memory store writing plain NDJSON bodies (dead letter in memory,
+//!   plain too);
+//! * `gzip6`: the same with gzip level 6 archive and dead-letter objects;
+//! * `decode_only`, `classify_only`: the kinesis-utils decoding and the classification alone,
+//!   to show where the time goes.
+//!
+//! Throughput is in payload bytes (the decoded log lines). `BENCH_EVENT_FILE=path.json` adds a
+//! group for any captured Lambda Kinesis event.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baikonur_benches::{FaultMix, standard_batches};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kinesis_utils::Decoder;
+use logging_core::classify::{Classified, classify};
+use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
+use logging_core::{ArchiveConfig, MemoryStore, Pipeline, S3Archive, SchemaConfig, TypeFilter};
+use serde::Deserialize;
+
+/// The floor's target: the three schema fields, borrowed.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    log_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    log_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+}
+
+fn pipeline(gzip_level: Option<u32>) -> Pipeline {
+    let schema = SchemaConfig::default();
+    let archive = S3Archive::new(
+        Arc::new(MemoryStore::new()),
+        ArchiveConfig {
+            prefix: "logs".into(),
+            gzip_level,
+            ..ArchiveConfig::default()
+        },
+        schema.time_zone,
+    );
+    let dead_letter = DeadLetter::new(
+        Arc::new(MemoryStore::new()),
+        DeadLetterConfig {
+            gzip_level,
+            ..DeadLetterConfig::default()
+        },
+        &schema.unknown_prefix,
+        schema.time_zone,
+    );
+    Pipeline::new(schema)
+        .with_route(TypeFilter::all(), Arc::new(archive))
+        .with_dead_letter(dead_letter)
+}
+
+fn bench_batch(c: &mut Criterion, name: &str, event_json: &[u8], lines: &[Vec<u8>]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let payload_bytes: usize = lines.iter().map(Vec::len).sum();
+    let mut group = c.benchmark_group(format!("pipeline/{name}"));
+    group.throughput(Throughput::BytesDecimal(payload_bytes as u64));
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in lines {
+                if let Ok(f) = serde_json::from_slice::<Fields<'_>>(black_box(line)) {
+                    n += usize::from(f.log_type.is_some())
+                        + usize::from(f.log_id.is_some())
+                        + usize::from(f.time.is_some());
+                }
+            }
+            n
+        })
+    });
+    // References that split the pipeline's time: kinesis-utils decoding alone, and
+    // classification alone (LogRecord::parse, type check, timestamp) of the decoded batch.
+    let decoder = Decoder::default();
+    group.bench_function("decode_only", |b| {
+        b.iter(|| decoder.decode_event_json(black_box(event_json)).unwrap())
+    });
+    let decoded = decoder.decode_event_json(event_json).unwrap();
+    let schema = SchemaConfig::default();
+    group.bench_function("classify_only", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for (i, item) in decoded.items.iter().enumerate() {
+                if let Classified::Valid(r) = classify(i, black_box(item), &schema) {
+                    n += r.data.len();
+                }
+            }
+            n
+        })
+    });
+    for (label, level) in [("ndjson", None), ("gzip6", Some(6))] {
+        let p = pipeline(level);
+        // Check once that the pipeline really archives everything it should.
+        let out = rt.block_on(p.process(event_json)).unwrap();
+        assert_eq!(out.report.outcome_total(), out.report.payloads);
+        assert!(out.response.batch_item_failures.is_empty());
+        group.bench_function(label, |b| {
+            b.iter(|| rt.block_on(p.process(black_box(event_json))).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    for (name, batch) in standard_batches(FaultMix::PIPELINE) {
+        let lines: Vec<Vec<u8>> = batch.lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+        bench_batch(c, name, &batch.event_json, &lines);
+    }
+    if let Ok(path) = std::env::var("BENCH_EVENT_FILE") {
+        let event = std::fs::read(&path).unwrap_or_else(|e| panic!("BENCH_EVENT_FILE {path}: {e}"));
+        let decoded = Decoder::default()
+            .decode_event_json(&event)
+            .unwrap_or_else(|e| panic!("BENCH_EVENT_FILE {path}: {e}"));
+        let lines: Vec<Vec<u8>> = decoded.payloads().map(|p| p.data.to_vec()).collect();
+        bench_batch(c, "event_file", &event, &lines);
+    }
+}
+
+criterion_group!(pipeline_benches, benches);
+criterion_main!(pipeline_benches);
