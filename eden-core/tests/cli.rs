@@ -1,0 +1,206 @@
+//! The example CLI (`examples/eden.rs`) driven as a process against the in-memory cloud:
+//! config setup, config check, create, ls, delete across separate runs, with output and exit
+//! codes. `cargo test` builds the examples before running tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example_binary() -> PathBuf {
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/eden
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir
+        .join("examples")
+        .join(format!("eden{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test -p eden-core` (which builds the examples) \
+         or `cargo build -p eden-core --example eden` first",
+        bin.display()
+    );
+    bin
+}
+
+struct Cli {
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "eden-cli-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            bin: example_binary(),
+            dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let config = self.dir.join("config");
+        let state = self.dir.join("state.json");
+        Command::new(&self.bin)
+            .arg("-c")
+            .arg(&config)
+            .arg("--in-memory-state")
+            .arg(&state)
+            .args(args)
+            .env_remove("EDEN_CONFIG")
+            .env_remove("EDEN_IN_MEMORY_STATE")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({:?}):\n{stdout}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Runs and expects exit code 1; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should fail: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const SETUP: &[&str] = &[
+    "config",
+    "setup",
+    "--name-prefix",
+    "web",
+    "--reference-service-arn",
+    "arn:aws:ecs:us-east-1:123456789012:service/main/web",
+    "--target-cluster",
+    "main",
+    "--domain-name-prefix",
+    "api",
+    "--master-alb-arn",
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shared/50dc6c495c0c9188",
+    "--dynamic-zone-id",
+    "Z0EXAMPLE",
+    "--endpoint-s3-bucket-name",
+    "eden-endpoints",
+    "--endpoint-s3-key",
+    "endpoints.json",
+    "--endpoint-name-prefix",
+    "servicename-dev",
+    "--endpoint-update-key",
+    "api_endpoint",
+];
+
+const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2";
+
+#[test]
+fn setup_check_create_ls_delete_across_runs() {
+    let cli = Cli::new();
+    // Ten of the eleven keys: check names the missing one and exits 1.
+    let out = cli.ok(SETUP);
+    assert!(out.contains("profile [default] written"), "{out}");
+    let out = cli.run(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("[default] endpoint_env_type: missing"),
+        "{stdout}"
+    );
+    cli.ok(&["config", "setup", "--endpoint-env-type", "dev"]);
+    assert!(cli.ok(&["config", "check"]).contains("[default] ok"));
+
+    let out = cli.ok(&["create", "--name", "feature-1", "--image-uri", IMAGE]);
+    assert!(
+        out.contains(
+            "created environment feature-1 (profile default): api-feature-1.dev.example.com"
+        ),
+        "{out}"
+    );
+    cli.ok(&["create", "--name", "feature-2", "--image-uri", "nginx:1.27"]);
+    let out = cli.ok(&["ls"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("default\tfeature-1\tapi-feature-1.dev.example.com\t"),
+        "{out}"
+    );
+
+    // Deploying again to an existing environment updates it (the state was replayed).
+    let out = cli.ok(&["create", "--name", "feature-1", "--image-uri", IMAGE]);
+    assert!(out.contains("Updated"), "{out}");
+
+    let out = cli.ok(&["delete", "--name", "feature-1"]);
+    assert!(out.contains("deleted environment feature-1"), "{out}");
+    assert!(out.contains("Deleted"), "{out}");
+    let out = cli.ok(&["ls"]);
+    assert!(
+        !out.contains("feature-1") && out.contains("feature-2"),
+        "{out}"
+    );
+    cli.ok(&["delete", "--name", "feature-2"]);
+    assert_eq!(cli.ok(&["ls"]).trim(), "no environments");
+}
+
+#[test]
+fn remote_profiles_push_ls_pull_remote_rm() {
+    let cli = Cli::new();
+    cli.ok(SETUP);
+    cli.ok(&["config", "setup", "--endpoint-env-type", "dev"]);
+    assert!(cli.ok(&["config", "push"]).contains("pushed"));
+    cli.ok(&["create", "--name", "one", "--image-uri", IMAGE]);
+    let out = cli.ok(&["config", "ls"]);
+    assert!(out.starts_with("default\n"), "{out}");
+    assert!(out.contains("  one  api-one.dev.example.com  "), "{out}");
+    // Pull into another profile file section name: -p selects the remote profile.
+    let out = cli.ok(&["config", "pull"]);
+    assert!(out.contains("pulled"), "{out}");
+    cli.ok(&["config", "remote-rm"]);
+    assert!(cli.ok(&["config", "ls"]).contains("default (not pushed)"));
+    let err = cli.fails(&["config", "remote-rm"]);
+    assert!(err.contains("not in table"), "{err}");
+    let err = cli.fails(&["-p", "prod", "config", "pull"]);
+    assert!(err.contains("prod"), "{err}");
+}
+
+#[test]
+fn errors_exit_non_zero() {
+    let cli = Cli::new();
+    // No profile file yet.
+    let err = cli.fails(&["create", "--name", "x", "--image-uri", IMAGE]);
+    assert!(err.contains("not found"), "{err}");
+    cli.ok(SETUP);
+    cli.ok(&["config", "setup", "--endpoint-env-type", "dev"]);
+    let err = cli.fails(&["create", "--name", "Bad_Name", "--image-uri", IMAGE]);
+    assert!(err.contains("invalid name"), "{err}");
+    let err = cli.fails(&[
+        "create",
+        "--name",
+        "x",
+        "--image-uri",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v9",
+    ]);
+    assert!(err.contains("not found"), "{err}");
+    let err = cli.fails(&["-p", "prod", "delete", "--name", "x"]);
+    assert!(err.contains("no profile [prod]"), "{err}");
+    let err = cli.fails(&["config", "setup"]);
+    assert!(err.contains("at least one key"), "{err}");
+    // Usage errors are clap's (exit code 2).
+    assert_eq!(cli.run(&["create", "--name", "x"]).status.code(), Some(2));
+}
