@@ -12,6 +12,8 @@ pub mod guide {
     pub struct Architecture;
     #[doc = include_str!("../../docs/decoding.md")]
     pub struct Decoding;
+    #[doc = include_str!("../../docs/routing.md")]
+    pub struct Routing;
 }
 
 use base64::Engine as _;
