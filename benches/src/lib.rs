@@ -14,6 +14,8 @@ pub mod guide {
     pub struct Decoding;
     #[doc = include_str!("../../docs/routing.md")]
     pub struct Routing;
+    #[doc = include_str!("../../docs/lambda.md")]
+    pub struct Lambda;
 }
 
 use base64::Engine as _;
