@@ -1,4 +1,25 @@
-//! The Baikonur common log schema, routing, destinations and a Kinesis Lambda pipeline.
+//! The Baikonur common log schema, routing, destinations and a Kinesis Lambda pipeline that
+//! loses nothing (SPEC 1.1 to 1.5).
+//!
+//! * [`schema`]: [`SchemaConfig`] (key names, unknown prefix, time zone) and `log_type` rules.
+//! * [`record`]: [`LogRecord::parse`] validates a payload as a JSON object and borrows the
+//!   three schema fields without re-serialising; [`timestamp`] parses their timestamps.
+//! * [`classify`]: one outcome per payload ([`FailureReason`]).
+//! * [`routing`]: [`Router::route`] groups records by route and `log_type`, with fan-out.
+//! * [`destination`]: the [`Destination`] trait every target implements (S3 archive, Kinesis
+//!   forward, Elasticsearch, Fluentd) and its per-record [`DeliveryReport`].
+//! * [`archive`], [`forward`], [`dead_letter`]: the S3 archive, Kinesis forward and dead
+//!   letter; [`store`]: the [`ObjectStore`] trait with S3, in-memory and local implementations.
+//! * [`pipeline`]: [`Pipeline::process`] decodes a Lambda Kinesis event, classifies, routes,
+//!   delivers and dead-letters, and returns a [`Report`] and the `batchItemFailures` answer.
+//! * [`search`], [`fluent`], [`retention`]: Elasticsearch / OpenSearch and Fluentd delivery,
+//!   index retention.
+//!
+//! # Cargo features
+//!
+//! * `aws` (default): [`store::s3::S3Store`] on `aws-sdk-s3`, and `kinesis-utils`' AWS client.
+//! * `search` (default): the Elasticsearch / OpenSearch HTTP client.
+//! * `lambda-events`: [`Pipeline::process_event`] on `aws_lambda_events` types.
 
 pub mod archive;
 pub mod classify;
