@@ -220,11 +220,12 @@ impl DeliveryReport {
 pub struct RetryPolicy {
     /// Attempts in total, at least 1 (default 3).
     pub max_attempts: u32,
-    /// Backoff before the first retry (default 100 ms), doubled per retry.
-    #[serde(with = "millis")]
+    /// Backoff before the first retry (default 100 ms), doubled per retry; in configuration
+    /// `initial_backoff_ms`, as in `kinesis_utils::PutRecordsConfig`.
+    #[serde(rename = "initial_backoff_ms", with = "millis")]
     pub initial_backoff: Duration,
-    /// Upper bound of one backoff (default 2 s).
-    #[serde(with = "millis")]
+    /// Upper bound of one backoff (default 2 s); in configuration `max_backoff_ms`.
+    #[serde(rename = "max_backoff_ms", with = "millis")]
     pub max_backoff: Duration,
 }
 
@@ -341,7 +342,7 @@ mod tests {
             assert!(p.backoff(retry) <= p.max_backoff);
         }
         let cfg: RetryPolicy =
-            serde_json::from_str(r#"{"max_attempts":5,"initial_backoff":10}"#).unwrap();
+            serde_json::from_str(r#"{"max_attempts":5,"initial_backoff_ms":10}"#).unwrap();
         assert_eq!(cfg.initial_backoff, Duration::from_millis(10));
         assert_eq!(cfg.max_attempts, 5);
     }
