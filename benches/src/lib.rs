@@ -16,6 +16,8 @@ pub mod guide {
     pub struct Routing;
     #[doc = include_str!("../../docs/lambda.md")]
     pub struct Lambda;
+    #[doc = include_str!("../../docs/destinations.md")]
+    pub struct Destinations;
 }
 
 use base64::Engine as _;
