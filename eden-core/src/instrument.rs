@@ -23,9 +23,9 @@ use async_trait::async_trait;
 
 use crate::api::{
     Cloud, CloudError, CloudResult, CreateRule, CreateService, CreateTargetGroup, DnsApi,
-    DnsRecord, DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, Listener, LoadBalancer,
-    LoadBalancerApi, Page, PutMode, RegisterTaskDefinition, Rule, Service, StateStore,
-    StoredDocument, TargetGroup, TaskDefinition, TaskDefinitionStatus, WriteCondition,
+    DnsRecord, DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, ItemCondition, Listener,
+    LoadBalancer, LoadBalancerApi, Page, PutMode, RegisterTaskDefinition, Rule, Service,
+    StateStore, StoredDocument, TargetGroup, TaskDefinition, TaskDefinitionStatus, WriteCondition,
 };
 use crate::image::EcrImage;
 
@@ -508,6 +508,35 @@ impl<T: StateStore + ?Sized> StateStore for Instrumented<T> {
     async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>> {
         self.inst
             .call("dynamodb.scan", self.inner.scan(table, next))
+            .await
+    }
+    // Forwarded so a wrapped store keeps its atomic conditional writes (the trait's default
+    // is a read-check-write).
+    async fn put_item_when(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        self.inst
+            .call(
+                "dynamodb.put_item",
+                self.inner.put_item_when(table, item, condition),
+            )
+            .await
+    }
+    async fn delete_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        self.inst
+            .call(
+                "dynamodb.delete_item",
+                self.inner.delete_item_when(table, hash, range, condition),
+            )
             .await
     }
 }

@@ -16,7 +16,8 @@
 //! # Cargo features
 //!
 //! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
-//! * `lambda-events`: reserved for the API Gateway adapter.
+//! * `lambda-events`: [`http_api::lambda`], the adapter for `aws_lambda_events` API Gateway
+//!   proxy requests and responses.
 
 pub mod api;
 #[cfg(feature = "aws")]

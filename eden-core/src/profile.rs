@@ -232,7 +232,7 @@ impl Profile {
     /// Lists every problem of a raw `key -> value` map (keys case-insensitive): missing, empty,
     /// malformed and unknown keys, each by name. An empty list means the map is a valid profile.
     pub fn check(config: &BTreeMap<String, String>) -> Vec<(String, KeyProblem)> {
-        match Self::parse("", config) {
+        match Self::parse("", config, true) {
             Ok(_) => unknown_keys(config),
             Err(e) => e.problems,
         }
@@ -245,13 +245,16 @@ impl Profile {
         name: &str,
         config: &BTreeMap<String, String>,
     ) -> Result<Self, ProfileError> {
-        Self::parse(name, config).map_err(|mut e| {
-            e.problems.retain(|(_, p)| *p != KeyProblem::Unknown);
-            e
-        })
+        Self::parse(name, config, false)
     }
 
-    fn parse(name: &str, config: &BTreeMap<String, String>) -> Result<Self, ProfileError> {
+    /// Parses the eleven keys; unknown keys count as problems only when `report_unknown`, so
+    /// that loading a profile with an extra key succeeds while `check` still names the key.
+    fn parse(
+        name: &str,
+        config: &BTreeMap<String, String>,
+        report_unknown: bool,
+    ) -> Result<Self, ProfileError> {
         let lower: BTreeMap<String, &str> = config
             .iter()
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim()))
@@ -303,7 +306,9 @@ impl Profile {
             }
         });
         let env_type = get("endpoint_env_type", &any);
-        problems.extend(unknown_keys(config));
+        if report_unknown {
+            problems.extend(unknown_keys(config));
+        }
         if !problems.is_empty() {
             problems.sort_by(|a, b| a.0.cmp(&b.0));
             return Err(ProfileError {
@@ -485,6 +490,21 @@ mod tests {
         assert_eq!(Profile::from_ini(&p.to_ini(), "default").unwrap(), p);
         assert_eq!(Profile::from_json("default", &p.to_json()).unwrap(), p);
         assert!(Profile::check(&config()).is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_load_but_are_reported_by_check() {
+        let mut c = config();
+        c.insert("favourite_colour".into(), "blue".into());
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            Profile::from_config("p", &c).unwrap(),
+            Profile::from_json("p", &json).unwrap()
+        );
+        assert_eq!(
+            Profile::check(&c),
+            [("favourite_colour".to_owned(), KeyProblem::Unknown)]
+        );
     }
 
     #[test]
