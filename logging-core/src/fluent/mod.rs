@@ -5,6 +5,7 @@
 //! acknowledged is resent, with the same chunk id, on a new connection (at-least-once),
 //! up to the configured attempts; what is still unacknowledged is reported as failed.
 
+pub mod destination;
 pub mod msgpack;
 mod wire;
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub use destination::{FluentDestination, FluentDestinationConfig};
 pub use msgpack::json_to_msgpack;
 pub use wire::{FluentAuth, sha512_hex};
 

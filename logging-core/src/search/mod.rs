@@ -6,6 +6,7 @@
 //! ([`http::HttpSearch`], on reqwest + rustls with SigV4) needs it.
 
 pub mod bulk;
+pub mod destination;
 #[cfg(feature = "search")]
 pub mod http;
 pub mod index;
@@ -18,6 +19,7 @@ pub use bulk::{
     BulkChunk, BulkConfig, BulkEncoder, BulkItem, BulkItemResult, BulkReply, BulkReport,
     EncodedBulk, ItemOutcome, deliver_bulk, derive_doc_id, doc_id_from_log_id,
 };
+pub use destination::{DocIdMode, SearchConfigError, SearchDestination, SearchDestinationConfig};
 pub use index::{IndexNameError, IndexNamer, validate_index_name};
 pub use memory::MemorySearch;
 
