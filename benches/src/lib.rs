@@ -18,6 +18,10 @@ pub mod guide {
     pub struct Lambda;
     #[doc = include_str!("../../docs/destinations.md")]
     pub struct Destinations;
+    #[doc = include_str!("../../docs/schema.md")]
+    pub struct Schema;
+    #[doc = include_str!("../../docs/eden.md")]
+    pub struct Eden;
 }
 
 use base64::Engine as _;
