@@ -584,3 +584,94 @@ impl From<DeadLetterReport> for DlOutcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::DeliveryReport;
+    use crate::routing::RoutedBatch;
+    use async_trait::async_trait;
+    use base64::Engine as _;
+
+    fn event(payloads: &[&str]) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let records: Vec<_> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::json!({"kinesis": {"data": b64.encode(p), "partitionKey": "k",
+                    "sequenceNumber": (90 + i * 5).to_string(), "approximateArrivalTimestamp": 1.0},
+                    "eventID": format!("shardId-0:{}", 90 + i * 5)})
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap()
+    }
+
+    /// Reports only its first slot: the rest must count as failed, never as delivered.
+    struct Forgetful;
+
+    #[async_trait]
+    impl Destination for Forgetful {
+        fn name(&self) -> &str {
+            "forgetful"
+        }
+        async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+            let mut r = DeliveryReport::with_len(1.min(batch.len()));
+            r.deliver(0);
+            r
+        }
+    }
+
+    const OK1: &str = r#"{"log_type":"a","time":"2020-03-14"}"#;
+
+    #[tokio::test]
+    async fn unreported_slots_are_retried_from_the_lowest_sequence_number() {
+        let p = Pipeline::new(SchemaConfig::default())
+            .with_route(TypeFilter::all(), Arc::new(Forgetful));
+        let out = p.process(&event(&[OK1, "x", OK1, OK1])).await.unwrap();
+        let r = &out.report;
+        assert_eq!((r.routed, r.retry, r.failed.unknown_type), (1, 2, 1));
+        // Sequence numbers 90, 95, 100, 105: "100" < "95" as text but not as a number.
+        assert_eq!(r.batch_item_failure.as_deref(), Some("100"));
+        assert_eq!(out.response.batch_item_failures[0].item_identifier, "100");
+        // Without a dead letter, failures are counted and logged, not retried.
+        assert_eq!(r.dead_letter.not_configured, 1);
+        assert_eq!(r.failure_codes.get("unknown_type/not_json"), Some(&1));
+        assert_eq!(r.outcome_total(), r.payloads);
+        let json = serde_json::to_string(&out.response).unwrap();
+        assert_eq!(json, r#"{"batchItemFailures":[{"itemIdentifier":"100"}]}"#);
+    }
+
+    #[tokio::test]
+    async fn filtered_and_malformed_events() {
+        let p = Pipeline::new(SchemaConfig::default())
+            .with_route(TypeFilter::only(["b"]), Arc::new(Forgetful));
+        let out = p.process(&event(&[OK1])).await.unwrap();
+        assert_eq!((out.report.filtered, out.report.routed), (1, 0));
+        assert!(out.response.batch_item_failures.is_empty());
+        let err = p.process(b"{\"nope\":1}").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("pipeline: decoding the Lambda event failed"),
+            "{err}"
+        );
+        let empty = p.process(br#"{"Records":[]}"#).await.unwrap();
+        assert_eq!(empty.report, Report::default());
+    }
+
+    #[cfg(feature = "lambda-events")]
+    #[tokio::test]
+    async fn lambda_event_types() {
+        use aws_lambda_events::event::kinesis::KinesisEvent;
+        let p = Pipeline::new(SchemaConfig::default())
+            .with_route(TypeFilter::all(), Arc::new(Forgetful));
+        let ev: KinesisEvent = serde_json::from_slice(&event(&[OK1, OK1])).unwrap();
+        let (report, response) = p.process_event(ev).await;
+        assert_eq!(report.retry, 1);
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(
+            response.batch_item_failures[0].item_identifier.as_deref(),
+            Some("95")
+        );
+    }
+}
