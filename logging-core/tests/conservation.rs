@@ -1,11 +1,17 @@
 //! Conservation: random batches (valid records, missing fields, bad timestamps, non-JSON,
 //! non-objects, CloudWatch Logs data and control, KPL aggregates, corrupt gzip, bad base64)
 //! through the pipeline with random destination faults (transient put failures, partial
-//! PutRecords failures, permanent rejections, dead-letter failures). Checks that every payload
-//! is counted exactly once, that every routed payload is in its destination byte for byte or
-//! covered by the reported sequence number, and that dead-letter lines decode back to the
-//! original bytes. `CONSERVATION_CASES` overrides the number of cases (default 10,000).
+//! PutRecords failures, permanent rejections, dead-letter failures, Elasticsearch item
+//! statuses 400/429/503 and whole-request 503s on `MemorySearch`, Fluent forward connections
+//! closed, unacknowledged or wrongly acknowledged by a local server). Checks that every payload
+//! is counted exactly once, that every routed payload is in its destination byte for byte
+//! (Elasticsearch: line breaks between tokens become spaces; Fluent: the record as its JSON
+//! value, or byte for byte as `message` text) or rejected into the dead letter or covered by
+//! the reported sequence number, and that dead-letter lines decode back to the original bytes.
+//! `CONSERVATION_CASES` overrides the number of cases (default 10,000).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -20,12 +26,18 @@ use kinesis_utils::kpl::{UserRecord, aggregate_all, deaggregate};
 use kinesis_utils::memory::{EntryFault, FaultyKinesis, InMemoryKinesis};
 use logging_core::dead_letter::{DeadLetter, DeadLetterConfig, Envelope};
 use logging_core::destination::{DeliveryReport, Destination, RetryPolicy};
+use logging_core::fluent::{FluentClient, FluentConfig, FluentDestination, RecordFormat};
 use logging_core::forward::{ForwardConfig, KinesisForward};
 use logging_core::naming::ndjson_line;
 use logging_core::routing::{RoutedBatch, TypeFilter};
+use logging_core::search::{
+    BulkConfig, DocIdMode, MemorySearch, SearchApi, SearchDestination, SearchDestinationConfig,
+    SearchError,
+};
 use logging_core::store::{FaultyStore, MemoryStore};
 use logging_core::{ArchiveConfig, Pipeline, Report, S3Archive, SchemaConfig};
 use proptest::prelude::*;
+use support::fluent_server::{Fault, FluentServer, Received};
 
 const TYPES: [&str; 4] = ["a", "b", "c", "d"];
 
@@ -329,7 +341,20 @@ struct Faults {
     dead_letter: u8,
     archive_filter: bool,
     aggregate: bool,
+    /// 0: no scripted item statuses; 1: 400 / 429 / 503 once; 2: also 503 on every attempt
+    /// and a whole-request 503.
+    es: u8,
+    es_max_actions: usize,
+    fluent_faults: Vec<Fault>,
+    fluent_text: bool,
 }
+
+const FLUENT_FAULTS: [Fault; 4] = [
+    Fault::NoAck,
+    Fault::DropMidChunk,
+    Fault::WrongAck,
+    Fault::AckThenClose,
+];
 
 fn faults() -> impl Strategy<Value = Faults> {
     (
@@ -339,22 +364,46 @@ fn faults() -> impl Strategy<Value = Faults> {
         any::<[bool; 6]>(),
         0..3u8,
         prop::bool::weighted(0.25),
+        (
+            0..3u8,
+            1..6usize,
+            prop::collection::vec(0..FLUENT_FAULTS.len(), 0..4),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(seed, archive, archive_type, b, dead_letter, none)| {
-            let on = !none;
-            Faults {
+        .prop_map(
+            |(
                 seed,
-                archive: if on { archive } else { 0 },
+                archive,
                 archive_type,
-                kinesis_always: on && b[0],
-                kinesis_first: on && b[1],
-                picky_reject: on && b[2],
-                picky_fail: on && b[3],
-                dead_letter: if on { dead_letter } else { 0 },
-                archive_filter: b[4],
-                aggregate: b[5],
-            }
-        })
+                b,
+                dead_letter,
+                none,
+                (es, es_max_actions, ff, text),
+            )| {
+                let on = !none;
+                Faults {
+                    seed,
+                    archive: if on { archive } else { 0 },
+                    archive_type,
+                    kinesis_always: on && b[0],
+                    kinesis_first: on && b[1],
+                    picky_reject: on && b[2],
+                    picky_fail: on && b[3],
+                    dead_letter: if on { dead_letter } else { 0 },
+                    archive_filter: b[4],
+                    aggregate: b[5],
+                    es: if on { es } else { 0 },
+                    es_max_actions,
+                    fluent_faults: if on {
+                        ff.into_iter().map(|i| FLUENT_FAULTS[i]).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    fluent_text: text,
+                }
+            },
+        )
 }
 
 impl Faults {
@@ -364,6 +413,8 @@ impl Faults {
             && !self.kinesis_first
             && !self.picky_fail
             && self.dead_letter == 0
+            && self.es != 2
+            && self.fluent_faults.is_empty()
     }
 }
 
@@ -385,10 +436,117 @@ fn take(m: &mut HashMap<Vec<u8>, usize>, k: &[u8]) -> bool {
     }
 }
 
+/// Which of [`TIMES`] a valid payload carries.
+fn time_of(bytes: &[u8]) -> usize {
+    let has = |t: &str| bytes.windows(t.len()).any(|w| w == t.as_bytes());
+    // 5 before 4: the epoch seconds are a prefix of the epoch milliseconds.
+    [5, 0, 1, 2, 3, 4]
+        .into_iter()
+        .find(|&i| has(TIMES[i]))
+        .unwrap()
+}
+
+/// Epoch seconds of [`TIMES`].
+const TIME_SECS: [u32; 6] = [
+    1_584_187_200,
+    1_584_187_200,
+    1_582_934_400,
+    1_584_154_800,
+    1_584_187_200,
+    1_584_187_200,
+];
+
+/// The daily index of a valid payload of type `t` (UTC dates).
+fn es_index(t: &str, bytes: &[u8]) -> String {
+    let date = if time_of(bytes) == 2 {
+        "20200229"
+    } else {
+        "20200314"
+    };
+    format!("logs-{t}-{date}")
+}
+
+/// `_source` as the bulk body carries it: line breaks between tokens become spaces.
+fn single_line(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+        .collect()
+}
+
+/// Whether the server received payload `bytes` of type `t` (at least once: resent chunks may
+/// arrive twice); marks every matching event as accounted for.
+fn fluent_received(
+    received: &[Received],
+    used: &mut [bool],
+    t: &str,
+    bytes: &[u8],
+    text: bool,
+) -> bool {
+    let tag = format!("{t}.conservation");
+    let secs = TIME_SECS[time_of(bytes)];
+    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let mut found = false;
+    for (r, u) in received.iter().zip(used.iter_mut()) {
+        let same = if text {
+            r.record
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::as_bytes)
+                == Some(bytes)
+        } else {
+            r.record == value
+        };
+        if same && r.tag == tag && r.secs == secs {
+            *u = true;
+            found = true;
+        }
+    }
+    found
+}
+
+/// One local forward server for all cases, and one client per record format; the clients
+/// keep their connection between cases, as a warm Lambda does.
+struct FluentHarness {
+    server: FluentServer,
+    object: FluentClient,
+    text: FluentClient,
+}
+
+impl FluentHarness {
+    async fn start() -> Self {
+        let server = FluentServer::start(None).await;
+        let client = |record_format| {
+            FluentClient::new(FluentConfig {
+                host: "127.0.0.1".into(),
+                port: server.port,
+                record_format,
+                ack_timeout_ms: 2_000,
+                max_attempts: 3,
+                initial_backoff_ms: 0,
+                max_backoff_ms: 0,
+                max_chunk_events: 3,
+                ..FluentConfig::default()
+            })
+            .unwrap()
+        };
+        let (object, text) = (
+            client(RecordFormat::Object),
+            client(RecordFormat::MessageText),
+        );
+        Self {
+            server,
+            object,
+            text,
+        }
+    }
+}
+
 async fn run_case(
     specs: Vec<RecordSpec>,
     f: Faults,
     stats: &Mutex<Stats>,
+    fluent: &FluentHarness,
 ) -> Result<(), TestCaseError> {
     let (event, expected) = build(&specs);
     let schema = SchemaConfig::default();
@@ -450,6 +608,62 @@ async fn run_case(
         stored: Mutex::default(),
     });
 
+    let search = Arc::new(MemorySearch::new());
+    if f.es > 0 {
+        for e in &expected {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.bytes) else {
+                continue;
+            };
+            let Some(id) = v.get("log_id").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let statuses: &[u16] = match fnv(id.as_bytes(), f.seed) % 8 {
+                0 => &[400],
+                1 => &[429],
+                2 => &[503],
+                3 if f.es == 2 => &[503, 503, 503],
+                _ => &[],
+            };
+            search.script_item(id, statuses.iter().copied());
+        }
+        if f.es == 2 {
+            search.push_failure(SearchError::Status {
+                operation: "bulk",
+                resource: "_bulk".into(),
+                status: 503,
+                body: "scripted".into(),
+            });
+        }
+    }
+    let es = SearchDestination::new(
+        search.clone(),
+        SearchDestinationConfig {
+            index_prefix: "logs".into(),
+            doc_id: DocIdMode::LogId,
+            time_zone: schema.time_zone,
+            bulk: BulkConfig {
+                max_actions: f.es_max_actions,
+                max_attempts: 3,
+                initial_backoff_ms: 0,
+                max_backoff_ms: 0,
+                ..BulkConfig::default()
+            },
+        },
+    )
+    .unwrap();
+    {
+        let mut st = fluent.server.state();
+        st.events.clear();
+        st.faults = f.fluent_faults.iter().copied().collect();
+    }
+    let client = if f.fluent_text {
+        fluent.text.clone()
+    } else {
+        fluent.object.clone()
+    };
+    let fluent_dest = FluentDestination::new(client, "conservation");
+    let fluent_name = fluent_dest.name().to_owned();
+
     let dl_store = Arc::new(FaultyStore::new(MemoryStore::new()));
     match f.dead_letter {
         1 => dl_store.fail_puts("/rejected/", u32::MAX),
@@ -470,11 +684,15 @@ async fn run_case(
         archive_filter,
         TypeFilter::only(["a", "b"]),
         TypeFilter::only(["b", "c"]),
+        TypeFilter::only(["a", "c"]),
+        TypeFilter::only(["b", "c"]),
     ];
     let pipeline = Pipeline::new(schema)
         .with_route(filters[0].clone(), Arc::new(archive))
         .with_route(filters[1].clone(), Arc::new(forward))
         .with_route(filters[2].clone(), picky.clone())
+        .with_route(filters[3].clone(), Arc::new(es))
+        .with_route(filters[4].clone(), Arc::new(fluent_dest))
         .with_dead_letter(dead_letter);
 
     let out = pipeline.process(&event).await.unwrap();
@@ -558,6 +776,24 @@ async fn run_case(
             }),
     );
     let mut picked = multiset(picky.stored.lock().unwrap().clone());
+    let mut indexed: HashMap<(String, Vec<u8>), usize> = HashMap::new();
+    // The scripted whole-request failure is still queued when no bulk request was made.
+    let indices = match search.list_indices().await {
+        Ok(names) => names,
+        Err(_) => search.list_indices().await.unwrap(),
+    };
+    for index in indices {
+        for (_, source) in search.documents(&index) {
+            *indexed.entry((index.clone(), source)).or_insert(0) += 1;
+        }
+    }
+    let received: Vec<Received> = fluent.server.state().events.clone();
+    let mut received_used = vec![false; received.len()];
+    {
+        let mut st = stats.lock().unwrap();
+        st.indexed += indexed.values().sum::<usize>();
+        st.fluent_events += received.len();
+    }
     let mut dl_failed: HashMap<(String, Vec<u8>), usize> = HashMap::new();
     let mut dl_rejected: HashMap<(String, Vec<u8>), usize> = HashMap::new();
     for (key, obj) in dl_store.inner().snapshot() {
@@ -589,7 +825,13 @@ async fn run_case(
 
     // 4. Every routed payload is at each of its destinations (or rejected into the dead
     //    letter), byte for byte, unless covered by the replay.
-    let names = ["archive:faulty(memory)", "kinesis:fwd", "picky"];
+    let names = [
+        "archive:faulty(memory)",
+        "kinesis:fwd",
+        "picky",
+        "search:logs",
+        &fluent_name,
+    ];
     for e in &expected {
         match &e.class {
             Class::Valid(t) => {
@@ -597,12 +839,22 @@ async fn run_case(
                     if !filter.accepts(t) {
                         continue;
                     }
-                    let found =
-                        match route {
-                            0 => take(&mut archived, &ndjson_line(&e.bytes)),
-                            1 => take(&mut forwarded, &e.bytes),
-                            _ => take(&mut picked, &e.bytes),
-                        } || take2(&mut dl_rejected, (names[route].to_owned(), e.bytes.clone()));
+                    let found = match route {
+                        0 => take(&mut archived, &ndjson_line(&e.bytes)),
+                        1 => take(&mut forwarded, &e.bytes),
+                        2 => take(&mut picked, &e.bytes),
+                        3 => take2(&mut indexed, (es_index(t, &e.bytes), single_line(&e.bytes))),
+                        _ => fluent_received(
+                            &received,
+                            &mut received_used,
+                            t,
+                            &e.bytes,
+                            f.fluent_text,
+                        ),
+                    } || take2(
+                        &mut dl_rejected,
+                        (names[route].to_owned(), e.bytes.clone()),
+                    );
                     prop_assert!(
                         found || covered(&e.seq),
                         "payload {:?} missing at route {route} (bif {bif:?}) {r:?}",
@@ -628,6 +880,11 @@ async fn run_case(
         "extra forwarded records"
     );
     prop_assert!(picked.values().all(|&n| n == 0), "extra picky records");
+    prop_assert!(indexed.values().all(|&n| n == 0), "extra documents");
+    prop_assert!(
+        received_used.iter().all(|&u| u),
+        "fluent events that were never sent"
+    );
     prop_assert!(dl_failed.values().all(|&n| n == 0), "extra dead letters");
     prop_assert!(dl_rejected.values().all(|&n| n == 0), "extra rejections");
     Ok(())
@@ -644,6 +901,8 @@ struct Stats {
     rejected: usize,
     retry_cases: usize,
     dead_letter_failures: usize,
+    indexed: usize,
+    fluent_events: usize,
 }
 
 fn cases() -> u32 {
@@ -666,8 +925,9 @@ fn every_payload_is_conserved() {
         ..ProptestConfig::default()
     };
     let stats = Mutex::new(Stats::default());
+    let fluent = rt.block_on(FluentHarness::start());
     proptest!(config, |(specs in prop::collection::vec(record_spec(), 0..10), f in faults())| {
-        rt.block_on(run_case(specs, f, &stats))?;
+        rt.block_on(run_case(specs, f, &stats, &fluent))?;
     });
     let stats = stats.into_inner().unwrap();
     eprintln!(
@@ -677,4 +937,5 @@ fn every_payload_is_conserved() {
     );
     assert!(stats.rejected > 0 && stats.retry_cases > 0 && stats.dead_letter_failures > 0);
     assert!(stats.filtered > 0 && stats.control > 0 && stats.failed > 0 && stats.routed > 0);
+    assert!(stats.indexed > 0 && stats.fluent_events > 0);
 }
