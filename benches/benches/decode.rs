@@ -8,8 +8,8 @@
 
 use std::hint::black_box;
 
-use baikonur_benches::{standard_batches, FaultMix};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use baikonur_benches::{FaultMix, standard_batches};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kinesis_utils::Decoder;
 
 fn decode(c: &mut Criterion) {
@@ -17,10 +17,20 @@ fn decode(c: &mut Criterion) {
     let batches = standard_batches(FaultMix::NONE);
     let mut bytes = c.benchmark_group("decode_bytes");
     for (name, batch) in &batches {
-        let n = if batch.decompressed_bytes > 0 { batch.decompressed_bytes } else { batch.payload_bytes };
+        let n = if batch.decompressed_bytes > 0 {
+            batch.decompressed_bytes
+        } else {
+            batch.payload_bytes
+        };
         bytes.throughput(Throughput::BytesDecimal(n as u64));
         bytes.bench_function(*name, |b| {
-            b.iter(|| black_box(decoder.decode_event_json(black_box(&batch.event_json)).unwrap()))
+            b.iter(|| {
+                black_box(
+                    decoder
+                        .decode_event_json(black_box(&batch.event_json))
+                        .unwrap(),
+                )
+            })
         });
     }
     bytes.finish();
@@ -28,7 +38,13 @@ fn decode(c: &mut Criterion) {
     for (name, batch) in &batches {
         elements.throughput(Throughput::Elements(batch.payloads as u64));
         elements.bench_function(*name, |b| {
-            b.iter(|| black_box(decoder.decode_event_json(black_box(&batch.event_json)).unwrap()))
+            b.iter(|| {
+                black_box(
+                    decoder
+                        .decode_event_json(black_box(&batch.event_json))
+                        .unwrap(),
+                )
+            })
         });
     }
     elements.finish();

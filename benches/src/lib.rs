@@ -85,20 +85,36 @@ impl FaultMix {
 
 const LOG_TYPES: [&str; 6] = ["app", "access", "audit", "batch", "payment", "search"];
 const WORDS: [&str; 12] = [
-    "request", "served", "user", "cache", "miss", "upstream", "latency", "ok", "retry", "token",
-    "session", "日本語",
+    "request",
+    "served",
+    "user",
+    "cache",
+    "miss",
+    "upstream",
+    "latency",
+    "ok",
+    "retry",
+    "token",
+    "session",
+    "日本語",
 ];
 
 /// One log line of 300 to 600 bytes with `log_type`, `log_id` and `time`.
 pub fn log_line(rng: &mut Rng, n: usize, faults: FaultMix) -> String {
     if rng.chance(faults.non_json) {
-        return format!("plain text line {n} that is not JSON {}", "x".repeat(rng.range(250, 500)));
+        return format!(
+            "plain text line {n} that is not JSON {}",
+            "x".repeat(rng.range(250, 500))
+        );
     }
     let target = rng.range(300, 601);
     let mut s = String::with_capacity(target + 64);
     s.push('{');
     if !rng.chance(faults.missing_log_type) {
-        s.push_str(&format!("\"log_type\":\"{}\",", LOG_TYPES[rng.range(0, LOG_TYPES.len())]));
+        s.push_str(&format!(
+            "\"log_type\":\"{}\",",
+            LOG_TYPES[rng.range(0, LOG_TYPES.len())]
+        ));
     }
     s.push_str(&format!(
         "\"log_id\":\"{:016x}{:016x}\",",
@@ -154,7 +170,10 @@ fn event_json(datas: &[Vec<u8>], partition_keys: &[String]) -> Vec<u8> {
         if i > 0 {
             out.push(b',');
         }
-        let seq = format!("4959033827149025660855969253836157109592157598913658{:04}", i);
+        let seq = format!(
+            "4959033827149025660855969253836157109592157598913658{:04}",
+            i
+        );
         let _ = write!(
             out,
             "{{\"kinesis\":{{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"{}\",\"sequenceNumber\":\"{seq}\",\"data\":\"{}\",\"approximateArrivalTimestamp\":1584154800.123}},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"shardId-000000000000:{seq}\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/lambda\",\"awsRegion\":\"ap-northeast-1\",\"eventSourceARN\":\"arn:aws:kinesis:ap-northeast-1:123456789012:stream/logs\"}}",
@@ -236,7 +255,10 @@ pub fn kpl_batch(records: usize, per_record: usize, faults: FaultMix, seed: u64)
         let mut agg = Aggregator::new(usize::MAX);
         for u in 0..per_record {
             let line = log_line(&mut rng, r * per_record + u, faults);
-            let _ = agg.add(UserRecord::new(line.clone().into_bytes(), format!("pk-{}", u % 8)));
+            let _ = agg.add(UserRecord::new(
+                line.clone().into_bytes(),
+                format!("pk-{}", u % 8),
+            ));
             lines.push(line);
         }
         if let Some(a) = agg.flush() {
@@ -272,17 +294,25 @@ mod tests {
     #[test]
     fn batches_decode_to_their_lines() {
         for (name, batch) in standard_batches(FaultMix::PIPELINE) {
-            let decoded = Decoder::default().decode_event_json(&batch.event_json).unwrap();
+            let decoded = Decoder::default()
+                .decode_event_json(&batch.event_json)
+                .unwrap();
             let got: Vec<&[u8]> = decoded.payloads().map(|p| &p.data[..]).collect();
             let want: Vec<&[u8]> = batch.lines.iter().map(|l| l.as_bytes()).collect();
             assert_eq!(got, want, "{name}");
             assert_eq!(decoded.payload_bytes(), batch.payload_bytes);
-            assert!(batch.lines.iter().all(|l| (250..=620).contains(&l.len())), "{name}");
+            assert!(
+                batch.lines.iter().all(|l| (250..=620).contains(&l.len())),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn generation_is_deterministic() {
-        assert_eq!(plain_batch(50, FaultMix::PIPELINE, 7).event_json, plain_batch(50, FaultMix::PIPELINE, 7).event_json);
+        assert_eq!(
+            plain_batch(50, FaultMix::PIPELINE, 7).event_json,
+            plain_batch(50, FaultMix::PIPELINE, 7).event_json
+        );
     }
 }
