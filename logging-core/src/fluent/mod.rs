@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 
 pub use destination::{FluentDestination, FluentDestinationConfig};
 pub use msgpack::json_to_msgpack;
+#[doc(hidden)]
+pub use wire::fuzz_server_bytes;
 pub use wire::{FluentAuth, sha512_hex};
 
 /// One event to forward.

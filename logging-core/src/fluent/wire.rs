@@ -213,3 +213,59 @@ where
     }
     Ok(())
 }
+
+/// Fuzzing entry point, not API: reads `server_bytes` as everything a server sends, first
+/// through the client side of the shared-key handshake (HELO, then PONG), then, from the
+/// start again, as one ack message. Writes are discarded. Returns the ack's chunk id.
+#[doc(hidden)]
+pub async fn fuzz_server_bytes(server_bytes: &[u8]) -> Result<String, String> {
+    /// A "server" that sends the given bytes, then closes; whatever is written is dropped.
+    struct Replay<'a>(&'a [u8]);
+    impl AsyncRead for Replay<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            out: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let n = self.0.len().min(out.remaining());
+            out.put_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    impl AsyncWrite for Replay<'_> {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            data: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(Ok(data.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    #[derive(Deserialize)]
+    struct Ack {
+        ack: String,
+    }
+    let auth = FluentAuth {
+        shared_key: "fuzz-key".to_owned(),
+        self_hostname: "fuzz".to_owned(),
+        username: "user".to_owned(),
+        password: "pass".to_owned(),
+    };
+    let timeout = Duration::from_secs(5);
+    let _ = handshake(&mut Replay(server_bytes), &mut Vec::new(), &auth, timeout).await;
+    let ack: Ack = read_message(&mut Replay(server_bytes), &mut Vec::new(), timeout).await?;
+    Ok(ack.ack)
+}
