@@ -1,0 +1,21 @@
+//! Payloads from producers: `LogRecord::parse` on arbitrary bytes, then the timestamp parser
+//! on whatever the time field holds, and on the raw bytes as text and as an epoch number.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use logging_core::LogRecord;
+use logging_core::timestamp::{parse_epoch, parse_str};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(record) = LogRecord::parse(data) {
+        // Borrowed, never re-serialised.
+        assert_eq!(record.raw(), data);
+        for zone in [chrono_tz::UTC, chrono_tz::Asia::Tokyo, chrono_tz::America::St_Johns] {
+            let _ = record.timestamp(zone);
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = parse_str(text, chrono_tz::Europe::London);
+        let _ = parse_epoch(text);
+    }
+});
