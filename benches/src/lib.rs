@@ -308,6 +308,44 @@ mod tests {
         }
     }
 
+    /// Every cargo feature of a publishable crate is named on its front page.
+    #[test]
+    fn every_feature_is_documented_on_the_crate_front_page() {
+        let crates = [
+            (
+                include_str!("../../kinesis-utils/Cargo.toml"),
+                include_str!("../../kinesis-utils/src/lib.rs"),
+            ),
+            (
+                include_str!("../../logging-core/Cargo.toml"),
+                include_str!("../../logging-core/src/lib.rs"),
+            ),
+            (
+                include_str!("../../eden-core/Cargo.toml"),
+                include_str!("../../eden-core/src/lib.rs"),
+            ),
+        ];
+        for (manifest, lib) in crates {
+            let features = manifest
+                .split("[features]")
+                .nth(1)
+                .and_then(|rest| rest.split("\n[").next())
+                .unwrap();
+            for line in features.lines() {
+                let Some((name, _)) = line.split_once(" = ") else {
+                    continue;
+                };
+                if name == "default" || name.starts_with('#') {
+                    continue;
+                }
+                assert!(
+                    lib.contains(&format!("//! * `{name}`")),
+                    "feature `{name}` is not documented on the front page"
+                );
+            }
+        }
+    }
+
     #[test]
     fn generation_is_deterministic() {
         assert_eq!(

@@ -18,7 +18,9 @@
 //! # Cargo features
 //!
 //! * `aws` (default): [`store::s3::S3Store`] on `aws-sdk-s3`, and `kinesis-utils`' AWS client.
-//! * `search` (default): the Elasticsearch / OpenSearch HTTP client.
+//! * `search` (default): the Elasticsearch / OpenSearch HTTP client (reqwest + rustls, basic
+//!   auth or SigV4).
+//! * `fluent-tls`: TLS for the Fluentd forward client (tokio-rustls, Mozilla roots).
 //! * `lambda-events`: [`Pipeline::process_event`] on `aws_lambda_events` types.
 
 pub mod archive;
