@@ -16,15 +16,11 @@ mod env;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_utils::PutRecordsConfig;
 use kinesis_utils::aws::AwsKinesis;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::Error;
 use logging_core::Pipeline;
-use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
 use logging_core::forward::{ForwardConfig, KinesisForward};
-use logging_core::store::s3::S3Store;
 
 fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     let schema = env::schema()?;
@@ -42,16 +38,7 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     let mut pipeline =
         Pipeline::new(schema.clone()).with_route(env::whitelist(), Arc::new(forward));
     if let Some(bucket) = env::var("FAILED_LOG_S3_BUCKET") {
-        let s3 = aws_sdk_s3::Client::new(sdk);
-        pipeline = pipeline.with_dead_letter(DeadLetter::new(
-            Arc::new(S3Store::new(s3, bucket)),
-            DeadLetterConfig {
-                prefix: env::var("FAILED_LOG_S3_PREFIX").unwrap_or_default(),
-                ..DeadLetterConfig::default()
-            },
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        pipeline = pipeline.with_dead_letter(env::dead_letter(sdk, bucket, &schema));
     }
     Ok(pipeline)
 }
@@ -59,13 +46,6 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let pipeline = Arc::new(build(&sdk)?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
-        let pipeline = pipeline.clone();
-        async move {
-            let (_report, response) = pipeline.process_event(event.payload).await;
-            Ok::<KinesisEventResponse, Error>(response)
-        }
-    }))
-    .await
+    // Configuration errors stop the cold start with a message, not a panic.
+    env::serve(build(&sdk)?).await
 }

@@ -27,15 +27,11 @@ mod search_env;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::Error;
 use logging_core::Pipeline;
-use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
 use logging_core::search::{
     DocIdMode, MemorySearch, SearchApi, SearchDestination, SearchDestinationConfig,
 };
-use logging_core::store::s3::S3Store;
 
 /// The settings this function reads besides the connection and the schema variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,15 +79,7 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     let es = destination(Arc::new(http), &s, &schema)?;
     let mut pipeline = Pipeline::new(schema.clone()).with_route(env::whitelist(), Arc::new(es));
     if let Some(bucket) = env::var("FAILED_LOG_S3_BUCKET") {
-        pipeline = pipeline.with_dead_letter(DeadLetter::new(
-            Arc::new(S3Store::new(aws_sdk_s3::Client::new(sdk), bucket)),
-            DeadLetterConfig {
-                prefix: env::var("FAILED_LOG_S3_PREFIX").unwrap_or_default(),
-                ..DeadLetterConfig::default()
-            },
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        pipeline = pipeline.with_dead_letter(env::dead_letter(sdk, bucket, &schema));
     }
     Ok(pipeline)
 }
@@ -123,15 +111,7 @@ async fn main() -> Result<(), Error> {
     }
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     // Configuration errors stop the cold start with a message, not a panic.
-    let pipeline = Arc::new(build(&sdk)?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
-        let pipeline = pipeline.clone();
-        async move {
-            let (_report, response) = pipeline.process_event(event.payload).await;
-            Ok::<KinesisEventResponse, Error>(response)
-        }
-    }))
-    .await
+    env::serve(build(&sdk)?).await
 }
 
 #[cfg(test)]

@@ -15,10 +15,7 @@ mod env;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::streams::KinesisEventResponse;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
+use lambda_runtime::Error;
 use logging_core::store::s3::S3Store;
 use logging_core::{ArchiveConfig, Pipeline, S3Archive};
 
@@ -36,15 +33,7 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
         },
         schema.time_zone,
     );
-    let dead_letter = DeadLetter::new(
-        Arc::new(S3Store::new(s3, failed_bucket)),
-        DeadLetterConfig {
-            prefix: env::var("FAILED_LOG_S3_PREFIX").unwrap_or_default(),
-            ..DeadLetterConfig::default()
-        },
-        &schema.unknown_prefix,
-        schema.time_zone,
-    );
+    let dead_letter = env::dead_letter(sdk, failed_bucket, &schema);
     Ok(Pipeline::new(schema)
         .with_route(env::whitelist(), Arc::new(archive))
         .with_dead_letter(dead_letter))
@@ -54,13 +43,5 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
 async fn main() -> Result<(), Error> {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     // Configuration errors stop the cold start with a message, not a panic.
-    let pipeline = Arc::new(build(&sdk)?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
-        let pipeline = pipeline.clone();
-        async move {
-            let (_report, response) = pipeline.process_event(event.payload).await;
-            Ok::<KinesisEventResponse, Error>(response)
-        }
-    }))
-    .await
+    env::serve(build(&sdk)?).await
 }

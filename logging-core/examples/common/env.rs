@@ -1,8 +1,14 @@
 //! Configuration from the environment variables of the original Python modules.
 
 use std::env;
+use std::sync::Arc;
 
-use logging_core::{SchemaConfig, TimeZone, TypeFilter};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
+use logging_core::store::s3::S3Store;
+use logging_core::{Pipeline, SchemaConfig, TimeZone, TypeFilter};
 
 /// A variable, or `None` when unset or blank.
 pub fn var(name: &str) -> Option<String> {
@@ -50,4 +56,35 @@ pub fn schema() -> Result<SchemaConfig, String> {
 /// `LOG_TYPE_WHITELIST`, comma separated; empty or unset accepts every type.
 pub fn whitelist() -> TypeFilter {
     TypeFilter::from_comma_list(&var("LOG_TYPE_WHITELIST").unwrap_or_default())
+}
+
+/// The dead letter in S3 `bucket`, under `FAILED_LOG_S3_PREFIX`.
+pub fn dead_letter(
+    sdk: &aws_config::SdkConfig,
+    bucket: String,
+    schema: &SchemaConfig,
+) -> DeadLetter {
+    DeadLetter::new(
+        Arc::new(S3Store::new(aws_sdk_s3::Client::new(sdk), bucket)),
+        DeadLetterConfig {
+            prefix: var("FAILED_LOG_S3_PREFIX").unwrap_or_default(),
+            ..DeadLetterConfig::default()
+        },
+        &schema.unknown_prefix,
+        schema.time_zone,
+    )
+}
+
+/// Serves `pipeline` as the function's handler: Kinesis events in, partial batch responses
+/// (`batchItemFailures`) out.
+pub async fn serve(pipeline: Pipeline) -> Result<(), Error> {
+    let pipeline = Arc::new(pipeline);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+        let pipeline = pipeline.clone();
+        async move {
+            let (_report, response) = pipeline.process_event(event.payload).await;
+            Ok::<KinesisEventResponse, Error>(response)
+        }
+    }))
+    .await
 }
