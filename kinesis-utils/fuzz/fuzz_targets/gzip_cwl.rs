@@ -2,8 +2,6 @@
 //! directly and through the record decoder.
 #![no_main]
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use kinesis_utils::decode::{Decoder, DecoderConfig, Origin};
 use kinesis_utils::{cwl, gzip};
@@ -19,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let decoder = Decoder::new(DecoderConfig::default().max_decompressed_bytes(1 << 20));
     let origin = Origin {
         record_index: 0,
-        sequence_number: Arc::from("1"),
-        partition_key: Arc::from("p"),
+        sequence_number: "1".into(),
+        partition_key: "p".into(),
         event_id: None,
         sub_sequence: None,
         cwl: None,
