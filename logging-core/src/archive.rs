@@ -16,11 +16,13 @@ use crate::routing::{RoutedBatch, TypeGroup};
 use crate::schema::TimeZone;
 use crate::store::{ObjectStore, StoreError};
 
-/// Configuration of an [`S3Archive`].
+/// How a writer of gzip NDJSON objects puts them: the archive ([`ArchiveConfig`]) and the
+/// dead letter ([`DeadLetterConfig`](crate::dead_letter::DeadLetterConfig)) share it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ArchiveConfig {
-    /// Key prefix (`LOG_S3_PREFIX`); empty for none.
+pub struct ObjectsConfig {
+    /// Key prefix (`LOG_S3_PREFIX` for the archive, `FAILED_LOG_S3_PREFIX` for the dead
+    /// letter); empty for none.
     pub prefix: String,
     /// gzip level 0-9 (default 6; the original used 9). `None` writes plain NDJSON objects
     /// whose keys end in `.ndjson` instead of `.gz`.
@@ -31,7 +33,7 @@ pub struct ArchiveConfig {
     pub max_concurrent_puts: usize,
 }
 
-impl Default for ArchiveConfig {
+impl Default for ObjectsConfig {
     fn default() -> Self {
         Self {
             prefix: String::new(),
@@ -41,6 +43,9 @@ impl Default for ArchiveConfig {
         }
     }
 }
+
+/// Configuration of an [`S3Archive`].
+pub type ArchiveConfig = ObjectsConfig;
 
 /// One object of the archive, ready to put.
 #[derive(Debug, Clone, PartialEq, Eq)]

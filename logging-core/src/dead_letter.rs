@@ -28,36 +28,13 @@ use kinesis_utils::Origin;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::FailureReason;
-use crate::destination::{RetryPolicy, join_all};
+use crate::destination::join_all;
 use crate::naming::{build_body, key_time, object_key, origin_id};
 use crate::schema::TimeZone;
 use crate::store::{ObjectStore, StoreError};
 
 /// Configuration of a [`DeadLetter`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeadLetterConfig {
-    /// Key prefix (`FAILED_LOG_S3_PREFIX`); empty for none.
-    pub prefix: String,
-    /// gzip level 0-9 (default 6). `None` writes plain NDJSON objects whose keys end in
-    /// `.ndjson` instead of `.gz`.
-    pub gzip_level: Option<u32>,
-    /// Retries of a failed put.
-    pub retry: RetryPolicy,
-    /// Puts in flight at once (default 8).
-    pub max_concurrent_puts: usize,
-}
-
-impl Default for DeadLetterConfig {
-    fn default() -> Self {
-        Self {
-            prefix: String::new(),
-            gzip_level: Some(6),
-            retry: RetryPolicy::default(),
-            max_concurrent_puts: 8,
-        }
-    }
-}
+pub type DeadLetterConfig = crate::archive::ObjectsConfig;
 
 /// One payload for the dead letter.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,6 +377,7 @@ impl DeadLetter {
 mod tests {
     use super::*;
     use crate::classify::tests::origin;
+    use crate::destination::RetryPolicy;
     use crate::store::{FaultyStore, MemoryStore};
     use std::io::Read;
 
