@@ -10,6 +10,7 @@
 //! (unescaped CloudWatch Logs messages included). Holding a payload keeps its buffer alive.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -284,13 +285,101 @@ struct Pending {
     event_id: Option<std::ops::Range<usize>>,
 }
 
-/// First pass over the event: records stream out of the JSON parser one at a time and their
-/// data is base64-decoded into one shared buffer (one allocation per batch, not per record).
-struct EventSeed<'s> {
-    arena: &'s mut Vec<u8>,
-    meta: &'s mut String,
-    pending: &'s mut Vec<Pending>,
+/// What the first pass keeps of a batch: every record's data base64-decoded into one shared
+/// buffer (one allocation per batch, not per record) and its origin strings into another.
+#[derive(Default)]
+struct Collector {
+    arena: Vec<u8>,
+    /// UTF-8: every piece is a `&str` or ASCII checked by the scanner.
+    meta: Vec<u8>,
+    pending: Vec<Pending>,
+    last_partition_key: Option<std::ops::Range<usize>>,
 }
+
+impl Collector {
+    fn with_capacity(event_len: usize) -> Self {
+        Self {
+            // Decoded data is never longer than 3/4 of the event that carries it as base64.
+            arena: Vec::with_capacity(event_len / 4 * 3 + 3),
+            // Origin strings are usually well under an eighth of the event.
+            meta: Vec::with_capacity(event_len / 8),
+            ..Self::default()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.meta.clear();
+        self.pending.clear();
+        self.last_partition_key = None;
+    }
+
+    fn push_meta(&mut self, text: &[u8]) -> std::ops::Range<usize> {
+        let start = self.meta.len();
+        self.meta.extend_from_slice(text);
+        start..self.meta.len()
+    }
+
+    /// Adds one record. Data that is not base64 is kept as text with the reason; when
+    /// `strict` (raw JSON string content from the scanner) data that is not exactly the
+    /// string's text is refused (`false`), so that the caller starts again on the serde path.
+    fn push(
+        &mut self,
+        event_id: Option<&[u8]>,
+        sequence_number: &[u8],
+        partition_key: &[u8],
+        data: &[u8],
+        strict: bool,
+    ) -> bool {
+        // Producers often reuse partition keys: share the last one when it repeats.
+        let partition_key = match self.last_partition_key.clone() {
+            Some(pk) if self.meta.get(pk.clone()) == Some(partition_key) => pk,
+            _ => self.push_meta(partition_key),
+        };
+        self.last_partition_key = Some(partition_key.clone());
+        let sequence_number = self.push_meta(sequence_number);
+        let event_id = event_id.map(|e| self.push_meta(e));
+        let start = self.arena.len();
+        // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
+        // that refuses (unpadded data), so its error is the one reported.
+        let base64_error = match base64_simd::STANDARD.decode_append(data, &mut self.arena) {
+            Ok(()) => None,
+            Err(_) => {
+                self.arena.truncate(start);
+                match BASE64.decode_vec(data, &mut self.arena) {
+                    Ok(()) => None,
+                    // The scanner's `data` is raw JSON string content: it is the text serde
+                    // would give only when it has no escapes or control bytes and is UTF-8.
+                    Err(_)
+                        if strict
+                            && (data.iter().any(|&c| c < 0x20 || c == b'\\')
+                                || std::str::from_utf8(data).is_err()) =>
+                    {
+                        return false;
+                    }
+                    Err(e) => {
+                        // Keep the undecodable text itself for the dead letter.
+                        self.arena.truncate(start);
+                        self.arena.extend_from_slice(data);
+                        Some(e.to_string())
+                    }
+                }
+            }
+        };
+        self.pending.push(Pending {
+            range: start..self.arena.len(),
+            base64_error,
+            sequence_number,
+            partition_key,
+            event_id,
+        });
+        true
+    }
+}
+
+/// The serde_json path over the event, for any JSON the fast scanner gives up on: records
+/// stream out of the parser one at a time.
+struct EventSeed<'s>(&'s mut Collector);
 
 impl<'de> serde::de::DeserializeSeed<'de> for EventSeed<'_> {
     type Value = ();
@@ -309,11 +398,7 @@ impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == "Records" && !seen {
                 seen = true;
-                map.next_value_seed(RecordsSeed {
-                    arena: &mut *self.arena,
-                    meta: &mut *self.meta,
-                    pending: &mut *self.pending,
-                })?;
+                map.next_value_seed(RecordsSeed(&mut *self.0))?;
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
@@ -326,11 +411,7 @@ impl<'de> serde::de::Visitor<'de> for EventSeed<'_> {
     }
 }
 
-struct RecordsSeed<'s> {
-    arena: &'s mut Vec<u8>,
-    meta: &'s mut String,
-    pending: &'s mut Vec<Pending>,
-}
+struct RecordsSeed<'s>(&'s mut Collector);
 
 impl<'de> serde::de::DeserializeSeed<'de> for RecordsSeed<'_> {
     type Value = ();
@@ -345,47 +426,14 @@ impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_> {
         f.write_str("an array of Kinesis event records")
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut last_pk: Option<std::ops::Range<usize>> = None;
-        let push = |meta: &mut String, text: &str| {
-            let start = meta.len();
-            meta.push_str(text);
-            start..meta.len()
-        };
         while let Some(r) = seq.next_element::<RawRecord<'de>>()? {
-            // Producers often reuse partition keys: share the last one when it repeats.
-            let partition_key = match last_pk.clone() {
-                Some(pk) if self.meta.get(pk.clone()) == Some(&*r.kinesis.partition_key) => pk,
-                _ => push(self.meta, &r.kinesis.partition_key),
-            };
-            last_pk = Some(partition_key.clone());
-            let sequence_number = push(self.meta, &r.kinesis.sequence_number);
-            let event_id = r.event_id.as_deref().map(|e| push(self.meta, e));
-            let start = self.arena.len();
-            let text = &*r.kinesis.data.0;
-            // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
-            // that refuses (unpadded data), so its error is the one reported.
-            let base64_error = match base64_simd::STANDARD.decode_append(text, self.arena) {
-                Ok(()) => None,
-                Err(_) => {
-                    self.arena.truncate(start);
-                    match BASE64.decode_vec(text, self.arena) {
-                        Ok(()) => None,
-                        Err(e) => {
-                            // Keep the undecodable text itself for the dead letter.
-                            self.arena.truncate(start);
-                            self.arena.extend_from_slice(text);
-                            Some(e.to_string())
-                        }
-                    }
-                }
-            };
-            self.pending.push(Pending {
-                range: start..self.arena.len(),
-                base64_error,
-                sequence_number,
-                partition_key,
-                event_id,
-            });
+            self.0.push(
+                r.event_id.as_deref().map(str::as_bytes),
+                r.kinesis.sequence_number.as_bytes(),
+                r.kinesis.partition_key.as_bytes(),
+                &r.kinesis.data.0,
+                false,
+            );
         }
         Ok(())
     }
@@ -413,25 +461,43 @@ impl Decoder {
     /// Bad base64 in one record is a failure of that record; only JSON that is not a Kinesis
     /// event at all is an error for the whole batch.
     pub fn decode_event_json(&self, event: &[u8]) -> Result<DecodedBatch, EventError> {
-        // Decoded data is never longer than 3/4 of the event that carries it as base64.
-        let mut arena = Vec::with_capacity(event.len() / 4 * 3 + 3);
-        let mut meta = String::new();
-        let mut pending = Vec::new();
-        let mut de = serde_json::Deserializer::from_slice(event);
-        serde::de::DeserializeSeed::deserialize(
-            EventSeed {
-                arena: &mut arena,
-                meta: &mut meta,
-                pending: &mut pending,
-            },
-            &mut de,
-        )?;
-        de.end()?;
+        self.decode_event_json_with(event, true)
+    }
+
+    /// [`Decoder::decode_event_json`] on serde_json alone, for differential fuzzing.
+    #[cfg(fuzzing)]
+    pub fn decode_event_json_serde_only(&self, event: &[u8]) -> Result<DecodedBatch, EventError> {
+        self.decode_event_json_with(event, false)
+    }
+
+    fn decode_event_json_with(
+        &self,
+        event: &[u8],
+        try_fast: bool,
+    ) -> Result<DecodedBatch, EventError> {
+        let mut c = Collector::with_capacity(event.len());
+        let fast = try_fast.then(|| {
+            crate::event_scan::scan(event, &mut |r| {
+                c.push(r.event_id, r.sequence_number, r.partition_key, r.data, true)
+                    .then_some(())
+            })
+        });
+        if fast.flatten().is_none() {
+            c.clear();
+            let mut de = serde_json::Deserializer::from_slice(event);
+            serde::de::DeserializeSeed::deserialize(EventSeed(&mut c), &mut de)?;
+            de.end()?;
+        }
+        let Collector {
+            arena,
+            meta,
+            pending,
+            ..
+        } = c;
         let arena = Bytes::from(arena);
-        let meta = Bytes::from(meta);
-        // `meta` holds whole `&str`s at char boundaries, so every slice is UTF-8.
-        let text =
-            |r: std::ops::Range<usize>| SharedStr::from_utf8(meta.slice(r)).unwrap_or_default();
+        // Whole `&str`s and checked ASCII, so UTF-8 and every range on char boundaries.
+        let meta = Arc::new(String::from_utf8(meta).unwrap_or_default());
+        let text = |r: std::ops::Range<usize>| SharedStr::slice_of(&meta, r).unwrap_or_default();
         let mut batch = DecodedBatch {
             items: Vec::with_capacity(pending.len()),
             records: Vec::with_capacity(pending.len()),
@@ -550,14 +616,31 @@ impl Decoder {
                     out.push(Decoded::Control(origin));
                     return;
                 }
-                let shared = |c: Cow<'_, str>| match c {
-                    Cow::Borrowed(s) => {
-                        SharedStr::from_utf8(plain.slice_ref(s.as_bytes())).unwrap_or_default()
-                    }
-                    Cow::Owned(s) => SharedStr::from(s),
+                // The envelope's strings in one shared buffer: group, stream, then event ids.
+                let mut text = String::with_capacity(
+                    log_group.len()
+                        + log_stream.len()
+                        + events.iter().map(|e| e.id.len()).sum::<usize>(),
+                );
+                let mut ranges = Vec::with_capacity(events.len());
+                for s in [&*log_group, &*log_stream]
+                    .into_iter()
+                    .chain(events.iter().map(|e| &*e.id))
+                {
+                    let start = text.len();
+                    text.push_str(s);
+                    ranges.push(start..text.len());
+                }
+                let text = Arc::new(text);
+                let mut ranges = ranges.into_iter();
+                let mut next = || {
+                    ranges
+                        .next()
+                        .and_then(|r| SharedStr::slice_of(&text, r))
+                        .unwrap_or_default()
                 };
-                let log_group = shared(log_group);
-                let log_stream = shared(log_stream);
+                let log_group = next();
+                let log_stream = next();
                 let unescaped = Bytes::from(unescaped);
                 out.reserve(events.len());
                 for event in events {
@@ -567,7 +650,7 @@ impl Decoder {
                     };
                     let mut o = origin.clone();
                     o.cwl = Some(CwlOrigin {
-                        event_id: shared(event.id),
+                        event_id: next(),
                         log_group: log_group.clone(),
                         log_stream: log_stream.clone(),
                         timestamp_ms: event.timestamp,
@@ -605,4 +688,183 @@ pub fn cmp_sequence_numbers(a: &str, b: &str) -> std::cmp::Ordering {
     let a = a.trim_start_matches('0');
     let b = b.trim_start_matches('0');
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod scan_equivalence {
+    //! The fast scanner and serde_json must agree on every event, valid or not.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn both(event: &[u8]) -> (String, String) {
+        let d = Decoder::default();
+        let show = |r: Result<DecodedBatch, EventError>| match r {
+            Ok(b) => format!("{b:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        (
+            show(d.decode_event_json_with(event, true)),
+            show(d.decode_event_json_with(event, false)),
+        )
+    }
+
+    fn ws() -> impl Strategy<Value = String> {
+        prop_oneof![4 => Just(String::new()), 1 => "[ \t\r\n]{1,3}"]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-zA-Z0-9:._-]{0,12}",
+            1 => "[a-z\\\\\"/\u{e5}\u{65e5}\u{1}]{0,4}",
+            1 => Just("\\u0041".to_string()),
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            text().prop_map(|t| format!("\"{t}\"")),
+            "-?(0|[1-9][0-9]{0,5})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?",
+            Just("true".into()),
+            Just("false".into()),
+            Just("null".into()),
+            Just("01".into()),
+            Just("1.".into()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(("[a-z]{1,3}", inner), 0..4).prop_map(|v| {
+                    let v: Vec<String> =
+                        v.into_iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+                    format!("{{{}}}", v.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn data() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::collection::vec(any::<u8>(), 0..40)
+                .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            1 => proptest::collection::vec(any::<u8>(), 1..40)
+                .prop_map(|b| base64::engine::general_purpose::STANDARD_NO_PAD.encode(b)),
+            1 => text(),
+        ]
+    }
+
+    /// A field list in random order, with fields sometimes missing, doubled or extra.
+    fn object(
+        fields: Vec<(String, String)>,
+        extra: Vec<(String, String)>,
+        order: Vec<usize>,
+        w: String,
+    ) -> String {
+        let mut all: Vec<(String, String)> = fields.into_iter().chain(extra).collect();
+        for (i, j) in order.into_iter().enumerate() {
+            let n = all.len();
+            if n > 1 {
+                all.swap(i % n, j % n);
+            }
+        }
+        let parts: Vec<String> = all
+            .into_iter()
+            .map(|(k, v)| format!("{w}\"{k}\"{w}:{w}{v}{w}"))
+            .collect();
+        format!("{{{}}}", parts.join(","))
+    }
+
+    fn field(
+        name: &'static str,
+        v: impl Strategy<Value = String> + 'static,
+    ) -> impl Strategy<Value = Vec<(String, String)>> {
+        let v = v.boxed();
+        prop_oneof![
+            8 => v.clone().prop_map(move |v| vec![(name.to_string(), v)]),
+            1 => Just(vec![]),
+            1 => Just(vec![(name.to_string(), "null".to_string())]),
+            1 => v.prop_map(move |v| vec![(name.to_string(), v.clone()), (name.to_string(), v)]),
+        ]
+    }
+
+    fn extras() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec(("[a-zA-Z]{1,8}", value()), 0..3)
+    }
+
+    fn record() -> impl Strategy<Value = String> {
+        let kinesis = (
+            field("data", data().prop_map(|d| format!("\"{d}\""))),
+            field(
+                "sequenceNumber",
+                "[0-9]{1,20}".prop_map(|s| format!("\"{s}\"")),
+            ),
+            field("partitionKey", text().prop_map(|s| format!("\"{s}\""))),
+            extras(),
+            proptest::collection::vec(any::<usize>(), 0..4),
+            ws(),
+        )
+            .prop_map(|(a, b, c, x, o, w)| object([a, b, c].concat(), x, o, w));
+        (
+            field("kinesis", kinesis),
+            field("eventID", text().prop_map(|s| format!("\"{s}\""))),
+            extras(),
+            proptest::collection::vec(any::<usize>(), 0..4),
+            ws(),
+        )
+            .prop_map(|(k, e, x, o, w)| object([k, e].concat(), x, o, w))
+    }
+
+    fn event() -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::collection::vec(record(), 0..5),
+            extras(),
+            ws(),
+            proptest::collection::vec((any::<usize>(), any::<u8>()), 0..2),
+            any::<Option<usize>>(),
+        )
+            .prop_map(|(records, x, w, flips, cut)| {
+                let records = format!("[{w}{}{w}]", records.join(","));
+                let mut e = object(vec![("Records".into(), records)], x, vec![], w).into_bytes();
+                for (at, b) in flips {
+                    if !e.is_empty() {
+                        let n = e.len();
+                        e[at % n] = b;
+                    }
+                }
+                if let Some(cut) = cut.filter(|c| c % 4 == 0) {
+                    e.truncate(cut % (e.len() + 1));
+                }
+                e
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn fast_scanner_agrees_with_serde(event in event()) {
+            let (fast, serde) = both(&event);
+            prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&event));
+        }
+    }
+
+    #[test]
+    fn the_usual_shape_takes_the_fast_path() {
+        let event = br#"{"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"p",
+            "sequenceNumber":"1","data":"QQ==","approximateArrivalTimestamp":1.5},
+            "eventSource":"aws:kinesis","eventID":"shardId-0:1"}]}"#;
+        let mut n = 0;
+        assert!(
+            crate::event_scan::scan(event, &mut |_| {
+                n += 1;
+                Some(())
+            })
+            .is_some()
+        );
+        assert_eq!(n, 1);
+        let (fast, serde) = both(event);
+        assert_eq!(fast, serde);
+    }
 }

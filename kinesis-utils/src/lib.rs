@@ -21,6 +21,7 @@ pub mod api;
 pub mod aws;
 pub mod cwl;
 pub mod decode;
+mod event_scan;
 pub mod gzip;
 pub mod kpl;
 pub mod memory;

@@ -1,14 +1,16 @@
 //! [`SharedStr`]: an immutable string that shares a buffer with others.
 
+use std::cmp::Ordering;
 use std::fmt;
-use std::ops::Deref;
+use std::hash::{Hash, Hasher};
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 
-use bytes::Bytes;
-
-/// An immutable UTF-8 string backed by [`Bytes`], cheap to clone.
+/// An immutable UTF-8 string that may share one buffer with others; cheap to clone.
 ///
 /// Origins of a decoded batch point into one buffer per batch instead of allocating a string
-/// per record; cloning one is a reference-count increment.
+/// per record; cloning one is a reference-count increment, and reading one costs no UTF-8
+/// check (the buffer is a `str`).
 ///
 /// ```
 /// use kinesis_utils::decode::SharedStr;
@@ -17,30 +19,82 @@ use bytes::Bytes;
 /// assert_eq!(s.len(), 4);
 /// assert_eq!(format!("{s}"), "4959");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SharedStr(Bytes);
+#[derive(Clone)]
+pub struct SharedStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared {
+        buf: Arc<String>,
+        start: u32,
+        end: u32,
+    },
+}
+
+impl Default for SharedStr {
+    fn default() -> Self {
+        Self::from_static("")
+    }
+}
 
 impl SharedStr {
-    /// Wraps `bytes` if they are UTF-8.
-    pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Self(bytes))
+    /// A copy of `bytes` if they are UTF-8.
+    pub fn from_utf8(bytes: &[u8]) -> Result<Self, std::str::Utf8Error> {
+        Ok(Self::from(std::str::from_utf8(bytes)?))
     }
 
     /// A string from a static literal, without allocating.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Repr::Static(s))
+    }
+
+    /// `buf[range]`, sharing `buf`; `None` when the range is out of bounds, not on char
+    /// boundaries, or beyond 4 GiB.
+    pub(crate) fn slice_of(buf: &Arc<String>, range: Range<usize>) -> Option<Self> {
+        buf.get(range.clone())?;
+        Some(Self(Repr::Shared {
+            buf: Arc::clone(buf),
+            start: u32::try_from(range.start).ok()?,
+            end: u32::try_from(range.end).ok()?,
+        }))
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        // Checked at construction; the fallback is unreachable.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        match &self.0 {
+            Repr::Static(s) => s,
+            // Checked at construction, so `get` cannot fail; only a boundary check, no UTF-8 scan.
+            Repr::Shared { buf, start, end } => {
+                buf.get(*start as usize..*end as usize).unwrap_or_default()
+            }
+        }
     }
+}
 
-    /// The underlying bytes.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+impl PartialEq for SharedStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for SharedStr {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -71,13 +125,14 @@ impl fmt::Debug for SharedStr {
 
 impl From<&str> for SharedStr {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self::from(s.to_owned())
     }
 }
 
 impl From<String> for SharedStr {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s))
+        let len = s.len();
+        Self::slice_of(&Arc::new(s), 0..len).unwrap_or_default()
     }
 }
 
@@ -89,13 +144,13 @@ impl From<SharedStr> for String {
 
 impl PartialEq<str> for SharedStr {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for SharedStr {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_str() == *other
     }
 }
 
@@ -123,11 +178,28 @@ mod tests {
 
     #[test]
     fn refuses_non_utf8_and_compares_as_str() {
-        assert!(SharedStr::from_utf8(Bytes::from_static(b"\xff")).is_err());
-        let s = SharedStr::from_utf8(Bytes::from_static("日本".as_bytes())).unwrap();
+        assert!(SharedStr::from_utf8(b"\xff").is_err());
+        let s = SharedStr::from_utf8("日本".as_bytes()).unwrap();
         assert_eq!(&*s, "日本");
         let (a, b) = (SharedStr::from("a"), SharedStr::from(String::from("b")));
         assert!(a < b);
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"日本\"");
+    }
+}
+
+#[cfg(test)]
+mod slice_tests {
+    use super::*;
+
+    #[test]
+    fn slices_share_the_buffer_and_refuse_bad_ranges() {
+        let buf = Arc::new(String::from("ab日本"));
+        let s = SharedStr::slice_of(&buf, 2..5).unwrap();
+        assert_eq!(s, "日");
+        assert_eq!(Arc::strong_count(&buf), 2);
+        assert!(SharedStr::slice_of(&buf, 2..4).is_none());
+        assert!(SharedStr::slice_of(&buf, 0..99).is_none());
+        assert_eq!(SharedStr::default(), "");
+        assert_eq!(SharedStr::from_static("x"), SharedStr::from("x"));
     }
 }

@@ -1,5 +1,6 @@
 //! Whole Lambda event JSON from arbitrary bytes, and arbitrary record data inside a valid
-//! event: an error or a batch that accounts for every record, never a panic.
+//! event: an error or a batch that accounts for every record, never a panic. The fast event
+//! scanner and the serde_json path must give the same result for every input.
 #![no_main]
 
 use kinesis_utils::Decoder;
@@ -7,7 +8,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let decoder = Decoder::default();
-    let _ = decoder.decode_event_json(data);
+    let show = |r: Result<kinesis_utils::DecodedBatch, kinesis_utils::decode::EventError>| match r {
+        Ok(b) => format!("{b:?}"),
+        Err(e) => format!("error: {e}"),
+    };
+    assert_eq!(
+        show(decoder.decode_event_json(data)),
+        show(decoder.decode_event_json_serde_only(data))
+    );
     // Use the bytes as record data too, split in up to four records, base64 by hand.
     let chunks: Vec<&[u8]> = data.chunks(data.len().div_ceil(4).max(1)).collect();
     let mut event = String::from("{\"Records\":[");
