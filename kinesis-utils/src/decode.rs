@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::cwl::{self, CwlError, CwlMessage, MessageRef, RawBytes};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
+use crate::md5x;
 pub use crate::shared_str::SharedStr;
 
 /// Where a payload came from.
@@ -502,6 +503,7 @@ impl Decoder {
             items: Vec::with_capacity(pending.len()),
             records: Vec::with_capacity(pending.len()),
         };
+        let digests_ok = self.check_kpl_digests(&arena, &pending);
         for (record_index, p) in pending.into_iter().enumerate() {
             let origin = Origin {
                 record_index,
@@ -515,7 +517,8 @@ impl Decoder {
             match p.base64_error {
                 None => {
                     batch.records.push(info(&origin, data.len()));
-                    self.decode_data(data, origin, &mut batch.items);
+                    let digest_ok = digests_ok.get(record_index).copied().flatten();
+                    self.decode_data_with(data, origin, digest_ok, &mut batch.items);
                 }
                 Some(message) => {
                     batch.records.push(info(&origin, 0));
@@ -561,10 +564,48 @@ impl Decoder {
     /// This is the building block for callers with their own record source (for example
     /// records read back with `GetRecords`).
     pub fn decode_data(&self, data: Bytes, origin: Origin, out: &mut Vec<Decoded>) {
+        self.decode_data_with(data, origin, None, out);
+    }
+
+    /// Whether each record's KPL digest matches (`None`: not an aggregate candidate), with
+    /// all of the batch's aggregates hashed side by side.
+    fn check_kpl_digests(&self, arena: &[u8], pending: &[Pending]) -> Vec<Option<bool>> {
+        if !self.config.deaggregate {
+            return Vec::new();
+        }
+        let mut result = vec![None; pending.len()];
+        let candidates: Vec<(usize, &[u8], &[u8])> = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.base64_error.is_none())
+            .filter_map(|(i, p)| {
+                let (body, digest) = kpl::body_and_digest(arena.get(p.range.clone())?)?;
+                Some((i, body, digest))
+            })
+            .collect();
+        let bodies: Vec<&[u8]> = candidates.iter().map(|c| c.1).collect();
+        for ((i, _, claimed), digest) in candidates.iter().zip(md5x::digests(&bodies)) {
+            result[*i] = Some(digest.as_slice() == *claimed);
+        }
+        result
+    }
+
+    /// [`Decoder::decode_data`], with the KPL digest comparison already made when known.
+    fn decode_data_with(
+        &self,
+        data: Bytes,
+        origin: Origin,
+        digest_ok: Option<bool>,
+        out: &mut Vec<Decoded>,
+    ) {
         // An aggregate with no user records passes through, so it is not lost.
         if self.config.deaggregate
             && kpl::has_magic(&data)
-            && let Some(users) = kpl::deaggregate_data(&data).filter(|u| !u.is_empty())
+            && let Some(users) = match digest_ok {
+                Some(ok) => kpl::deaggregate_data_prechecked(&data, ok),
+                None => kpl::deaggregate_data(&data),
+            }
+            .filter(|u| !u.is_empty())
         {
             for (i, user) in users.into_iter().enumerate() {
                 let mut o = origin.clone();

@@ -133,7 +133,20 @@ pub fn deaggregate(data: &Bytes) -> Option<Vec<UserRecord>> {
 /// assert_eq!(deaggregate_data(&agg[0].data).unwrap(), [&b"a"[..], &b"b"[..]]);
 /// ```
 pub fn deaggregate_data(data: &Bytes) -> Option<Vec<Bytes>> {
-    let agg = decode_checked(data)?;
+    data_of(decode_checked(data)?)
+}
+
+/// [`deaggregate_data`] for a record whose digest the caller has already compared
+/// (`digest_ok`), for example with many records hashed at once.
+pub(crate) fn deaggregate_data_prechecked(data: &Bytes, digest_ok: bool) -> Option<Vec<Bytes>> {
+    if !digest_ok {
+        return None;
+    }
+    let (body, _) = body_and_digest(data)?;
+    data_of(pb::AggregatedRecord::decode(data.slice_ref(body)).ok()?)
+}
+
+fn data_of(agg: pb::AggregatedRecord) -> Option<Vec<Bytes>> {
     let (pks, ehks) = (
         agg.partition_key_table.len(),
         agg.explicit_hash_key_table.len(),
@@ -150,19 +163,24 @@ pub fn deaggregate_data(data: &Bytes) -> Option<Vec<Bytes>> {
         .collect()
 }
 
-/// Checks magic and digest and decodes the protobuf; `None` when any of it fails.
-fn decode_checked(data: &Bytes) -> Option<pb::AggregatedRecord> {
+/// The protobuf body and the digest the record claims for it, when `data` has the magic and
+/// room for both.
+pub(crate) fn body_and_digest(data: &[u8]) -> Option<(&[u8], &[u8])> {
     if !has_magic(data) || data.len() <= MAGIC.len() + DIGEST_LEN {
         return None;
     }
     let body_end = data.len() - DIGEST_LEN;
-    let body = data.slice(MAGIC.len()..body_end);
-    let digest = Md5::digest(&body);
-    if digest.as_slice() != data.get(body_end..)? {
+    Some((data.get(MAGIC.len()..body_end)?, data.get(body_end..)?))
+}
+
+/// Checks magic and digest and decodes the protobuf; `None` when any of it fails.
+fn decode_checked(data: &Bytes) -> Option<pb::AggregatedRecord> {
+    let (body, digest) = body_and_digest(data)?;
+    if Md5::digest(body).as_slice() != digest {
         return None;
     }
     // Decoding from `Bytes` makes every `data` field a zero-copy slice of the input.
-    pb::AggregatedRecord::decode(body).ok()
+    pb::AggregatedRecord::decode(data.slice_ref(body)).ok()
 }
 
 /// A finished aggregated record, ready for `PutRecords`.

@@ -24,6 +24,7 @@ pub mod decode;
 mod event_scan;
 pub mod gzip;
 pub mod kpl;
+mod md5x;
 pub mod memory;
 pub mod put;
 mod shared_str;
