@@ -3,8 +3,6 @@
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use kinesis_utils::Origin;
 
 use crate::schema::{TimeZone, is_safe_name_part};
@@ -148,20 +146,40 @@ where
             Ok(out)
         }
         Some(level) => {
-            // Lines are gathered first and deflated in one call: zlib is much faster on one
+            // Lines are gathered first and deflated in one call: deflate is much faster on one
             // large input than on many small writes.
             let mut plain = Vec::with_capacity(raw_len);
             for item in lines {
                 write(&mut plain, item)?;
             }
-            let mut gz = GzEncoder::new(
-                Vec::with_capacity(plain.len() / 4 + 64),
-                Compression::new(level.min(9)),
-            );
-            gz.write_all(&plain)?;
-            gz.finish()
+            gzip(&plain, level)
         }
     }
+}
+
+/// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
+#[cfg(feature = "libdeflate")]
+fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let level = libdeflater::CompressionLvl::new(level.min(12) as i32)
+        .map_err(|e| io::Error::other(format!("gzip level {level}: {e:?}")))?;
+    let mut compressor = libdeflater::Compressor::new(level);
+    let mut out = vec![0; compressor.gzip_compress_bound(plain.len())];
+    let n = compressor
+        .gzip_compress(plain, &mut out)
+        .map_err(|e| io::Error::other(format!("gzip of {} bytes: {e}", plain.len())))?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
+#[cfg(not(feature = "libdeflate"))]
+fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 4 + 64),
+        flate2::Compression::new(level.min(9)),
+    );
+    gz.write_all(plain)?;
+    gz.finish()
 }
 
 #[cfg(test)]
@@ -239,5 +257,25 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, plain);
+    }
+
+    #[test]
+    fn every_level_gives_gzip_that_decodes_and_higher_levels_are_clamped() {
+        let plain: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{{\"log_type\":\"app\",\"n\":{i}}}\n").into_bytes())
+            .collect();
+        for level in [0, 1, 6, 9, 12, 99] {
+            let gz = gzip(&plain, level).unwrap();
+            assert_eq!(&gz[..2], &[0x1f, 0x8b], "level {level}");
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back, plain, "level {level}");
+            if level >= 1 {
+                assert!(gz.len() < plain.len() / 4, "level {level}: {}", gz.len());
+            }
+        }
+        assert_eq!(gzip(&plain, 12).unwrap(), gzip(&plain, 99).unwrap());
     }
 }
