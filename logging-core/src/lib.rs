@@ -30,6 +30,7 @@ pub mod classify;
 pub mod dead_letter;
 pub mod destination;
 pub mod forward;
+mod json_scan;
 pub mod naming;
 pub mod pipeline;
 pub mod record;

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::json_scan;
 use crate::schema::SchemaConfig;
 use crate::timestamp::{self, BadTimestamp};
 
@@ -82,8 +83,8 @@ impl<'a> FieldValue<'a> {
         }
     }
 
-    fn from_raw(raw: &'a RawValue) -> Result<Self, serde_json::Error> {
-        let text = raw.get();
+    /// The value from its JSON text (as found in the payload, already validated).
+    fn from_text(text: &'a str) -> Result<Self, serde_json::Error> {
         Ok(match text.as_bytes().first() {
             Some(b'"') => {
                 let inner = &text[1..text.len() - 1];
@@ -157,6 +158,24 @@ impl<'a> LogRecord<'a> {
     }
 
     fn parse_keys(raw: &'a [u8], keys: Keys<'_>) -> Result<Self, ParseError> {
+        Self::parse_keys_with(raw, keys, true)
+    }
+
+    /// [`LogRecord::parse`] on serde_json alone, for differential fuzzing.
+    #[cfg(fuzzing)]
+    pub fn parse_serde_only(raw: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_keys_with(
+            raw,
+            Keys {
+                log_type: "log_type",
+                log_id: "log_id",
+                timestamp: "time",
+            },
+            false,
+        )
+    }
+
+    fn parse_keys_with(raw: &'a [u8], keys: Keys<'_>, try_fast: bool) -> Result<Self, ParseError> {
         // serde_json skips strings it ignores without checking their UTF-8; checking the
         // whole payload first (fast on ASCII) makes the validation complete.
         let text = match simdutf8::basic::from_utf8(raw) {
@@ -164,6 +183,23 @@ impl<'a> LogRecord<'a> {
             // The slower std check only to report where the invalid byte is.
             Err(_) => std::str::from_utf8(raw).map_err(ParseError::NotUtf8)?,
         };
+        let field = |v: Option<&'a str>| {
+            v.map(FieldValue::from_text)
+                .transpose()
+                .map_err(ParseError::NotJson)
+        };
+        if try_fast
+            && let Some(found) =
+                json_scan::scan_object(text, [keys.log_type, keys.log_id, keys.timestamp])
+        {
+            let [log_type, log_id, timestamp] = found.values;
+            return Ok(LogRecord {
+                raw,
+                log_type: field(log_type)?,
+                log_id: field(log_id)?,
+                timestamp: field(timestamp)?,
+            });
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let root = RootSeed { keys }
             .deserialize(&mut de)
@@ -172,21 +208,9 @@ impl<'a> LogRecord<'a> {
         match root {
             Root::Object(f) => Ok(LogRecord {
                 raw,
-                log_type: f
-                    .log_type
-                    .map(FieldValue::from_raw)
-                    .transpose()
-                    .map_err(ParseError::NotJson)?,
-                log_id: f
-                    .log_id
-                    .map(FieldValue::from_raw)
-                    .transpose()
-                    .map_err(ParseError::NotJson)?,
-                timestamp: f
-                    .timestamp
-                    .map(FieldValue::from_raw)
-                    .transpose()
-                    .map_err(ParseError::NotJson)?,
+                log_type: field(f.log_type.map(RawValue::get))?,
+                log_id: field(f.log_id.map(RawValue::get))?,
+                timestamp: field(f.timestamp.map(RawValue::get))?,
             }),
             Root::Other(kind) => Err(ParseError::NotObject(kind)),
         }
@@ -432,5 +456,89 @@ mod tests {
             assert_eq!(err.code(), code, "{raw:?}: {err}");
         }
         assert!(LogRecord::parse(b" {}\n").is_ok());
+    }
+
+    mod fast_path {
+        //! The fast scanner and serde_json must give the same record or the same error.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn both(raw: &[u8]) -> (String, String) {
+            let keys = Keys {
+                log_type: "log_type",
+                log_id: "log_id",
+                timestamp: "time",
+            };
+            (
+                format!("{:?}", LogRecord::parse_keys_with(raw, keys, true)),
+                format!("{:?}", LogRecord::parse_keys_with(raw, keys, false)),
+            )
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[a-z0-9 :.-]{0,10}",
+                1 => "[a-z\\\\\"/\u{e5}\u{65e5}\t\n]{0,6}",
+                1 => prop_oneof![Just(r"\u0041"), Just(r"\ud800"), Just(r"\x"), Just(r"\/"), Just(r"\b")]
+                    .prop_map(String::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                text().prop_map(|t| format!("\"{t}\"")),
+                "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?",
+                prop_oneof![
+                    Just("true"),
+                    Just("false"),
+                    Just("null"),
+                    Just("01"),
+                    Just("-"),
+                    Just("1e400")
+                ]
+                .prop_map(String::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(" , "))),
+                    proptest::collection::vec((key(), inner), 0..4).prop_map(|v| {
+                        let v: Vec<String> =
+                            v.into_iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+                        format!("{{{}}}", v.join(","))
+                    }),
+                ]
+            })
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("log_type".to_string()),
+                Just("log_id".to_string()),
+                Just("time".to_string()),
+                Just(r"log_\u0074ype".to_string()),
+                text(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn agrees_with_serde(
+                fields in proptest::collection::vec((key(), value()), 0..6),
+                ws in prop_oneof![Just(""), Just(" "), Just("\n\t")],
+                flip in any::<Option<(usize, u8)>>(),
+            ) {
+                let parts: Vec<String> =
+                    fields.iter().map(|(k, v)| format!("{ws}\"{k}\"{ws}:{ws}{v}")).collect();
+                let mut raw = format!("{ws}{{{}{ws}}}{ws}", parts.join(",")).into_bytes();
+                if let Some((at, byte)) = flip {
+                    let n = raw.len();
+                    raw[at % n] = byte;
+                }
+                let (fast, serde) = both(&raw);
+                prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&raw));
+            }
+        }
     }
 }

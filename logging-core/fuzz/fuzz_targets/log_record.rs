@@ -1,5 +1,6 @@
 //! Payloads from producers: `LogRecord::parse` on arbitrary bytes, then the timestamp parser
-//! on whatever the time field holds, and on the raw bytes as text and as an epoch number.
+//! on whatever the time field holds, and on the raw bytes as text and as an epoch number. The
+//! fast JSON scanner and the serde_json path must give the same record or error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -7,6 +8,10 @@ use logging_core::LogRecord;
 use logging_core::timestamp::{parse_epoch, parse_str};
 
 fuzz_target!(|data: &[u8]| {
+    assert_eq!(
+        format!("{:?}", LogRecord::parse(data)),
+        format!("{:?}", LogRecord::parse_serde_only(data))
+    );
     if let Ok(record) = LogRecord::parse(data) {
         // Borrowed, never re-serialised.
         assert_eq!(record.raw(), data);
