@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 /// The gzip magic bytes (`1F 8B`) every gzip member starts with.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -60,6 +60,7 @@ pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
     let mut out = Vec::with_capacity(hint.saturating_add(1));
     // Read one byte past the bound so "exactly at the bound" and "over it" differ.
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    // `bufread` over the slice itself: no intermediate copy of the compressed bytes.
     let mut reader = MultiGzDecoder::new(data).take(cap);
     reader
         .read_to_end(&mut out)
