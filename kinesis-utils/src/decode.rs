@@ -23,7 +23,10 @@ use crate::md5x;
 pub use crate::shared_str::SharedStr;
 
 /// Where a payload came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Build one for records from elsewhere (for [`Decoder::decode_data`]) with the fields you know
+/// and `..Origin::default()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
     /// Position of the Kinesis record in the batch.
     pub record_index: usize,
@@ -33,6 +36,10 @@ pub struct Origin {
     pub partition_key: SharedStr,
     /// Lambda's `eventID` (`shardId-…:sequence`), when the event carried one.
     pub event_id: Option<SharedStr>,
+    /// Kinesis' `approximateArrivalTimestamp` of the record in milliseconds since the Unix
+    /// epoch, when the event carried one: a time that is the same when Lambda replays the
+    /// record, for keys of records that carry no timestamp of their own.
+    pub arrival_ms: Option<i64>,
     /// Index of the user record inside a KPL aggregate.
     pub sub_sequence: Option<u32>,
     /// CloudWatch Logs details, for payloads unpacked from a subscription message.
@@ -134,6 +141,8 @@ pub struct RecordInfo {
     pub partition_key: SharedStr,
     /// Lambda's `eventID`, when present.
     pub event_id: Option<SharedStr>,
+    /// `approximateArrivalTimestamp` in milliseconds since the Unix epoch, when present.
+    pub arrival_ms: Option<i64>,
     /// Size of the record's data after base64 decoding.
     pub data_len: usize,
 }
@@ -275,6 +284,17 @@ struct RawKinesis<'a> {
     sequence_number: Cow<'a, str>,
     #[serde(rename = "partitionKey", borrow, default)]
     partition_key: Cow<'a, str>,
+    #[serde(rename = "approximateArrivalTimestamp", borrow, default)]
+    arrival: Option<&'a serde_json::value::RawValue>,
+}
+
+/// `approximateArrivalTimestamp` (epoch seconds, any fraction) as milliseconds; `None` when it
+/// is not a number or out of range.
+fn arrival_ms(text: &[u8]) -> Option<i64> {
+    let seconds: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    let ms = (seconds * 1000.0).round();
+    // Within ±2^62 ms, far past any real date, so the conversion is exact.
+    (ms.abs() < 4.6e18).then_some(ms as i64)
 }
 
 /// What the first pass keeps of each record: its origin and where its bytes are.
@@ -284,6 +304,7 @@ struct Pending {
     sequence_number: std::ops::Range<usize>,
     partition_key: std::ops::Range<usize>,
     event_id: Option<std::ops::Range<usize>>,
+    arrival_ms: Option<i64>,
 }
 
 /// What the first pass keeps of a batch: every record's data base64-decoded into one shared
@@ -329,6 +350,7 @@ impl Collector {
         event_id: Option<&[u8]>,
         sequence_number: &[u8],
         partition_key: &[u8],
+        arrival: Option<&[u8]>,
         data: &[u8],
         strict: bool,
     ) -> bool {
@@ -373,6 +395,7 @@ impl Collector {
             sequence_number,
             partition_key,
             event_id,
+            arrival_ms: arrival.and_then(arrival_ms),
         });
         true
     }
@@ -432,6 +455,7 @@ impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_> {
                 r.event_id.as_deref().map(str::as_bytes),
                 r.kinesis.sequence_number.as_bytes(),
                 r.kinesis.partition_key.as_bytes(),
+                r.kinesis.arrival.map(|a| a.get().as_bytes()),
                 &r.kinesis.data.0,
                 false,
             );
@@ -479,8 +503,15 @@ impl Decoder {
         let mut c = Collector::with_capacity(event.len());
         let fast = try_fast.then(|| {
             crate::event_scan::scan(event, &mut |r| {
-                c.push(r.event_id, r.sequence_number, r.partition_key, r.data, true)
-                    .then_some(())
+                c.push(
+                    r.event_id,
+                    r.sequence_number,
+                    r.partition_key,
+                    r.arrival,
+                    r.data,
+                    true,
+                )
+                .then_some(())
             })
         });
         if fast.flatten().is_none() {
@@ -510,6 +541,7 @@ impl Decoder {
                 sequence_number: text(p.sequence_number),
                 partition_key: text(p.partition_key),
                 event_id: p.event_id.map(text),
+                arrival_ms: p.arrival_ms,
                 sub_sequence: None,
                 cwl: None,
             };
@@ -549,6 +581,7 @@ impl Decoder {
                 sequence_number: SharedStr::from(r.kinesis.sequence_number),
                 partition_key: SharedStr::from(r.kinesis.partition_key),
                 event_id: r.event_id.map(SharedStr::from),
+                arrival_ms: Some(r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
                 sub_sequence: None,
                 cwl: None,
             };
@@ -713,6 +746,7 @@ fn info(origin: &Origin, data_len: usize) -> RecordInfo {
         sequence_number: origin.sequence_number.clone(),
         partition_key: origin.partition_key.clone(),
         event_id: origin.event_id.clone(),
+        arrival_ms: origin.arrival_ms,
         data_len,
     }
 }
@@ -843,11 +877,18 @@ mod scan_equivalence {
                 "[0-9]{1,20}".prop_map(|s| format!("\"{s}\"")),
             ),
             field("partitionKey", text().prop_map(|s| format!("\"{s}\""))),
+            field(
+                "approximateArrivalTimestamp",
+                prop_oneof![
+                    "-?[0-9]{1,10}(\\.[0-9]{1,4})?([eE][+-]?[0-9]{1,3})?",
+                    Just("\"1\"".to_string()),
+                ],
+            ),
             extras(),
             proptest::collection::vec(any::<usize>(), 0..4),
             ws(),
         )
-            .prop_map(|(a, b, c, x, o, w)| object([a, b, c].concat(), x, o, w));
+            .prop_map(|(a, b, c, t, x, o, w)| object([a, b, c, t].concat(), x, o, w));
         (
             field("kinesis", kinesis),
             field("eventID", text().prop_map(|s| format!("\"{s}\""))),
@@ -889,6 +930,27 @@ mod scan_equivalence {
             let (fast, serde) = both(&event);
             prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&event));
         }
+    }
+
+    #[test]
+    fn arrival_times_are_milliseconds_from_either_path() {
+        assert_eq!(arrival_ms(b"1584154800.123"), Some(1_584_154_800_123));
+        assert_eq!(arrival_ms(b"1584154800.1235"), Some(1_584_154_800_124));
+        assert_eq!(arrival_ms(b"-1.5"), Some(-1500));
+        assert_eq!(arrival_ms(b"1e400"), None);
+        assert_eq!(arrival_ms(b"\"1\""), None);
+        for event in [
+            &br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp":1.5}}]}"#[..],
+            br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp": 1.5 }}], "x":"\u0041"}"#,
+        ] {
+            let batch = Decoder::default().decode_event_json(event).unwrap();
+            assert_eq!(batch.records[0].arrival_ms, Some(1500));
+            assert_eq!(batch.items[0].origin().arrival_ms, Some(1500));
+        }
+        let batch = Decoder::default()
+            .decode_event_json(br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp":null}}]}"#)
+            .unwrap();
+        assert_eq!(batch.records[0].arrival_ms, None);
     }
 
     #[test]

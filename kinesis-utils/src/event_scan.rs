@@ -17,6 +17,8 @@ pub(crate) struct ScannedRecord<'a> {
     pub event_id: Option<&'a [u8]>,
     pub sequence_number: &'a [u8],
     pub partition_key: &'a [u8],
+    /// `approximateArrivalTimestamp`'s number text, when given and not null.
+    pub arrival: Option<&'a [u8]>,
     /// The `data` string's contents, not yet known to be base64.
     pub data: &'a [u8],
 }
@@ -74,6 +76,9 @@ fn find_quote(text: &[u8]) -> Option<usize> {
     }
     Some(offset + memchr::memchr(b'"', text.get(offset..)?)?)
 }
+
+/// Sequence number, partition key, arrival time and data of a record's `kinesis` object.
+type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, &'a [u8]);
 
 struct Scanner<'a> {
     b: &'a [u8],
@@ -249,18 +254,30 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        let (sequence_number, partition_key, data) = kinesis?;
+        let (sequence_number, partition_key, arrival, data) = kinesis?;
         Some(ScannedRecord {
             event_id: event_id.flatten(),
             sequence_number,
             partition_key,
+            arrival,
             data,
         })
     }
 
-    fn kinesis(&mut self) -> Option<(&'a [u8], &'a [u8], &'a [u8])> {
+    /// A `null` or a number's text; anything else gives up.
+    fn null_or_number(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        let start = self.i;
+        self.number()?;
+        Some(Some(self.b.get(start..self.i)?))
+    }
+
+    fn kinesis(&mut self) -> Option<KinesisFields<'a>> {
         self.expect(b'{')?;
-        let (mut data, mut seq, mut pk) = (None, None, None);
+        let (mut data, mut seq, mut pk, mut arrival) = (None, None, None, None);
         if !self.eat(b'}') {
             loop {
                 let key = self.string()?;
@@ -269,7 +286,15 @@ impl<'a> Scanner<'a> {
                     b"data" if data.is_none() => data = Some(self.raw_string()?),
                     b"sequenceNumber" if seq.is_none() => seq = Some(self.string()?),
                     b"partitionKey" if pk.is_none() => pk = Some(self.string()?),
-                    b"data" | b"sequenceNumber" | b"partitionKey" => return None,
+                    b"approximateArrivalTimestamp" if arrival.is_none() => {
+                        arrival = Some(self.null_or_number()?);
+                    }
+                    b"data"
+                    | b"sequenceNumber"
+                    | b"partitionKey"
+                    | b"approximateArrivalTimestamp" => {
+                        return None;
+                    }
                     _ => self.skip_value(3)?,
                 }
                 if !self.eat(b',') {
@@ -278,7 +303,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        Some((seq?, pk.unwrap_or(b""), data?))
+        Some((seq?, pk.unwrap_or(b""), arrival.flatten(), data?))
     }
 }
 

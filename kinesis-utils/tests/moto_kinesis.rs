@@ -205,9 +205,7 @@ async fn aggregated_and_gzip_records_read_back_and_decode() {
             record_index: i,
             sequence_number: i.to_string().into(),
             partition_key: pk.into(),
-            event_id: None,
-            sub_sequence: None,
-            cwl: None,
+            ..Origin::default()
         };
         decoder.decode_data(data, origin, &mut items);
     }

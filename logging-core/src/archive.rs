@@ -99,7 +99,8 @@ impl S3Archive {
         &self.config
     }
 
-    /// Encodes one group into its object; `now` is the key time of a group without timestamps.
+    /// Encodes one group into its object; `now` is the key time of a group with no timestamp,
+    /// CloudWatch Logs time or Kinesis arrival time (see [`key_time`]).
     pub fn encode(
         &self,
         group: &TypeGroup<'_>,

@@ -101,8 +101,7 @@ pub enum Classified<'a> {
 /// use logging_core::classify::{classify, Classified, FailureReason};
 /// use logging_core::SchemaConfig;
 /// use kinesis_utils::{Decoded, Origin, Payload};
-/// let origin = Origin { record_index: 0, sequence_number: "1".into(), partition_key: "k".into(),
-///     event_id: None, sub_sequence: None, cwl: None };
+/// let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
 /// let item = Decoded::Payload(Payload { data: r#"{"log_type":"app"}"#.into(), origin });
 /// match classify(0, &item, &SchemaConfig::default()) {
 ///     Classified::Failed(f) => assert_eq!(f.reason, FailureReason::NoTimestamp),
@@ -220,12 +219,9 @@ pub(crate) mod tests {
 
     pub(crate) fn origin(seq: &str) -> Origin {
         Origin {
-            record_index: 0,
             sequence_number: seq.into(),
             partition_key: "pk".into(),
-            event_id: None,
-            sub_sequence: None,
-            cwl: None,
+            ..Origin::default()
         }
     }
 

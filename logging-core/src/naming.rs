@@ -80,7 +80,8 @@ pub fn origin_id(origin: &Origin) -> String {
 }
 
 /// The time for a group's key: its first timestamp, else the first record's CloudWatch Logs
-/// timestamp, else `now` (only when timestamps are not required).
+/// timestamp, else its Kinesis arrival time, all of which are the same when Lambda replays the
+/// batch; `now` only for an event that carries none of them.
 pub fn key_time(
     first: Option<DateTime<Utc>>,
     origin: &Origin,
@@ -93,6 +94,7 @@ pub fn key_time(
                 .as_ref()
                 .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms))
         })
+        .or_else(|| origin.arrival_ms.and_then(DateTime::from_timestamp_millis))
         .unwrap_or(now)
 }
 
@@ -240,6 +242,17 @@ mod tests {
         assert_eq!(key_time(None, &o, now), t("2020-03-14T12:00:00Z"));
         assert_eq!(key_time(Some(now), &o, t("1999-01-01T00:00:00Z")), now);
         assert_eq!(key_time(None, &origin("1"), now), now);
+        let arrived = Origin {
+            arrival_ms: Some(1_584_187_201_000),
+            ..origin("1")
+        };
+        assert_eq!(key_time(None, &arrived, now), t("2020-03-14T12:00:01Z"));
+        o.arrival_ms = arrived.arrival_ms;
+        assert_eq!(
+            key_time(None, &o, now),
+            t("2020-03-14T12:00:00Z"),
+            "CWL first"
+        );
     }
 
     #[test]

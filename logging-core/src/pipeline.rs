@@ -624,6 +624,58 @@ mod tests {
 
     const OK1: &str = r#"{"log_type":"a","time":"2020-03-14"}"#;
 
+    /// Groups with no timestamp (and the dead letter's non-JSON lines) are keyed by the Kinesis
+    /// arrival time, so a replay of the batch, at any later time, writes the same keys.
+    #[tokio::test]
+    async fn untimed_groups_replay_onto_the_same_keys() {
+        use crate::{ArchiveConfig, DeadLetterConfig, MemoryStore, ObjectStore, S3Archive};
+        let schema = SchemaConfig {
+            timestamp_required: false,
+            ..SchemaConfig::default()
+        };
+        let archive_store = Arc::new(MemoryStore::new());
+        let failed_store = Arc::new(MemoryStore::new());
+        let archive = S3Archive::new(
+            archive_store.clone(),
+            ArchiveConfig::default(),
+            schema.time_zone,
+        );
+        let dead_letter = DeadLetter::new(
+            failed_store.clone(),
+            DeadLetterConfig::default(),
+            &schema.unknown_prefix,
+            schema.time_zone,
+        );
+        let p = Pipeline::new(schema)
+            .with_route(TypeFilter::all(), Arc::new(archive))
+            .with_dead_letter(dead_letter);
+        // `event` sets approximateArrivalTimestamp to 1.0: 1970-01-01T00:00:01Z.
+        let e = event(&[r#"{"log_type":"a"}"#, "not json"]);
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let out = p.process(&e).await.unwrap();
+            assert_eq!((out.report.routed, out.report.failed.unknown_type), (1, 1));
+            runs.push((
+                archive_store.list("").await.unwrap(),
+                failed_store.list("").await.unwrap(),
+            ));
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert_eq!(runs[0].0.len(), 1);
+        assert!(
+            runs[0].0[0].starts_with("a/1970-01/01/1970-01-01-00:00:01-"),
+            "{:?}",
+            runs[0]
+        );
+        assert_eq!(runs[0].1.len(), 1);
+        assert!(
+            runs[0].1[0].contains("/1970-01/01/1970-01-01-00:00:01-"),
+            "{:?}",
+            runs[0]
+        );
+    }
+
     #[tokio::test]
     async fn unreported_slots_are_retried_from_the_lowest_sequence_number() {
         let p = Pipeline::new(SchemaConfig::default())

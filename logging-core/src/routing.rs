@@ -177,8 +177,7 @@ impl<D> Router<D> {
     /// use logging_core::routing::{Router, TypeFilter};
     /// use logging_core::SchemaConfig;
     /// use kinesis_utils::{Decoded, Origin, Payload};
-    /// # let origin = Origin { record_index: 0, sequence_number: "1".into(),
-    /// #     partition_key: "k".into(), event_id: None, sub_sequence: None, cwl: None };
+    /// # let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
     /// let items: Vec<Decoded> = [
     ///     r#"{"log_type":"web","log_id":"w1","time":"2020-03-14T12:00:00Z"}"#,
     ///     r#"{"log_type":"db","log_id":"d1","time":"2020-03-14T12:00:01Z"}"#,

@@ -16,12 +16,9 @@ fuzz_target!(|data: &[u8]| {
     gz.extend_from_slice(data);
     let decoder = Decoder::new(DecoderConfig::default().max_decompressed_bytes(1 << 20));
     let origin = Origin {
-        record_index: 0,
         sequence_number: "1".into(),
         partition_key: "p".into(),
-        event_id: None,
-        sub_sequence: None,
-        cwl: None,
+        ..Origin::default()
     };
     for input in [Bytes::copy_from_slice(data), Bytes::from(gz)] {
         let mut out = Vec::new();
