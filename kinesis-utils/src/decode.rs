@@ -343,8 +343,8 @@ impl Collector {
     }
 
     /// Adds one record. Data that is not base64 is kept as text with the reason; when
-    /// `strict` (raw JSON string content from the scanner) data that is not exactly the
-    /// string's text is refused (`false`), so that the caller starts again on the serde path.
+    /// `strict` (raw JSON string content from the scanner) data with an escape is refused
+    /// (`false`), so that the caller starts again on the serde path.
     fn push(
         &mut self,
         event_id: Option<&[u8]>,
@@ -371,15 +371,9 @@ impl Collector {
                 self.arena.truncate(start);
                 match BASE64.decode_vec(data, &mut self.arena) {
                     Ok(()) => None,
-                    // The scanner's `data` is raw JSON string content: it is the text serde
-                    // would give only when it has no escapes or control bytes and is UTF-8.
-                    Err(_)
-                        if strict
-                            && (data.iter().any(|&c| c < 0x20 || c == b'\\')
-                                || std::str::from_utf8(data).is_err()) =>
-                    {
-                        return false;
-                    }
+                    // The scanner's `data` is raw JSON string content, which serde's raw
+                    // bytes equal unless an escape changes them.
+                    Err(_) if strict && memchr::memchr(b'\\', data).is_some() => return false,
                     Err(e) => {
                         // Keep the undecodable text itself for the dead letter.
                         self.arena.truncate(start);

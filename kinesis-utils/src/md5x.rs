@@ -159,20 +159,34 @@ impl Lane {
     }
 }
 
+/// Below this many messages the lanes would mostly run empty: one scalar MD5 each is faster.
+const MIN_MESSAGES: usize = 3;
+
 /// The MD5 digest of every message, in order.
 pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+    if messages.len() < MIN_MESSAGES {
+        return messages
+            .iter()
+            .map(|m| <md5::Md5 as md5::Digest>::digest(m).into())
+            .collect();
+    }
     let mut out = vec![[0u8; 16]; messages.len()];
+    // Longest first, so that lanes run out of work together rather than one straggler
+    // finishing a long message alone.
+    let mut order: Vec<usize> = (0..messages.len()).collect();
+    order.sort_unstable_by_key(|&i| std::cmp::Reverse(messages[i].len()));
+    let mut queue = order.into_iter();
     let mut lanes: [Option<Lane>; LANES] = Default::default();
     let mut state = [[0u32; LANES]; 4];
-    let mut next = 0;
     loop {
         for (l, lane) in lanes.iter_mut().enumerate() {
-            if lane.is_none() && next < messages.len() {
+            if lane.is_none()
+                && let Some(next) = queue.next()
+            {
                 *lane = Some(Lane::new(next, messages[next]));
                 for (s, init) in state.iter_mut().zip(INIT) {
                     s[l] = init;
                 }
-                next += 1;
             }
         }
         if lanes.iter().all(Option::is_none) {

@@ -18,7 +18,8 @@ pub(crate) struct Fields<'a> {
     pub values: [Option<&'a str>; 3],
 }
 
-/// Scans `text` (UTF-8) as a JSON object, returning the value text of each of `keys`.
+/// Scans `text` (UTF-8) as a JSON object, returning the value text of each of `keys`; a key
+/// that equals several of them fills the first.
 pub(crate) fn scan_object<'a>(text: &'a str, keys: [&str; 3]) -> Option<Fields<'a>> {
     let mut s = Scanner {
         b: text.as_bytes(),
@@ -33,10 +34,9 @@ pub(crate) fn scan_object<'a>(text: &'a str, keys: [&str; 3]) -> Option<Fields<'
             s.ws();
             let start = s.i;
             s.skip_value(1)?;
-            for (slot, want) in fields.values.iter_mut().zip(keys) {
-                if key == want.as_bytes() {
-                    *slot = Some(text.get(start..s.i)?);
-                }
+            // The first matching name only, as the serde path decides (names may coincide).
+            if let Some(slot) = keys.iter().position(|want| key == want.as_bytes()) {
+                fields.values[slot] = Some(text.get(start..s.i)?);
             }
             if !s.eat(b',') {
                 s.expect(b'}')?;
@@ -263,6 +263,8 @@ mod tests {
         );
         let f = scan_object(r#"{"log_type":"a","log_type":"b"}"#, KEYS).unwrap();
         assert_eq!(f.values[0], Some(r#""b""#));
+        let f = scan_object(r#"{"t":"a","x":"b"}"#, ["t", "x", "x"]).unwrap();
+        assert_eq!(f.values, [Some(r#""a""#), Some(r#""b""#), None]);
         assert_eq!(scan_object("{}", KEYS).unwrap().values, [None; 3]);
     }
 

@@ -469,6 +469,10 @@ mod tests {
                 log_id: "log_id",
                 timestamp: "time",
             };
+            both_with(raw, keys)
+        }
+
+        fn both_with(raw: &[u8], keys: Keys<'_>) -> (String, String) {
             (
                 format!("{:?}", LogRecord::parse_keys_with(raw, keys, true)),
                 format!("{:?}", LogRecord::parse_keys_with(raw, keys, false)),
@@ -538,6 +542,15 @@ mod tests {
                 }
                 let (fast, serde) = both(&raw);
                 prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&raw));
+                // Configured names may coincide: the first matching field wins on both paths.
+                for keys in [
+                    Keys { log_type: "log_type", log_id: "time", timestamp: "time" },
+                    Keys { log_type: "log_id", log_id: "log_id", timestamp: "log_id" },
+                    Keys { log_type: "time", log_id: "log_id", timestamp: "log_type" },
+                ] {
+                    let (fast, serde) = both_with(&raw, keys);
+                    prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&raw));
+                }
             }
         }
     }
