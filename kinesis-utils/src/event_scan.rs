@@ -29,7 +29,12 @@ pub(crate) fn scan<'a>(
     event: &'a [u8],
     sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>,
 ) -> Option<()> {
-    let mut s = Scanner { b: event, i: 0 };
+    let mut s = Scanner {
+        b: event,
+        i: 0,
+        seen: [&[]; 16],
+        seen_keys: [&[]; 16],
+    };
     s.expect(b'{')?;
     let mut seen = false;
     if !s.eat(b'}') {
@@ -83,6 +88,12 @@ type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, &'a [u8]);
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// The last string skipped at each field position of a record (0..8) and of its `kinesis`
+    /// object (8..16), quotes included. Records of one batch mostly repeat these values
+    /// (`eventSource`, `awsRegion`, ARNs): the same bytes again are the same valid string.
+    seen: [&'a [u8]; 16],
+    /// The same for keys, quotes included.
+    seen_keys: [&'a [u8]; 16],
 }
 
 impl<'a> Scanner<'a> {
@@ -213,6 +224,41 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The key of the field at `slot` (see `seen_keys`).
+    fn field_key(&mut self, slot: usize) -> Option<&'a [u8]> {
+        self.ws();
+        let cached = self.seen_keys.get(slot).copied().unwrap_or_default();
+        if let Some(key) = cached.get(1..cached.len().saturating_sub(1))
+            && self.b.get(self.i..).is_some_and(|r| r.starts_with(cached))
+        {
+            self.i += cached.len();
+            return Some(key);
+        }
+        let start = self.i;
+        let key = self.string()?;
+        if let Some(seen) = self.seen_keys.get_mut(slot) {
+            *seen = self.b.get(start..self.i).unwrap_or_default();
+        }
+        Some(key)
+    }
+
+    /// Skips the value of the field at `slot` (see `seen`).
+    fn skip_field_value(&mut self, slot: usize, depth: u32) -> Option<()> {
+        self.ws();
+        let cached = self.seen.get(slot).copied().unwrap_or_default();
+        if !cached.is_empty() && self.b.get(self.i..).is_some_and(|r| r.starts_with(cached)) {
+            self.i += cached.len();
+            return Some(());
+        }
+        let start = self.i;
+        let is_string = self.b.get(start) == Some(&b'"');
+        self.skip_value(depth)?;
+        if is_string && let Some(seen) = self.seen.get_mut(slot) {
+            *seen = self.b.get(start..self.i).unwrap_or_default();
+        }
+        Some(())
+    }
+
     fn records(&mut self, sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>) -> Option<()> {
         self.expect(b'[')?;
         if self.eat(b']') {
@@ -231,8 +277,8 @@ impl<'a> Scanner<'a> {
         let mut event_id: Option<Option<&'a [u8]>> = None;
         let mut kinesis = None;
         if !self.eat(b'}') {
-            loop {
-                let key = self.string()?;
+            for field in 0usize.. {
+                let key = self.field_key(field)?;
                 self.expect(b':')?;
                 match key {
                     b"eventID" if event_id.is_none() => {
@@ -246,7 +292,7 @@ impl<'a> Scanner<'a> {
                     b"kinesis" if kinesis.is_none() => kinesis = Some(self.kinesis()?),
                     // serde refuses a field given twice; let it say so.
                     b"eventID" | b"kinesis" => return None,
-                    _ => self.skip_value(2)?,
+                    _ => self.skip_field_value(field, 2)?,
                 }
                 if !self.eat(b',') {
                     self.expect(b'}')?;
@@ -279,8 +325,8 @@ impl<'a> Scanner<'a> {
         self.expect(b'{')?;
         let (mut data, mut seq, mut pk, mut arrival) = (None, None, None, None);
         if !self.eat(b'}') {
-            loop {
-                let key = self.string()?;
+            for field in 8usize.. {
+                let key = self.field_key(field)?;
                 self.expect(b':')?;
                 match key {
                     b"data" if data.is_none() => data = Some(self.raw_string()?),
@@ -295,7 +341,7 @@ impl<'a> Scanner<'a> {
                     | b"approximateArrivalTimestamp" => {
                         return None;
                     }
-                    _ => self.skip_value(3)?,
+                    _ => self.skip_field_value(field, 3)?,
                 }
                 if !self.eat(b',') {
                     self.expect(b'}')?;
