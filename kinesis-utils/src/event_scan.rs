@@ -82,6 +82,22 @@ fn find_quote(text: &[u8]) -> Option<usize> {
     Some(offset + memchr::memchr(b'"', text.get(offset..)?)?)
 }
 
+/// `text.starts_with(prefix)` for the short tokens the scanner remembers, eight bytes at a time
+/// inline rather than through a `memcmp` call.
+fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
+    let Some(head) = text.get(..prefix.len()) else {
+        return false;
+    };
+    let (a, b) = (head.chunks_exact(8), prefix.chunks_exact(8));
+    let (ra, rb) = (a.remainder(), b.remainder());
+    let word = |c: &[u8]| {
+        let mut w = [0; 8];
+        w.copy_from_slice(c);
+        u64::from_ne_bytes(w)
+    };
+    a.zip(b).all(|(x, y)| word(x) == word(y)) && ra.iter().zip(rb).all(|(x, y)| x == y)
+}
+
 /// Sequence number, partition key, arrival time and data of a record's `kinesis` object.
 type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, &'a [u8]);
 
@@ -229,7 +245,7 @@ impl<'a> Scanner<'a> {
         self.ws();
         let cached = self.seen_keys.get(slot).copied().unwrap_or_default();
         if let Some(key) = cached.get(1..cached.len().saturating_sub(1))
-            && self.b.get(self.i..).is_some_and(|r| r.starts_with(cached))
+            && self.b.get(self.i..).is_some_and(|r| starts_with(r, cached))
         {
             self.i += cached.len();
             return Some(key);
@@ -246,7 +262,7 @@ impl<'a> Scanner<'a> {
     fn skip_field_value(&mut self, slot: usize, depth: u32) -> Option<()> {
         self.ws();
         let cached = self.seen.get(slot).copied().unwrap_or_default();
-        if !cached.is_empty() && self.b.get(self.i..).is_some_and(|r| r.starts_with(cached)) {
+        if !cached.is_empty() && self.b.get(self.i..).is_some_and(|r| starts_with(r, cached)) {
             self.i += cached.len();
             return Some(());
         }
@@ -414,6 +430,20 @@ mod tests {
         // Bytes that differ from '"' by a borrow must not match.
         assert_eq!(find_quote(b"\x23\x22"), Some(1));
         assert_eq!(find_quote(b"#!\"#"), Some(2));
+    }
+
+    #[test]
+    fn prefix_comparison() {
+        let text = b"\"arn:aws:kinesis:ap-northeast-1:1:stream/logs\",";
+        for n in 0..text.len() {
+            assert!(starts_with(text, &text[..n]));
+            let mut other = text[..n].to_vec();
+            if let Some(last) = other.last_mut() {
+                *last ^= 1;
+                assert!(!starts_with(text, &other), "{n}");
+            }
+        }
+        assert!(!starts_with(b"ab", b"abc"));
     }
 
     #[test]
