@@ -7,6 +7,8 @@
 //!   messages ([`cwl`]). A bad record is a typed failure for that record; the rest of the batch
 //!   still decodes.
 //! * [`kpl`]: KPL aggregation and deaggregation, byte-compatible with the reference libraries.
+//! * [`json_cursor`]: the validating JSON cursor behind the decoder's fast path (and
+//!   `logging-core`'s), for scanners that hand anything unusual to serde_json.
 //! * [`put`]: PutRecords batching within the service limits and retry of only the failed
 //!   entries, behind the small [`api::KinesisApi`] trait, with an in-memory implementation
 //!   ([`memory`]) and one on `aws-sdk-kinesis` (`aws` feature).
@@ -23,6 +25,7 @@ pub mod cwl;
 pub mod decode;
 mod event_scan;
 pub mod gzip;
+pub mod json_cursor;
 pub mod kpl;
 mod md5x;
 pub mod memory;
