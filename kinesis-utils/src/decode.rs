@@ -291,6 +291,36 @@ struct RawKinesis<'a> {
 /// `approximateArrivalTimestamp` (epoch seconds, any fraction) as milliseconds; `None` when it
 /// is not a number or out of range.
 fn arrival_ms(text: &[u8]) -> Option<i64> {
+    exact_arrival_ms(text).or_else(|| arrival_ms_f64(text))
+}
+
+/// `digits[.d[d[d]]]` with at most 12 integer digits (Lambda's own form, `1584154800.123`),
+/// in integers. Such a value is `n / 1000` for an integer `n < 2^51`, and then
+/// `round(f64(n / 1000) * 1000) == n` (two roundings of relative error 2^-53 each stay under
+/// half a millisecond), so this agrees with [`arrival_ms_f64`] exactly; other forms go there.
+fn exact_arrival_ms(text: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', text) {
+        Some(dot) => (text.get(..dot)?, text.get(dot + 1..)?),
+        None => (text, &[][..]),
+    };
+    if int.is_empty()
+        || int.len() > 12
+        || frac.len() > 3
+        || (text.len() > int.len() && frac.is_empty())
+    {
+        return None;
+    }
+    let mut ms: i64 = 0;
+    for &c in int.iter().chain(frac) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        ms = ms * 10 + i64::from(c - b'0');
+    }
+    Some(ms * [1000, 100, 10, 1][frac.len()])
+}
+
+fn arrival_ms_f64(text: &[u8]) -> Option<i64> {
     let seconds: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
     let ms = (seconds * 1000.0).round();
     // Within ±2^62 ms, far past any real date, so the conversion is exact.
@@ -300,11 +330,23 @@ fn arrival_ms(text: &[u8]) -> Option<i64> {
 /// What the first pass keeps of each record: its origin and where its bytes are.
 struct Pending {
     range: std::ops::Range<usize>,
+    head: Head,
     base64_error: Option<String>,
     sequence_number: std::ops::Range<usize>,
     partition_key: std::ops::Range<usize>,
     event_id: Option<std::ops::Range<usize>>,
     arrival_ms: Option<i64>,
+}
+
+/// What a record's decoded data starts with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// Neither KPL's nor gzip's magic: the data is one payload as it is.
+    Plain,
+    /// KPL's magic: an aggregate candidate.
+    Kpl,
+    /// gzip, or data that is not base64.
+    Other,
 }
 
 /// What the first pass keeps of a batch: every record's data base64-decoded into one shared
@@ -383,8 +425,21 @@ impl Collector {
                 }
             }
         };
+        // Judged now, while the bytes are in cache: the later passes then skip plain data
+        // without touching the arena again.
+        let head = self.arena.get(start..).unwrap_or_default();
+        let head = if base64_error.is_some() {
+            Head::Other
+        } else if kpl::has_magic(head) {
+            Head::Kpl
+        } else if gzip::is_gzip(head) {
+            Head::Other
+        } else {
+            Head::Plain
+        };
         self.pending.push(Pending {
             range: start..self.arena.len(),
+            head,
             base64_error,
             sequence_number,
             partition_key,
@@ -541,6 +596,10 @@ impl Decoder {
             };
             let data = arena.slice(p.range);
             match p.base64_error {
+                None if p.head == Head::Plain => {
+                    batch.records.push(info(&origin, data.len()));
+                    batch.items.push(Decoded::Payload(Payload { data, origin }));
+                }
                 None => {
                     batch.records.push(info(&origin, data.len()));
                     let digest_ok = digests_ok.get(record_index).copied().flatten();
@@ -600,11 +659,14 @@ impl Decoder {
         if !self.config.deaggregate {
             return Vec::new();
         }
+        if !pending.iter().any(|p| p.head == Head::Kpl) {
+            return Vec::new();
+        }
         let mut result = vec![None; pending.len()];
         let candidates: Vec<(usize, &[u8], &[u8])> = pending
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.base64_error.is_none())
+            .filter(|(_, p)| p.head == Head::Kpl)
             .filter_map(|(i, p)| {
                 let (body, digest) = kpl::body_and_digest(arena.get(p.range.clone())?)?;
                 Some((i, body, digest))
@@ -926,6 +988,23 @@ mod scan_equivalence {
         }
     }
 
+    proptest! {
+        /// The integer path is exactly the f64 definition wherever it answers.
+        #[test]
+        fn exact_arrival_ms_agrees_with_f64(
+            int in prop_oneof![0u64..2_000_000_000, 0u64..1_000_000_000_000],
+            frac in proptest::option::of("[0-9]{1,3}"),
+        ) {
+            let text = match &frac {
+                Some(f) => format!("{int}.{f}"),
+                None => int.to_string(),
+            };
+            let exact = exact_arrival_ms(text.as_bytes());
+            prop_assert!(exact.is_some(), "{}", text);
+            prop_assert_eq!(exact, arrival_ms_f64(text.as_bytes()), "{}", text);
+        }
+    }
+
     #[test]
     fn arrival_times_are_milliseconds_from_either_path() {
         assert_eq!(arrival_ms(b"1584154800.123"), Some(1_584_154_800_123));
@@ -933,6 +1012,9 @@ mod scan_equivalence {
         assert_eq!(arrival_ms(b"-1.5"), Some(-1500));
         assert_eq!(arrival_ms(b"1e400"), None);
         assert_eq!(arrival_ms(b"\"1\""), None);
+        assert_eq!(arrival_ms(b"0"), Some(0));
+        assert_eq!(arrival_ms(b"1.5e3"), Some(1_500_000));
+        assert_eq!(arrival_ms(b"999999999999.999"), Some(999_999_999_999_999));
         for event in [
             &br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp":1.5}}]}"#[..],
             br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp": 1.5 }}], "x":"\u0041"}"#,
