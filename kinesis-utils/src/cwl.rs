@@ -266,11 +266,44 @@ pub fn parse_into<'a>(
     json: &'a [u8],
     arena: &mut Vec<u8>,
 ) -> Result<Option<CwlMessage<'a, ArenaLogEvent<'a>>>, CwlError> {
+    parse_into_with(json, arena, true)
+}
+
+/// [`parse_into`] on serde_json alone, for differential fuzzing.
+#[cfg(fuzzing)]
+pub fn parse_into_serde_only<'a>(
+    json: &'a [u8],
+    arena: &mut Vec<u8>,
+) -> Result<Option<CwlMessage<'a, ArenaLogEvent<'a>>>, CwlError> {
+    parse_into_with(json, arena, false)
+}
+
+fn parse_into_with<'a>(
+    json: &'a [u8],
+    arena: &mut Vec<u8>,
+    try_fast: bool,
+) -> Result<Option<CwlMessage<'a, ArenaLogEvent<'a>>>, CwlError> {
     let start = arena.len();
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let parsed =
-        serde::de::DeserializeSeed::deserialize(ArenaEnvelopeSeed { arena: &mut *arena }, &mut de)
-            .and_then(|env| de.end().map(|()| env));
+    let fast = if try_fast {
+        let env = crate::cwl_scan::scan(json, arena);
+        if env.is_none() {
+            arena.truncate(start);
+        }
+        env
+    } else {
+        None
+    };
+    let parsed = match fast {
+        Some(env) => Ok(env),
+        None => {
+            let mut de = serde_json::Deserializer::from_slice(json);
+            serde::de::DeserializeSeed::deserialize(
+                ArenaEnvelopeSeed { arena: &mut *arena },
+                &mut de,
+            )
+            .and_then(|env| de.end().map(|()| env))
+        }
+    };
     match parsed {
         Ok(env) => classify(env.message_type, |_| match env.log_events {
             Some(events) => Ok(CwlMessage::Data {
@@ -297,12 +330,12 @@ pub fn parse_into<'a>(
     }
 }
 
-struct ArenaEnvelope<'a> {
-    message_type: Option<Cow<'a, str>>,
-    owner: Cow<'a, str>,
-    log_group: Cow<'a, str>,
-    log_stream: Cow<'a, str>,
-    log_events: Option<Vec<ArenaLogEvent<'a>>>,
+pub(crate) struct ArenaEnvelope<'a> {
+    pub(crate) message_type: Option<Cow<'a, str>>,
+    pub(crate) owner: Cow<'a, str>,
+    pub(crate) log_group: Cow<'a, str>,
+    pub(crate) log_stream: Cow<'a, str>,
+    pub(crate) log_events: Option<Vec<ArenaLogEvent<'a>>>,
 }
 
 struct ArenaEnvelopeSeed<'s> {
@@ -460,6 +493,124 @@ mod arena_tests {
         match m {
             MessageRef::Borrowed(b) => b,
             MessageRef::Arena(r) => &arena[r.clone()],
+        }
+    }
+
+    /// A JSON string token: mostly valid (escaped by serde_json), sometimes raw text that
+    /// is invalid JSON or leaves the fast path (`\u`, bad escapes, control bytes).
+    fn string_token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => "[a-zA-Z0-9 ./_-]{0,20}".prop_map(|s| format!("\"{s}\"")),
+            12 => "[a-z\"\\\\/\t\n\u{8}\u{c}\r\u{7f}é日 {}:,]{0,40}"
+                .prop_map(|s| serde_json::to_string(&s).unwrap()),
+            1 => "[a-z\\\\/\"]{0,10}".prop_map(|s| format!("\"{s}\"")),
+            1 => Just(r#""a\/b\u0041\ud800""#.to_string()),
+            1 => Just(r#""x\qy""#.to_string()),
+            1 => "[a-z]{0,5}".prop_map(|s| format!("\"{s}\tz\"")),
+        ]
+    }
+
+    fn value_token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => string_token(),
+            1 => prop_oneof![
+                Just("1"), Just("-0"), Just("1.5"), Just("2e3"), Just("9223372036854775807"),
+                Just("9223372036854775808"), Just("-9223372036854775809"), Just("01"),
+                Just("null"), Just("true"), Just("[1,{\"a\":[]}]"), Just("{}"),
+            ].prop_map(String::from),
+        ]
+    }
+
+    fn object(fields: Vec<(String, String)>, ws: &str) -> String {
+        let parts: Vec<String> = fields
+            .into_iter()
+            .map(|(k, v)| format!("{ws}\"{k}\"{ws}:{ws}{v}"))
+            .collect();
+        format!("{{{}{ws}}}", parts.join(","))
+    }
+
+    fn event_token() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just("id"),
+            Just("timestamp"),
+            Just("message"),
+            Just("message"),
+            Just("x"),
+        ];
+        let typical = ("[0-9]{1,20}", 0i64..2_000_000_000_000, string_token())
+            .prop_map(|(id, ts, m)| format!(r#"{{"id":"{id}","timestamp":{ts},"message":{m}}}"#));
+        prop_oneof![
+            4 => typical,
+            1 => (proptest::collection::vec((field, value_token()), 0..5), prop_oneof![Just(""), Just(" \n")])
+                .prop_map(|(f, ws)| object(f.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), ws)),
+        ]
+    }
+
+    fn envelope() -> impl Strategy<Value = Vec<u8>> {
+        let events = proptest::collection::vec(event_token(), 0..6)
+            .prop_map(|e| format!("[{}]", e.join(",")))
+            .boxed();
+        let message_type = prop_oneof![
+            4 => Just("\"DATA_MESSAGE\""),
+            1 => Just("\"CONTROL_MESSAGE\""),
+            1 => Just("\"OTHER\""),
+            1 => Just("null"),
+        ]
+        .prop_map(String::from)
+        .boxed();
+        let field = prop_oneof![
+            2 => message_type.clone().prop_map(|v| ("messageType".to_string(), v)),
+            1 => (prop_oneof![Just("owner"), Just("logGroup"), Just("logStream"), Just("x")], value_token())
+                .prop_map(|(k, v)| (k.to_string(), v)),
+            2 => events.clone().prop_map(|v| ("logEvents".to_string(), v)),
+        ];
+        let meta = "[a-zA-Z0-9/_.-]{0,12}";
+        let typical = (message_type.clone(), meta, meta, meta, events.clone()).prop_map(
+            |(t, g, st, o, e)| {
+                [
+                    ("messageType", t),
+                    ("owner", format!("\"{o}\"")),
+                    ("logGroup", format!("\"{g}\"")),
+                    ("logStream", format!("\"{st}\"")),
+                    ("subscriptionFilters", r#"["f"]"#.to_string()),
+                    ("logEvents", e),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<Vec<_>>()
+            },
+        );
+        let fields = prop_oneof![3 => typical, 1 => proptest::collection::vec(field, 0..6)];
+        (
+            fields,
+            prop_oneof![Just(""), Just(" "), Just("\r\n\t")],
+            proptest::option::weighted(0.15, (any::<prop::sample::Index>(), any::<u8>())),
+            proptest::option::weighted(0.1, any::<prop::sample::Index>()),
+        )
+            .prop_map(|(fields, ws, flip, cut)| {
+                let mut json = object(fields, ws).into_bytes();
+                if let Some((at, b)) = flip {
+                    let i = at.index(json.len());
+                    json[i] = b;
+                }
+                if let Some(at) = cut {
+                    json.truncate(at.index(json.len() + 1));
+                }
+                json
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The fast scanner and serde_json read every envelope the same way, arena included.
+        #[test]
+        fn fast_scan_agrees_with_serde(json in envelope()) {
+            let run = |fast: bool| {
+                let mut arena = b"before".to_vec();
+                let r = parse_into_with(&json, &mut arena, fast);
+                format!("{r:?} {arena:?}")
+            };
+            prop_assert_eq!(run(true), run(false), "{}", String::from_utf8_lossy(&json));
         }
     }
 

@@ -22,6 +22,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cwl;
+mod cwl_scan;
 pub mod decode;
 mod event_scan;
 pub mod gzip;

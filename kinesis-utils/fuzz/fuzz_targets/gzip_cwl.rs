@@ -1,5 +1,5 @@
 //! Bounded gzip decompression and CloudWatch Logs envelope parsing of arbitrary bytes,
-//! directly and through the record decoder.
+//! directly and through the record decoder; the envelope fast path against serde_json.
 #![no_main]
 
 use bytes::Bytes;
@@ -12,6 +12,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(plain.len() <= 1 << 20);
     }
     let _ = cwl::parse(data);
+    // The envelope fast path reads exactly as serde_json does, arena included.
+    let (mut fast_arena, mut serde_arena) = (Vec::new(), Vec::new());
+    let fast = format!("{:?}", cwl::parse_into(data, &mut fast_arena));
+    let serde = format!("{:?}", cwl::parse_into_serde_only(data, &mut serde_arena));
+    assert_eq!((fast, fast_arena), (serde, serde_arena));
     let mut gz = gzip::GZIP_MAGIC.to_vec();
     gz.extend_from_slice(data);
     let decoder = Decoder::new(DecoderConfig::default().max_decompressed_bytes(1 << 20));
