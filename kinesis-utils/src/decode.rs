@@ -729,7 +729,8 @@ impl Decoder {
             }));
             return;
         }
-        let mut unescaped = Vec::new();
+        // Unescaped messages are never longer than the envelope: one allocation.
+        let mut unescaped = Vec::with_capacity(plain.len());
         match cwl::parse_into(&plain, &mut unescaped) {
             Ok(None) => out.push(Decoded::Payload(Payload {
                 data: plain.clone(),
