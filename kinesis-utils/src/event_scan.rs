@@ -2,7 +2,11 @@
 //!
 //! serde_json spends most of a batch's decoding time scanning and UTF-8-checking the long
 //! base64 `data` strings. This scanner finds a `data` string's end with `memchr` and lets the
-//! base64 decoder be its validator (only base64's alphabet can then be inside). It accepts a
+//! base64 decoder be its validator (only base64's alphabet can then be inside). Records of
+//! one batch are mostly byte for byte alike but for their sequence number, partition key,
+//! arrival time, event id and data: after a record is read in full, the next one is first
+//! tried against it as a template (compare the literal bytes, read only those values, with
+//! the same cursor calls), and read in full when it differs anywhere. It accepts a
 //! strict subset of JSON (a [`Cursor`] with [`Plain`], fields at most once). On
 //! anything else it gives up (`None`) without reporting why, and the caller starts again with
 //! serde_json, which accepts all of JSON and reports errors. Whatever this scanner accepts,
@@ -28,10 +32,21 @@ pub(crate) fn scan<'a>(
     event: &'a [u8],
     sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>,
 ) -> Option<()> {
+    scan_counting(event, sink).map(drop)
+}
+
+/// [`scan`], also saying how many records the template read.
+fn scan_counting<'a>(
+    event: &'a [u8],
+    sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>,
+) -> Option<usize> {
     let mut s = Scanner {
         c: Cursor::new(event),
         seen: [&[]; 16],
         seen_keys: [&[]; 16],
+        template: Template::default(),
+        spans: Vec::new(),
+        template_reads: 0,
     };
     s.c.expect(b'{')?;
     let mut seen = false;
@@ -51,14 +66,50 @@ pub(crate) fn scan<'a>(
             }
         }
     }
-    (seen && s.c.at_end()).then_some(())
+    (seen && s.c.at_end()).then_some(s.template_reads)
 }
 
 /// Sequence number, partition key, arrival time and data of a record's `kinesis` object.
 type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, &'a [u8]);
 
+/// Which of a record's values a gap in a [`Template`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    EventId,
+    Sequence,
+    PartitionKey,
+    Arrival,
+    Data,
+}
+
+/// The previous record cut into its literal bytes and the values between them:
+/// `pieces[0].0`, value `pieces[0].1`, `pieces[1].0`, ..., then `tail`. The records of a
+/// batch mostly differ only in those values, so the next record is read by comparing the
+/// literals and reading just the values, with the same cursor calls as a full read.
+#[derive(Default)]
+struct Template<'a> {
+    pieces: Vec<(&'a [u8], Var)>,
+    tail: &'a [u8],
+}
+
+/// `text.starts_with(literal)`: inline for short literals, `bcmp` (vectorised) for long ones.
+#[inline]
+fn same_start(text: &[u8], literal: &[u8]) -> bool {
+    if literal.len() <= 32 {
+        starts_with(text, literal)
+    } else {
+        text.get(..literal.len()) == Some(literal)
+    }
+}
+
 struct Scanner<'a> {
     c: Cursor<'a>,
+    /// The last fully read record as a template (empty before the first).
+    template: Template<'a>,
+    /// Where the record being read fully keeps its values: (value, start, end).
+    spans: Vec<(Var, usize, usize)>,
+    /// How many records the template read.
+    template_reads: usize,
     /// The last string skipped at each field position of a record (0..8) and of its `kinesis`
     /// object (8..16), quotes included. Records of one batch mostly repeat these values
     /// (`eventSource`, `awsRegion`, ARNs): the same bytes again are the same valid string.
@@ -109,11 +160,77 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            sink(self.record()?)?;
+            let start = self.c.position();
+            let record = match self.record_like_last() {
+                Some(r) => {
+                    self.template_reads += 1;
+                    r
+                }
+                None => {
+                    self.c.seek(start);
+                    self.record_and_template(start)?
+                }
+            };
+            sink(record)?;
             if !self.c.eat(b',') {
                 return self.c.expect(b']');
             }
         }
+    }
+
+    /// Reads a record shaped like the last one through the template; `None` (cursor
+    /// anywhere) when it is not, and a full read decides.
+    fn record_like_last(&mut self) -> Option<ScannedRecord<'a>> {
+        if self.template.pieces.is_empty() {
+            return None;
+        }
+        let mut r = ScannedRecord {
+            event_id: None,
+            sequence_number: b"",
+            partition_key: b"",
+            arrival: None,
+            data: b"",
+        };
+        for &(literal, var) in &self.template.pieces {
+            if !same_start(self.c.rest(), literal) {
+                return None;
+            }
+            self.c.advance(literal.len());
+            // The calls the full read makes for each value.
+            match var {
+                Var::EventId => r.event_id = Some(self.c.plain_string()?),
+                Var::Sequence => r.sequence_number = self.c.plain_string()?,
+                Var::PartitionKey => r.partition_key = self.c.plain_string()?,
+                Var::Arrival => r.arrival = Some(self.c.null_or_number()??),
+                Var::Data => r.data = self.c.raw_string()?,
+            }
+        }
+        if !same_start(self.c.rest(), self.template.tail) {
+            return None;
+        }
+        self.c.advance(self.template.tail.len());
+        Some(r)
+    }
+
+    /// Reads a record fully, from `start`, and keeps it as the template for the next.
+    fn record_and_template(&mut self, start: usize) -> Option<ScannedRecord<'a>> {
+        self.spans.clear();
+        let record = self.record()?;
+        let end = self.c.position();
+        self.template.pieces.clear();
+        let mut at = start;
+        for &(var, from, to) in &self.spans {
+            self.template.pieces.push((self.c.between(at, from)?, var));
+            at = to;
+        }
+        self.template.tail = self.c.between(at, end)?;
+        Some(record)
+    }
+
+    /// Notes where the value just read (ending at the cursor, `len` bytes) lies.
+    fn span(&mut self, var: Var, len: usize) {
+        let end = self.c.position();
+        self.spans.push((var, end.saturating_sub(len), end));
     }
 
     fn record(&mut self) -> Option<ScannedRecord<'a>> {
@@ -130,7 +247,9 @@ impl<'a> Scanner<'a> {
                             self.c.literal(b"null")?;
                             None
                         } else {
-                            Some(self.c.plain_string()?)
+                            let id = self.c.plain_string()?;
+                            self.span(Var::EventId, id.len() + 2);
+                            Some(id)
                         });
                     }
                     b"kinesis" if kinesis.is_none() => kinesis = Some(self.kinesis()?),
@@ -162,11 +281,29 @@ impl<'a> Scanner<'a> {
                 let key = self.field_key(field)?;
                 self.c.expect(b':')?;
                 match key {
-                    b"data" if data.is_none() => data = Some(self.c.raw_string()?),
-                    b"sequenceNumber" if seq.is_none() => seq = Some(self.c.plain_string()?),
-                    b"partitionKey" if pk.is_none() => pk = Some(self.c.plain_string()?),
+                    // Strings' spans include their quotes: the template's literals then
+                    // end where the same cursor call starts.
+                    b"data" if data.is_none() => {
+                        let d = self.c.raw_string()?;
+                        self.span(Var::Data, d.len() + 2);
+                        data = Some(d);
+                    }
+                    b"sequenceNumber" if seq.is_none() => {
+                        let n = self.c.plain_string()?;
+                        self.span(Var::Sequence, n.len() + 2);
+                        seq = Some(n);
+                    }
+                    b"partitionKey" if pk.is_none() => {
+                        let k = self.c.plain_string()?;
+                        self.span(Var::PartitionKey, k.len() + 2);
+                        pk = Some(k);
+                    }
                     b"approximateArrivalTimestamp" if arrival.is_none() => {
-                        arrival = Some(self.c.null_or_number()?);
+                        let a = self.c.null_or_number()?;
+                        if let Some(n) = a {
+                            self.span(Var::Arrival, n.len());
+                        }
+                        arrival = Some(a);
                     }
                     b"data"
                     | b"sequenceNumber"
@@ -229,6 +366,45 @@ mod tests {
                 (None, "8".into(), "".into(), "".into()),
             ])
         );
+    }
+
+    #[test]
+    fn records_of_one_shape_are_read_through_the_template() {
+        let record = |pk: &str, seq: u32, arrival: &str, id: &str| {
+            format!(
+                r#"{{"kinesis":{{"kinesisSchemaVersion":"1.0","partitionKey":"{pk}","sequenceNumber":"{seq}","data":"QQ==","approximateArrivalTimestamp":{arrival}}},"eventSource":"aws:kinesis","eventID":{id}}}"#
+            )
+        };
+        let event = format!(
+            r#"{{"Records":[{},{},{},{},{}]}}"#,
+            record("a", 1, "1.5", r#""s:1""#),
+            record("bb", 22, "2", r#""s:22""#),
+            // A different shape (eventID null) is read fully and becomes the template.
+            record("c", 3, "3", "null"),
+            record("d", 4, "4", "null"),
+            record("e", 5, "5e0", "null"),
+        );
+        let mut got = Vec::new();
+        let reads = scan_counting(event.as_bytes(), &mut |r| {
+            got.push((r.partition_key, r.sequence_number, r.arrival, r.event_id));
+            Some(())
+        });
+        assert_eq!(reads, Some(3));
+        let want: Vec<(&[u8], &[u8], Option<&[u8]>, Option<&[u8]>)> = vec![
+            (b"a", b"1", Some(b"1.5"), Some(b"s:1")),
+            (b"bb", b"22", Some(b"2"), Some(b"s:22")),
+            (b"c", b"3", Some(b"3"), None),
+            (b"d", b"4", Some(b"4"), None),
+            (b"e", b"5", Some(b"5e0"), None),
+        ];
+        assert_eq!(got, want);
+        // A record that only starts like the last is read fully, not half through the template.
+        let event = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            record("a", 1, "1", r#""s""#),
+            record("a", 1, "1", r#""s","x":1"#),
+        );
+        assert_eq!(scan_counting(event.as_bytes(), &mut |_| Some(())), Some(0));
     }
 
     #[test]

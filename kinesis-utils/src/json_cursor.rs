@@ -80,6 +80,19 @@ impl<'a> Cursor<'a> {
         self.bytes.get(start..self.pos).unwrap_or_default()
     }
 
+    /// The input between two offsets (`None` unless `start <= end <= len`).
+    #[inline]
+    pub fn between(&self, start: usize, end: usize) -> Option<&'a [u8]> {
+        self.bytes.get(start..end)
+    }
+
+    /// Moves the cursor to `pos` (at most the end), for example back to where a speculative
+    /// read started.
+    #[inline]
+    pub fn seek(&mut self, pos: usize) {
+        self.pos = pos.min(self.bytes.len());
+    }
+
     /// Moves the cursor `n` bytes on (at most to the end), for a token the caller has already
     /// recognised in [`Cursor::rest`].
     #[inline]
