@@ -390,7 +390,8 @@ mod tests {
             Some(())
         });
         assert_eq!(reads, Some(3));
-        let want: Vec<(&[u8], &[u8], Option<&[u8]>, Option<&[u8]>)> = vec![
+        type Read<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, Option<&'a [u8]>);
+        let want: Vec<Read<'_>> = vec![
             (b"a", b"1", Some(b"1.5"), Some(b"s:1")),
             (b"bb", b"22", Some(b"2"), Some(b"s:22")),
             (b"c", b"3", Some(b"3"), None),
