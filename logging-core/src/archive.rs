@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::destination::{DeliveryReport, Destination, RetryPolicy, join_all};
-use crate::naming::{build_body, file_id, key_time, object_key, write_line};
+use crate::naming::{build_body, file_id, finish_body, key_time, object_key, write_line};
 use crate::routing::{RoutedBatch, TypeGroup};
 use crate::schema::TimeZone;
 use crate::store::{ObjectStore, StoreError};
@@ -106,6 +106,53 @@ impl S3Archive {
         group: &TypeGroup<'_>,
         now: DateTime<Utc>,
     ) -> std::io::Result<ArchiveObject> {
+        let raw_len = group.records.iter().map(|r| r.data.len() + 1).sum();
+        let body = build_body(raw_len, self.config.gzip_level, &group.records, |w, r| {
+            write_line(w, r.data)
+        })?;
+        Ok(ArchiveObject {
+            key: self.key(group, now)?,
+            body,
+        })
+    }
+
+    /// Encodes every group of `batch` (as [`S3Archive::encode`] each), reading the records
+    /// once in input order, which is how they lie in memory.
+    pub fn encode_batch(
+        &self,
+        batch: &RoutedBatch<'_>,
+        now: DateTime<Utc>,
+    ) -> Vec<std::io::Result<ArchiveObject>> {
+        let mut plains: Vec<Vec<u8>> = batch
+            .groups
+            .iter()
+            .map(|g| Vec::with_capacity(g.records.iter().map(|r| r.data.len() + 1).sum()))
+            .collect();
+        let mut failed: Option<std::io::Error> = None;
+        for (g, record) in batch.iter_input_order() {
+            if let Some(plain) = plains.get_mut(g)
+                && let Err(e) = write_line(plain, record.data)
+            {
+                failed.get_or_insert(e);
+            }
+        }
+        batch
+            .groups
+            .iter()
+            .zip(plains)
+            .map(|(group, plain)| {
+                if let Some(e) = &failed {
+                    return Err(std::io::Error::new(e.kind(), e.to_string()));
+                }
+                Ok(ArchiveObject {
+                    key: self.key(group, now)?,
+                    body: finish_body(plain, self.config.gzip_level)?,
+                })
+            })
+            .collect()
+    }
+
+    fn key(&self, group: &TypeGroup<'_>, now: DateTime<Utc>) -> std::io::Result<String> {
         let Some(first) = group.records.first() else {
             return Err(std::io::Error::other("empty group"));
         };
@@ -116,11 +163,7 @@ impl S3Archive {
             key.truncate(key.len() - ".gz".len());
             key.push_str(".ndjson");
         }
-        let raw_len = group.records.iter().map(|r| r.data.len() + 1).sum();
-        let body = build_body(raw_len, self.config.gzip_level, &group.records, |w, r| {
-            write_line(w, r.data)
-        })?;
-        Ok(ArchiveObject { key, body })
+        Ok(key)
     }
 
     async fn put(&self, object: ArchiveObject) -> Result<String, StoreError> {
@@ -151,8 +194,8 @@ impl Destination for S3Archive {
         type Put<'f> = Pin<Box<dyn Future<Output = Result<String, StoreError>> + Send + 'f>>;
         let mut puts: Vec<(std::ops::Range<usize>, Put<'_>)> =
             Vec::with_capacity(batch.groups.len());
-        for group in &batch.groups {
-            match self.encode(group, now) {
+        for (group, object) in batch.groups.iter().zip(self.encode_batch(batch, now)) {
+            match object {
                 Ok(object) => puts.push((group.slots(), Box::pin(self.put(object)))),
                 Err(e) => {
                     tracing::error!(destination = %self.name, log_type = group.log_type, error = %e, "encoding an archive object failed");
@@ -237,6 +280,17 @@ mod tests {
             TimeZone::UTC,
         );
         assert_eq!(archive.name(), "archive:memory/logs");
+        // The one-pass batch encoding is the group-by-group one.
+        let now = Utc::now();
+        let objects = archive.encode_batch(batch, now);
+        assert_eq!(objects.len(), 2);
+        for (group, object) in batch.groups.iter().zip(objects) {
+            let (object, one) = (object.unwrap(), archive.encode(group, now).unwrap());
+            assert_eq!(
+                (object.key, gunzip(&object.body)),
+                (one.key, gunzip(&one.body))
+            );
+        }
         let report = archive.deliver(batch).await;
         assert_eq!(report.counts(), (5, 0, 0));
         let keys: Vec<_> = store.snapshot().into_keys().collect();

@@ -349,7 +349,8 @@ impl DeadLetter {
                 },
             };
             serde_json::to_writer(&mut *w, &envelope).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")
+            w.push(b'\n');
+            Ok(())
         })?;
         if self.config.gzip_level.is_none() {
             key.truncate(key.len() - ".gz".len());

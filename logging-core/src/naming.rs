@@ -137,25 +137,21 @@ pub fn build_body<I, F>(
 ) -> io::Result<Vec<u8>>
 where
     I: IntoIterator,
-    F: FnMut(&mut dyn Write, I::Item) -> io::Result<()>,
+    F: FnMut(&mut Vec<u8>, I::Item) -> io::Result<()>,
 {
+    let mut plain = Vec::with_capacity(raw_len);
+    for item in lines {
+        write(&mut plain, item)?;
+    }
+    finish_body(plain, level)
+}
+
+/// The object body for gathered `plain` lines: as they are when `level` is `None`, else
+/// gzip at that level (deflate is much faster on one large input than on many small writes).
+pub fn finish_body(plain: Vec<u8>, level: Option<u32>) -> io::Result<Vec<u8>> {
     match level {
-        None => {
-            let mut out = Vec::with_capacity(raw_len);
-            for item in lines {
-                write(&mut out, item)?;
-            }
-            Ok(out)
-        }
-        Some(level) => {
-            // Lines are gathered first and deflated in one call: deflate is much faster on one
-            // large input than on many small writes.
-            let mut plain = Vec::with_capacity(raw_len);
-            for item in lines {
-                write(&mut plain, item)?;
-            }
-            gzip(&plain, level)
-        }
+        None => Ok(plain),
+        Some(level) => gzip(&plain, level),
     }
 }
 
@@ -260,10 +256,10 @@ mod tests {
         assert_eq!(ndjson_line(b"{\"a\":1}"), b"{\"a\":1}\n");
         assert_eq!(ndjson_line(b" {\"a\":\n 1}\r\n"), b"{\"a\":  1}\n");
         let lines: [&[u8]; 2] = [b"{\"a\":1}", b"{\"b\":2}\n"];
-        let plain = build_body(20, None, lines, |w, l| write_line(w, l)).unwrap();
+        let plain = build_body(20, None, lines, write_line).unwrap();
         assert_eq!(plain, b"{\"a\":1}\n{\"b\":2}\n");
-        let gz = build_body(20, Some(6), lines, |w, l| write_line(w, l)).unwrap();
-        let gz2 = build_body(20, Some(6), lines, |w, l| write_line(w, l)).unwrap();
+        let gz = build_body(20, Some(6), lines, write_line).unwrap();
+        let gz2 = build_body(20, Some(6), lines, write_line).unwrap();
         assert_eq!(gz, gz2, "deterministic");
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])

@@ -84,6 +84,8 @@ pub struct RoutedBatch<'a> {
     /// The groups, in order of each type's first appearance in the batch.
     pub groups: Vec<TypeGroup<'a>>,
     len: usize,
+    /// The group of each record, in input order.
+    order: Vec<u32>,
 }
 
 /// The records of one `log_type` within a route, in input order.
@@ -119,6 +121,20 @@ impl<'a> RoutedBatch<'a> {
                 .iter()
                 .enumerate()
                 .map(move |(i, r)| (g.start + i, g, *r))
+        })
+    }
+
+    /// Every record with its group's index, in input order (not group by group). Records
+    /// of a batch lie in input order in memory: reading them so is far kinder to caches
+    /// than group by group when types are interleaved.
+    pub fn iter_input_order(&self) -> impl Iterator<Item = (usize, &'a Record<'a>)> + '_ {
+        let mut next = vec![0usize; self.groups.len()];
+        self.order.iter().filter_map(move |&g| {
+            let g = g as usize;
+            let i = next.get_mut(g)?;
+            let record = *self.groups.get(g)?.records.get(*i)?;
+            *i += 1;
+            Some((g, record))
         })
     }
 
@@ -205,6 +221,7 @@ impl<D> Router<D> {
         let mut out = Vec::new();
         for (route_no, route) in self.routes.iter().enumerate() {
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
+            let mut order = Vec::with_capacity(records.len());
             // Batches hold few types and runs of one type: remember the last group and scan
             // linearly, which beats hashing every record.
             let mut last: Option<usize> = None;
@@ -213,9 +230,9 @@ impl<D> Router<D> {
                 if !route.filter.accepts(log_type) {
                     continue;
                 }
-                let g = match last.filter(|&g| groups[g].log_type == log_type) {
+                let g = match last.filter(|&g| same(groups[g].log_type, log_type)) {
                     Some(g) => g,
-                    None => match groups.iter().position(|g| g.log_type == log_type) {
+                    None => match groups.iter().position(|g| same(g.log_type, log_type)) {
                         Some(g) => g,
                         None => {
                             groups.push(TypeGroup {
@@ -231,6 +248,7 @@ impl<D> Router<D> {
                 };
                 last = Some(g);
                 groups[g].records.push(record);
+                order.push(u32::try_from(g).unwrap_or(u32::MAX));
             }
             if groups.is_empty() {
                 continue;
@@ -244,10 +262,18 @@ impl<D> Router<D> {
                 route: route_no,
                 groups,
                 len: start,
+                order,
             });
         }
         out
     }
+}
+
+/// String equality inline, eight bytes at a time: types are short, and a `memcmp` call per
+/// comparison was most of routing's time.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && kinesis_utils::json_cursor::starts_with(a.as_bytes(), b.as_bytes())
 }
 
 #[cfg(test)]
@@ -304,6 +330,17 @@ mod tests {
         assert_eq!(b.groups[1].first_timestamp, DateTime::from_timestamp(1, 0));
         let slots: Vec<_> = b.iter().map(|(s, _, r)| (s, r.index)).collect();
         assert_eq!(slots, [(0, 0), (1, 2), (2, 5), (3, 1), (4, 4), (5, 3)]);
+        let input_order: Vec<_> = b.iter_input_order().map(|(g, r)| (g, r.index)).collect();
+        assert_eq!(
+            input_order,
+            [(0, 0), (1, 1), (0, 2), (2, 3), (1, 4), (0, 5)]
+        );
+        let filtered: Vec<_> = batches[0]
+            .iter_input_order()
+            .map(|(g, r)| (g, r.index))
+            .collect();
+        assert_eq!(filtered, [(0, 0), (0, 2), (1, 3), (0, 5)]);
+        assert!(same("ab", "ab") && !same("ab", "abc") && !same("abcdefghi", "abcdefgh!"));
         assert_eq!(b.groups[2].slots(), 5..6);
         assert_eq!(batches[0].len(), 4);
         assert!(router.accepts("zzz"));
