@@ -31,7 +31,7 @@ pub(crate) fn scan_object<'a>(text: &'a str, keys: [&str; 3]) -> Option<Fields<'
             let start = c.position();
             c.skip_value(Escaped, 1)?;
             // The first matching name only, as the serde path decides (names may coincide).
-            if let Some(slot) = keys.iter().position(|want| key == want.as_bytes()) {
+            if let Some(slot) = keys.iter().position(|want| same(key, want.as_bytes())) {
                 fields.values[slot] = Some(text.get(start..c.position())?);
             }
             if !c.eat(b',') {
@@ -41,6 +41,12 @@ pub(crate) fn scan_object<'a>(text: &'a str, keys: [&str; 3]) -> Option<Fields<'
         }
     }
     c.at_end().then_some(fields)
+}
+
+/// Key equality inline (keys are short) instead of a `memcmp` call per key.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 #[cfg(test)]
