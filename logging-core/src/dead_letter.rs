@@ -334,7 +334,7 @@ impl DeadLetter {
             let Some(e) = entries.get(i) else {
                 return Ok(());
             };
-            let text = std::str::from_utf8(e.data).ok();
+            let text = simdutf8::basic::from_utf8(e.data).ok();
             let envelope = EnvelopeOut {
                 reason: e.reason.as_str(),
                 code: e.code,

@@ -1,5 +1,7 @@
 //! Routing valid records to destinations (SPEC 1.3): allow-lists, fan-out, type groups.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -222,8 +224,10 @@ impl<D> Router<D> {
         for (route_no, route) in self.routes.iter().enumerate() {
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
             let mut order = Vec::with_capacity(records.len());
-            // Batches hold few types and runs of one type: remember the last group and scan
-            // linearly, which beats hashing every record.
+            // Runs of one type hit the last group; otherwise a hash of the type's length and
+            // end bytes (types are short) finds it without comparing against every group.
+            let mut index: HashMap<&'a str, usize, BuildHasherDefault<TypeHasher>> =
+                HashMap::default();
             let mut last: Option<usize> = None;
             for record in records {
                 let log_type: &'a str = &record.log_type;
@@ -232,19 +236,16 @@ impl<D> Router<D> {
                 }
                 let g = match last.filter(|&g| same(groups[g].log_type, log_type)) {
                     Some(g) => g,
-                    None => match groups.iter().position(|g| same(g.log_type, log_type)) {
-                        Some(g) => g,
-                        None => {
-                            groups.push(TypeGroup {
-                                log_type,
-                                first_timestamp: record.timestamp,
-                                first_id: record.log_id.as_deref(),
-                                records: Vec::new(),
-                                start: 0,
-                            });
-                            groups.len() - 1
-                        }
-                    },
+                    None => *index.entry(log_type).or_insert_with(|| {
+                        groups.push(TypeGroup {
+                            log_type,
+                            first_timestamp: record.timestamp,
+                            first_id: record.log_id.as_deref(),
+                            records: Vec::new(),
+                            start: 0,
+                        });
+                        groups.len() - 1
+                    }),
                 };
                 last = Some(g);
                 groups[g].records.push(record);
@@ -266,6 +267,33 @@ impl<D> Router<D> {
             });
         }
         out
+    }
+}
+
+/// A hasher for short strings: their length and first and last eight bytes, multiplied
+/// through. Types are short and few; SipHash's per-byte cost is not needed here.
+#[derive(Default)]
+struct TypeHasher(u64);
+
+impl Hasher for TypeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let word = |b: &[u8]| {
+            b.iter()
+                .take(8)
+                .enumerate()
+                .fold(0u64, |w, (i, &c)| w | (u64::from(c) << (8 * i)))
+        };
+        let tail = bytes
+            .get(bytes.len().saturating_sub(8)..)
+            .unwrap_or_default();
+        let mut h = self.0 ^ (bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h = (h ^ word(bytes)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = (h ^ word(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        self.0 = h ^ (h >> 29);
     }
 }
 
@@ -291,6 +319,31 @@ mod tests {
             log_id: Some(Cow::Owned(format!("id{i}"))),
             timestamp: DateTime::from_timestamp(i as i64, 0),
             origin: o,
+        }
+    }
+
+    #[test]
+    fn many_types_that_hash_alike_keep_their_groups() {
+        let data = Bytes::from_static(b"{}");
+        let o = origin("1");
+        // Same length, same first and last eight bytes: every one collides in the hasher.
+        let types: Vec<String> = (0..40)
+            .map(|i| format!("service-{}-worker", (b'a' + (i % 20) as u8) as char))
+            .collect();
+        let records: Vec<_> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| rec(i, t, &data, &o))
+            .collect();
+        let batches = Router::new()
+            .with_route(TypeFilter::all(), ())
+            .route(&records);
+        let groups = &batches[0].groups;
+        assert_eq!(groups.len(), 20);
+        for (n, g) in groups.iter().enumerate() {
+            assert_eq!(g.log_type, types[n]);
+            let indices: Vec<_> = g.records.iter().map(|r| r.index).collect();
+            assert_eq!(indices, [n, n + 20]);
         }
     }
 
