@@ -2,14 +2,30 @@
 //! directly and through the record decoder; the envelope fast path against serde_json.
 #![no_main]
 
+use std::io::Read;
+
 use bytes::Bytes;
 use kinesis_utils::decode::{Decoder, DecoderConfig, Origin};
 use kinesis_utils::{cwl, gzip};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(plain) = gzip::gunzip_bounded(data, 1 << 20) {
-        assert!(plain.len() <= 1 << 20);
+    // The one-shot inflater against flate2's multi-member reader: same bytes, same verdict.
+    for limit in [1 << 20, 100] {
+        let got = gzip::gunzip_bounded(data, limit);
+        let mut want = Vec::new();
+        let read = flate2::bufread::MultiGzDecoder::new(data)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut want);
+        match (got, read) {
+            (Ok(plain), Ok(_)) => {
+                assert!(plain.len() <= limit);
+                assert_eq!(plain, want);
+            }
+            (Err(gzip::GzipError::TooLarge { .. }), Ok(_)) => assert!(want.len() > limit),
+            (Err(gzip::GzipError::Corrupt { .. }), Err(_)) => {}
+            (got, read) => panic!("{got:?} vs {read:?} ({} bytes read)", want.len()),
+        }
     }
     let _ = cwl::parse(data);
     // The envelope fast path reads exactly as serde_json does, arena included.
