@@ -376,9 +376,18 @@ pub fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
     let Some(head) = text.get(..prefix.len()) else {
         return false;
     };
-    let (a, b) = (head.chunks_exact(8), prefix.chunks_exact(8));
-    let (ra, rb) = (a.remainder(), b.remainder());
-    a.zip(b).all(|(x, y)| word(x) == word(y)) && ra.iter().zip(rb).all(|(x, y)| x == y)
+    let mut at = 0;
+    while let (Some(a), Some(b)) = (head.get(at..at + 8), prefix.get(at..at + 8)) {
+        if word(a) != word(b) {
+            return false;
+        }
+        at += 8;
+    }
+    let (a, b) = (
+        head.get(at..).unwrap_or_default(),
+        prefix.get(at..).unwrap_or_default(),
+    );
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use kinesis_utils::{Decoded, Origin};
 use serde::Serialize;
 
+use crate::json_scan::KeyMemo;
 use crate::record::{FieldValue, LogRecord};
 use crate::schema::{SchemaConfig, validate_log_type};
 
@@ -109,6 +110,53 @@ pub enum Classified<'a> {
 /// }
 /// ```
 pub fn classify<'a>(index: usize, item: &'a Decoded, schema: &SchemaConfig) -> Classified<'a> {
+    classify_memo(index, item, schema, None)
+}
+
+/// Classifies the items of a batch one after the other, as [`classify`] does each, and
+/// faster: it remembers the key layout of the lines before (producers write every line with
+/// the same keys in the same order), so a line's keys are mostly recognised by comparing
+/// their bytes rather than scanned. What the pipeline uses.
+///
+/// ```
+/// use logging_core::classify::{Classified, Classifier};
+/// use logging_core::SchemaConfig;
+/// use kinesis_utils::{Decoded, Origin, Payload};
+/// let schema = SchemaConfig::default();
+/// let mut classifier = Classifier::new(&schema);
+/// let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
+/// for (i, line) in [r#"{"log_type":"a","time":1584154800}"#, r#"{"log_type":"b","time":1584154801}"#].iter().enumerate() {
+///     let item = Decoded::Payload(Payload { data: line.as_bytes().to_vec().into(), origin: origin.clone() });
+///     assert!(matches!(classifier.classify(i, &item), Classified::Valid(_)));
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Classifier<'s> {
+    schema: &'s SchemaConfig,
+    memo: KeyMemo,
+}
+
+impl<'s> Classifier<'s> {
+    /// A classifier for `schema`, remembering nothing yet.
+    pub fn new(schema: &'s SchemaConfig) -> Self {
+        Self {
+            schema,
+            memo: KeyMemo::default(),
+        }
+    }
+
+    /// Classifies one decoded item (at position `index` of the batch), as [`classify`].
+    pub fn classify<'a>(&mut self, index: usize, item: &'a Decoded) -> Classified<'a> {
+        classify_memo(index, item, self.schema, Some(&mut self.memo))
+    }
+}
+
+fn classify_memo<'a>(
+    index: usize,
+    item: &'a Decoded,
+    schema: &SchemaConfig,
+    memo: Option<&mut KeyMemo>,
+) -> Classified<'a> {
     match item {
         Decoded::Control(origin) => Classified::Control(origin),
         Decoded::Failed(f) => Classified::Failed(Failure {
@@ -120,7 +168,7 @@ pub fn classify<'a>(index: usize, item: &'a Decoded, schema: &SchemaConfig) -> C
             data: &f.raw,
             origin: &f.origin,
         }),
-        Decoded::Payload(p) => classify_payload(index, &p.data, &p.origin, schema),
+        Decoded::Payload(p) => classify_payload(index, &p.data, &p.origin, schema, memo),
     }
 }
 
@@ -129,6 +177,7 @@ fn classify_payload<'a>(
     data: &'a Bytes,
     origin: &'a Origin,
     schema: &SchemaConfig,
+    memo: Option<&mut KeyMemo>,
 ) -> Classified<'a> {
     let fail = |reason, code, detail: String, log_type| {
         Classified::Failed(Failure {
@@ -141,7 +190,11 @@ fn classify_payload<'a>(
             origin,
         })
     };
-    let record = match LogRecord::parse_with(data, schema) {
+    let parsed = match memo {
+        Some(memo) => LogRecord::parse_with_memo(data, schema, memo),
+        None => LogRecord::parse_with(data, schema),
+    };
+    let record = match parsed {
         Ok(r) => r,
         Err(e) => return fail(FailureReason::UnknownType, e.code(), e.to_string(), None),
     };

@@ -16,7 +16,7 @@ use kinesis_utils::decode::{EventError, cmp_sequence_numbers};
 use kinesis_utils::{DecodedBatch, Decoder, DecoderConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classified, Failure, FailureReason, Record, classify};
+use crate::classify::{Classified, Classifier, Failure, FailureReason, Record};
 use crate::dead_letter::{DeadLetter, DeadLetterEntry, DeadLetterReport};
 use crate::destination::{DeliveryStatus, Destination, join_all};
 use crate::routing::{Router, TypeFilter};
@@ -315,11 +315,12 @@ impl Pipeline {
         let mut states: Vec<State> = Vec::with_capacity(batch.items.len());
         let mut records: Vec<Record<'_>> = Vec::with_capacity(batch.items.len());
         let mut failures: Vec<Failure<'_>> = Vec::new();
+        let mut classifier = Classifier::new(&self.schema);
         for (i, item) in batch.items.iter().enumerate() {
             if let kinesis_utils::Decoded::Payload(p) = item {
                 report.payload_bytes += p.data.len();
             }
-            match classify(i, item, &self.schema) {
+            match classifier.classify(i, item) {
                 Classified::Control(_) => states.push(State::Control),
                 Classified::Failed(f) => {
                     states.push(State::Failed(f.reason));

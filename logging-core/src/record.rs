@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::json_scan;
+use crate::json_scan::{self, KeyMemo};
 use crate::schema::SchemaConfig;
 use crate::timestamp::{self, BadTimestamp};
 
@@ -175,7 +175,31 @@ impl<'a> LogRecord<'a> {
         )
     }
 
+    /// [`LogRecord::parse_with`], remembering the key layout of the lines before in `memo`
+    /// (one memo per schema).
+    pub(crate) fn parse_with_memo(
+        raw: &'a [u8],
+        schema: &SchemaConfig,
+        memo: &mut KeyMemo,
+    ) -> Result<Self, ParseError> {
+        let keys = Keys {
+            log_type: &schema.log_type_field,
+            log_id: &schema.log_id_field,
+            timestamp: &schema.timestamp_field,
+        };
+        Self::parse_keys_memo(raw, keys, true, Some(memo))
+    }
+
     fn parse_keys_with(raw: &'a [u8], keys: Keys<'_>, try_fast: bool) -> Result<Self, ParseError> {
+        Self::parse_keys_memo(raw, keys, try_fast, None)
+    }
+
+    fn parse_keys_memo(
+        raw: &'a [u8],
+        keys: Keys<'_>,
+        try_fast: bool,
+        memo: Option<&mut KeyMemo>,
+    ) -> Result<Self, ParseError> {
         // serde_json skips strings it ignores without checking their UTF-8; checking the
         // whole payload first (fast on ASCII) makes the validation complete.
         let text = match simdutf8::basic::from_utf8(raw) {
@@ -190,7 +214,7 @@ impl<'a> LogRecord<'a> {
         };
         if try_fast
             && let Some(found) =
-                json_scan::scan_object(text, [keys.log_type, keys.log_id, keys.timestamp])
+                json_scan::scan_object(text, [keys.log_type, keys.log_id, keys.timestamp], memo)
         {
             let [log_type, log_id, timestamp] = found.values;
             return Ok(LogRecord {
@@ -461,6 +485,7 @@ mod tests {
     mod fast_path {
         //! The fast scanner and serde_json must give the same record or the same error.
         use super::*;
+        use crate::json_scan::KeyMemo;
         use proptest::prelude::*;
 
         fn both(raw: &[u8]) -> (String, String) {
@@ -523,6 +548,53 @@ mod tests {
                 Just(r"log_\u0074ype".to_string()),
                 text(),
             ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+            /// Lines of one key layout, sometimes with a key dropped or two swapped or a byte
+            /// flipped, parsed in order with one key memo: each agrees with serde_json.
+            #[test]
+            fn a_memo_of_earlier_lines_changes_nothing(
+                layout in proptest::collection::vec(key(), 1..8),
+                lines in proptest::collection::vec(
+                    (
+                        proptest::collection::vec(value(), 8),
+                        prop_oneof![4 => Just(""), 1 => Just(" ")],
+                        proptest::option::weighted(0.2, any::<usize>()),
+                        proptest::option::weighted(0.2, (any::<usize>(), any::<usize>())),
+                        proptest::option::weighted(0.1, (any::<usize>(), any::<u8>())),
+                    ),
+                    1..10,
+                ),
+            ) {
+                let keys = Keys { log_type: "log_type", log_id: "log_id", timestamp: "time" };
+                let mut memo = KeyMemo::default();
+                for (values, ws, drop, swap, flip) in lines {
+                    let mut fields: Vec<(&String, &String)> = layout.iter().zip(&values).collect();
+                    if let Some((a, b)) = swap {
+                        let n = fields.len();
+                        fields.swap(a % n, b % n);
+                    }
+                    if let Some(d) = drop {
+                        let n = fields.len();
+                        fields.remove(d % n);
+                    }
+                    let parts: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{ws}\"{k}\"{ws}:{ws}{v}")).collect();
+                    let mut raw = format!("{{{}}}", parts.join(",")).into_bytes();
+                    if let Some((at, byte)) = flip {
+                        let n = raw.len();
+                        raw[at % n] = byte;
+                    }
+                    let fast = format!(
+                        "{:?}",
+                        LogRecord::parse_keys_memo(&raw, keys, true, Some(&mut memo))
+                    );
+                    let serde = format!("{:?}", LogRecord::parse_keys_with(&raw, keys, false));
+                    prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&raw));
+                }
+            }
         }
 
         proptest! {
