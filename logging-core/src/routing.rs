@@ -1,7 +1,5 @@
 //! Routing valid records to destinations (SPEC 1.3): allow-lists, fan-out, type groups.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -224,10 +222,9 @@ impl<D> Router<D> {
         for (route_no, route) in self.routes.iter().enumerate() {
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
             let mut order = Vec::with_capacity(records.len());
-            // Runs of one type hit the last group; otherwise a hash of the type's length and
-            // end bytes (types are short) finds it without comparing against every group.
-            let mut index: HashMap<&'a str, usize, BuildHasherDefault<TypeHasher>> =
-                HashMap::default();
+            // Runs of one type hit the last group; otherwise each group's fingerprint (length
+            // and end words) is compared as integers and only a match is compared in full.
+            let mut prints: Vec<Fingerprint> = Vec::new();
             let mut last: Option<usize> = None;
             for record in records {
                 let log_type: &'a str = &record.log_type;
@@ -236,16 +233,29 @@ impl<D> Router<D> {
                 }
                 let g = match last.filter(|&g| same(groups[g].log_type, log_type)) {
                     Some(g) => g,
-                    None => *index.entry(log_type).or_insert_with(|| {
-                        groups.push(TypeGroup {
-                            log_type,
-                            first_timestamp: record.timestamp,
-                            first_id: record.log_id.as_deref(),
-                            records: Vec::new(),
-                            start: 0,
-                        });
-                        groups.len() - 1
-                    }),
+                    None => {
+                        let print = Fingerprint::of(log_type);
+                        let found = prints
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, p)| **p == print)
+                            .map(|(g, _)| g)
+                            .find(|&g| same(groups[g].log_type, log_type));
+                        match found {
+                            Some(g) => g,
+                            None => {
+                                prints.push(print);
+                                groups.push(TypeGroup {
+                                    log_type,
+                                    first_timestamp: record.timestamp,
+                                    first_id: record.log_id.as_deref(),
+                                    records: Vec::new(),
+                                    start: 0,
+                                });
+                                groups.len() - 1
+                            }
+                        }
+                    }
                 };
                 last = Some(g);
                 groups[g].records.push(record);
@@ -270,30 +280,41 @@ impl<D> Router<D> {
     }
 }
 
-/// A hasher for short strings: their length and first and last eight bytes, multiplied
-/// through. Types are short and few; SipHash's per-byte cost is not needed here.
-#[derive(Default)]
-struct TypeHasher(u64);
+/// A type's length and its first and last eight bytes (overlapping when shorter than 16,
+/// fewer when shorter than 8): equal strings have equal fingerprints, and types that differ
+/// mostly differ here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fingerprint(usize, u64, u64);
 
-impl Hasher for TypeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let word = |b: &[u8]| {
-            b.iter()
-                .take(8)
-                .enumerate()
-                .fold(0u64, |w, (i, &c)| w | (u64::from(c) << (8 * i)))
+impl Fingerprint {
+    fn of(s: &str) -> Self {
+        let b = s.as_bytes();
+        let n = b.len();
+        let u32_at = |i: usize| {
+            b.get(i..i + 4)
+                .and_then(|w| w.try_into().ok())
+                .map_or(0, u32::from_le_bytes)
         };
-        let tail = bytes
-            .get(bytes.len().saturating_sub(8)..)
-            .unwrap_or_default();
-        let mut h = self.0 ^ (bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        h = (h ^ word(bytes)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h = (h ^ word(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        self.0 = h ^ (h >> 29);
+        let u64_at = |i: usize| {
+            b.get(i..i + 8)
+                .and_then(|w| w.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        // Fixed-size loads only (overlapping for short strings): no per-byte loop or memcpy.
+        let (head, tail) = match n {
+            8.. => (u64_at(0), u64_at(n - 8)),
+            4..8 => {
+                let w = u64::from(u32_at(0)) | (u64::from(u32_at(n - 4)) << 32);
+                (w, w)
+            }
+            1..4 => {
+                let byte = |i: usize| u64::from(b.get(i).copied().unwrap_or_default());
+                let w = byte(0) | (byte(n / 2) << 8) | (byte(n - 1) << 16);
+                (w, w)
+            }
+            0 => (0, 0),
+        };
+        Fingerprint(n, head, tail)
     }
 }
 
@@ -323,10 +344,10 @@ mod tests {
     }
 
     #[test]
-    fn many_types_that_hash_alike_keep_their_groups() {
+    fn many_types_with_one_fingerprint_keep_their_groups() {
         let data = Bytes::from_static(b"{}");
         let o = origin("1");
-        // Same length, same first and last eight bytes: every one collides in the hasher.
+        // Same length, same first and last eight bytes: every fingerprint is alike.
         let types: Vec<String> = (0..40)
             .map(|i| format!("service-{}-worker", (b'a' + (i % 20) as u8) as char))
             .collect();
