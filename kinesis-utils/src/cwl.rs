@@ -338,6 +338,19 @@ pub(crate) struct ArenaEnvelope<'a> {
     pub(crate) log_events: Option<Vec<ArenaLogEvent<'a>>>,
 }
 
+impl ArenaEnvelope<'_> {
+    /// No field seen yet: the defaults both parsers start from.
+    pub(crate) fn empty() -> Self {
+        ArenaEnvelope {
+            message_type: None,
+            owner: Cow::Borrowed(""),
+            log_group: Cow::Borrowed(""),
+            log_stream: Cow::Borrowed(""),
+            log_events: None,
+        }
+    }
+}
+
 struct ArenaEnvelopeSeed<'s> {
     arena: &'s mut Vec<u8>,
 }
@@ -355,13 +368,7 @@ impl<'de> serde::de::Visitor<'de> for ArenaEnvelopeSeed<'_> {
         f.write_str("a CloudWatch Logs subscription envelope")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut env = ArenaEnvelope {
-            message_type: None,
-            owner: Cow::Borrowed(""),
-            log_group: Cow::Borrowed(""),
-            log_stream: Cow::Borrowed(""),
-            log_events: None,
-        };
+        let mut env = ArenaEnvelope::empty();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match &*key {
                 "messageType" => env.message_type = Some(map.next_value()?),

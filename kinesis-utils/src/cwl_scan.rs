@@ -22,13 +22,7 @@ use crate::json_cursor::{Cursor, Plain};
 /// may hold partial output: the caller truncates it.
 pub(crate) fn scan<'a>(json: &'a [u8], arena: &mut Vec<u8>) -> Option<ArenaEnvelope<'a>> {
     let mut c = Cursor::new(json);
-    let mut env = ArenaEnvelope {
-        message_type: None,
-        owner: Cow::Borrowed(""),
-        log_group: Cow::Borrowed(""),
-        log_stream: Cow::Borrowed(""),
-        log_events: None,
-    };
+    let mut env = ArenaEnvelope::empty();
     c.expect(b'{')?;
     if !c.eat(b'}') {
         let mut seen = 0u8;

@@ -102,6 +102,15 @@ fn same_start(text: &[u8], literal: &[u8]) -> bool {
     }
 }
 
+/// A string value as the full read takes it: `data` raw (the base64 decoder validates it),
+/// the others [`Plain`].
+fn read_string<'a>(c: &mut Cursor<'a>, var: Var) -> Option<&'a [u8]> {
+    match var {
+        Var::Data => c.raw_string(),
+        _ => c.plain_string(),
+    }
+}
+
 struct Scanner<'a> {
     c: Cursor<'a>,
     /// The last fully read record as a template (empty before the first).
@@ -198,11 +207,11 @@ impl<'a> Scanner<'a> {
             self.c.advance(literal.len());
             // The calls the full read makes for each value.
             match var {
-                Var::EventId => r.event_id = Some(self.c.plain_string()?),
-                Var::Sequence => r.sequence_number = self.c.plain_string()?,
-                Var::PartitionKey => r.partition_key = self.c.plain_string()?,
+                Var::EventId => r.event_id = Some(read_string(&mut self.c, var)?),
+                Var::Sequence => r.sequence_number = read_string(&mut self.c, var)?,
+                Var::PartitionKey => r.partition_key = read_string(&mut self.c, var)?,
                 Var::Arrival => r.arrival = Some(self.c.null_or_number()??),
-                Var::Data => r.data = self.c.raw_string()?,
+                Var::Data => r.data = read_string(&mut self.c, var)?,
             }
         }
         if !same_start(self.c.rest(), self.template.tail) {
@@ -227,6 +236,14 @@ impl<'a> Scanner<'a> {
         Some(record)
     }
 
+    /// [`read_string`], noting the span (quotes included, so that the template's
+    /// literals end where the same cursor call starts).
+    fn string_value(&mut self, var: Var) -> Option<&'a [u8]> {
+        let value = read_string(&mut self.c, var)?;
+        self.span(var, value.len() + 2);
+        Some(value)
+    }
+
     /// Notes where the value just read (ending at the cursor, `len` bytes) lies.
     fn span(&mut self, var: Var, len: usize) {
         let end = self.c.position();
@@ -247,9 +264,7 @@ impl<'a> Scanner<'a> {
                             self.c.literal(b"null")?;
                             None
                         } else {
-                            let id = self.c.plain_string()?;
-                            self.span(Var::EventId, id.len() + 2);
-                            Some(id)
+                            Some(self.string_value(Var::EventId)?)
                         });
                     }
                     b"kinesis" if kinesis.is_none() => kinesis = Some(self.kinesis()?),
@@ -281,22 +296,12 @@ impl<'a> Scanner<'a> {
                 let key = self.field_key(field)?;
                 self.c.expect(b':')?;
                 match key {
-                    // Strings' spans include their quotes: the template's literals then
-                    // end where the same cursor call starts.
-                    b"data" if data.is_none() => {
-                        let d = self.c.raw_string()?;
-                        self.span(Var::Data, d.len() + 2);
-                        data = Some(d);
-                    }
+                    b"data" if data.is_none() => data = Some(self.string_value(Var::Data)?),
                     b"sequenceNumber" if seq.is_none() => {
-                        let n = self.c.plain_string()?;
-                        self.span(Var::Sequence, n.len() + 2);
-                        seq = Some(n);
+                        seq = Some(self.string_value(Var::Sequence)?);
                     }
                     b"partitionKey" if pk.is_none() => {
-                        let k = self.c.plain_string()?;
-                        self.span(Var::PartitionKey, k.len() + 2);
-                        pk = Some(k);
+                        pk = Some(self.string_value(Var::PartitionKey)?);
                     }
                     b"approximateArrivalTimestamp" if arrival.is_none() => {
                         let a = self.c.null_or_number()?;
