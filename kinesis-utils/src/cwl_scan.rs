@@ -120,7 +120,8 @@ fn integer(c: &mut Cursor<'_>) -> Option<i64> {
     let start = c.position();
     c.number()?;
     let digits = c.since(start);
-    if digits.iter().any(|&b| matches!(b, b'.' | b'e' | b'E')) {
+    // serde_json reads `-0` as the float -0.0, which an i64 refuses.
+    if digits == b"-0" || digits.iter().any(|&b| matches!(b, b'.' | b'e' | b'E')) {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
@@ -240,6 +241,7 @@ mod tests {
             r#"{"logEvents":[{"message":"a","message":"b"}]}"#,
             r#"{"owner":"a","owner":"b"}"#,
             r#"{"logEvents":[{"message":"a","timestamp":1.5}]}"#,
+            r#"{"logEvents":[{"message":"a","timestamp":-0}]}"#,
             r#"{"logEvents":[{"message":"a","timestamp":9223372036854775808}]}"#,
             r#"{"logEvents":null}"#,
             r#"{"messageType":null}"#,
