@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Classified, Classifier, Failure, FailureReason, Record};
 use crate::dead_letter::{DeadLetter, DeadLetterEntry, DeadLetterReport};
 use crate::destination::{DeliveryStatus, Destination, join_all};
-use crate::routing::{Router, TypeFilter};
+use crate::routing::{Mark, Router, TypeFilter};
 use crate::schema::SchemaConfig;
 
 /// Counts of failed payloads per reason.
@@ -314,6 +314,8 @@ impl Pipeline {
         };
         let mut states: Vec<State> = Vec::with_capacity(batch.items.len());
         let mut records: Vec<Record<'_>> = Vec::with_capacity(batch.items.len());
+        // Routing's view of each type, taken while the record's bytes are in cache.
+        let mut marks: Vec<Mark> = Vec::with_capacity(batch.items.len());
         let mut failures: Vec<Failure<'_>> = Vec::new();
         let mut classifier = Classifier::new(&self.schema);
         for (i, item) in batch.items.iter().enumerate() {
@@ -331,12 +333,14 @@ impl Pipeline {
                     failures.push(f);
                 }
                 Classified::Valid(r) => {
-                    if self.router.accepts(&r.log_type) {
+                    let mark = self.router.mark(&r.log_type);
+                    if mark.any {
                         states.push(State::Routed {
                             rejected: false,
                             failed: false,
                         });
                         records.push(r);
+                        marks.push(mark);
                     } else {
                         states.push(State::Filtered);
                     }
@@ -362,7 +366,7 @@ impl Pipeline {
 
         // Deliveries and the dead-lettering of classification failures are independent: run
         // them together. Rejections are dead-lettered afterwards (their groups differ).
-        let batches = self.router.route(&records);
+        let batches = self.router.route_marked(&records, &marks);
         let deliveries = batches
             .iter()
             .filter_map(|b| self.router.routes().get(b.route))

@@ -218,47 +218,84 @@ impl<D> Router<D> {
     /// assert_eq!(batches[1].len(), 2);
     /// ```
     pub fn route<'a>(&self, records: &'a [Record<'a>]) -> Vec<RoutedBatch<'a>> {
+        let marks: Vec<Mark> = records.iter().map(|r| self.mark(&r.log_type)).collect();
+        self.route_marked(records, &marks)
+    }
+
+    /// What routing needs to know of a type: taken where the caller reads the type anyway
+    /// (the pipeline's classification loop), so that routing never reads it again.
+    pub(crate) fn mark(&self, log_type: &str) -> Mark {
+        let mut routes = 0u64;
+        let mut any = false;
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.filter.accepts(log_type) {
+                any = true;
+                if let Some(bit) = 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)) {
+                    routes |= bit;
+                }
+            }
+        }
+        Mark {
+            print: Fingerprint::of(log_type),
+            routes,
+            any,
+        }
+    }
+
+    /// [`Router::route`] with each record's [`Mark`] (`marks[i]` of `records[i]`).
+    pub(crate) fn route_marked<'a>(
+        &self,
+        records: &'a [Record<'a>],
+        marks: &[Mark],
+    ) -> Vec<RoutedBatch<'a>> {
         let mut out = Vec::new();
         for (route_no, route) in self.routes.iter().enumerate() {
+            let bit = u32::try_from(route_no)
+                .ok()
+                .and_then(|n| 1u64.checked_shl(n));
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
             let mut order = Vec::with_capacity(records.len());
             // Runs of one type hit the last group; otherwise each group's fingerprint (length
-            // and end words) is compared as integers and only a match is compared in full.
+            // and end words) is compared as integers, and only a match of a type longer than
+            // the fingerprint is compared in full.
             let mut prints: Vec<Fingerprint> = Vec::new();
             let mut last: Option<usize> = None;
-            for record in records {
+            for (record, mark) in records.iter().zip(marks) {
                 let log_type: &'a str = &record.log_type;
-                if !route.filter.accepts(log_type) {
+                let accepted = match bit {
+                    Some(bit) => mark.routes & bit != 0,
+                    None => route.filter.accepts(log_type),
+                };
+                if !accepted {
                     continue;
                 }
-                let g = match last.filter(|&g| same(groups[g].log_type, log_type)) {
+                let print = mark.print;
+                let is = |g: usize| {
+                    prints.get(g) == Some(&print)
+                        && (print.exact()
+                            || groups.get(g).is_some_and(|x| same(x.log_type, log_type)))
+                };
+                let g = match last.filter(|&g| is(g)) {
                     Some(g) => g,
-                    None => {
-                        let print = Fingerprint::of(log_type);
-                        let found = prints
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, p)| **p == print)
-                            .map(|(g, _)| g)
-                            .find(|&g| same(groups[g].log_type, log_type));
-                        match found {
-                            Some(g) => g,
-                            None => {
-                                prints.push(print);
-                                groups.push(TypeGroup {
-                                    log_type,
-                                    first_timestamp: record.timestamp,
-                                    first_id: record.log_id.as_deref(),
-                                    records: Vec::new(),
-                                    start: 0,
-                                });
-                                groups.len() - 1
-                            }
+                    None => match (0..prints.len()).find(|&g| is(g)) {
+                        Some(g) => g,
+                        None => {
+                            prints.push(print);
+                            groups.push(TypeGroup {
+                                log_type,
+                                first_timestamp: record.timestamp,
+                                first_id: record.log_id.as_deref(),
+                                records: Vec::new(),
+                                start: 0,
+                            });
+                            groups.len() - 1
                         }
-                    }
+                    },
                 };
                 last = Some(g);
-                groups[g].records.push(record);
+                if let Some(group) = groups.get_mut(g) {
+                    group.records.push(record);
+                }
                 order.push(u32::try_from(g).unwrap_or(u32::MAX));
             }
             if groups.is_empty() {
@@ -280,9 +317,19 @@ impl<D> Router<D> {
     }
 }
 
+/// What [`Router::route_marked`] needs of one record's type.
+#[derive(Clone, Copy)]
+pub(crate) struct Mark {
+    print: Fingerprint,
+    /// Bit `i`: route `i` accepts the type (routes past 64 ask their filter again).
+    routes: u64,
+    /// Some route accepts the type.
+    pub(crate) any: bool,
+}
+
 /// A type's length and its first and last eight bytes (overlapping when shorter than 16,
-/// fewer when shorter than 8): equal strings have equal fingerprints, and types that differ
-/// mostly differ here.
+/// fewer when shorter than 8): equal strings have equal fingerprints, types that differ
+/// mostly differ here, and types of up to 16 bytes are held whole.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Fingerprint(usize, u64, u64);
 
@@ -316,6 +363,11 @@ impl Fingerprint {
         };
         Fingerprint(n, head, tail)
     }
+
+    /// Whether the fingerprint holds every byte, so that equal fingerprints are equal types.
+    fn exact(self) -> bool {
+        self.0 <= 16
+    }
 }
 
 /// String equality inline: types are short, and a `memcmp` call per comparison was most of
@@ -347,9 +399,9 @@ mod tests {
     fn many_types_with_one_fingerprint_keep_their_groups() {
         let data = Bytes::from_static(b"{}");
         let o = origin("1");
-        // Same length, same first and last eight bytes: every fingerprint is alike.
+        // 17 bytes, same first and last eight: every fingerprint is alike.
         let types: Vec<String> = (0..40)
-            .map(|i| format!("service-{}-worker", (b'a' + (i % 20) as u8) as char))
+            .map(|i| format!("service-{}-workers", (b'a' + (i % 20) as u8) as char))
             .collect();
         let records: Vec<_> = types
             .iter()
@@ -420,5 +472,60 @@ mod tests {
         assert!(router.accepts("zzz"));
         assert!(!Router::<u8>::new().accepts("a"));
         assert!(Router::<u8>::new().route(&records).is_empty());
+    }
+
+    /// Groups by plain string equality, per route in order: what `route` must equal.
+    fn reference<'a>(
+        routes: &[TypeFilter],
+        records: &'a [Record<'a>],
+    ) -> Vec<(usize, Vec<(&'a str, Vec<usize>)>)> {
+        let mut out = Vec::new();
+        for (n, filter) in routes.iter().enumerate() {
+            let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+            for r in records.iter().filter(|r| filter.accepts(&r.log_type)) {
+                match groups.iter_mut().find(|g| g.0 == r.log_type) {
+                    Some(g) => g.1.push(r.index),
+                    None => groups.push((&r.log_type, vec![r.index])),
+                }
+            }
+            if !groups.is_empty() {
+                out.push((n, groups));
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Types of every length class (exact and hashed fingerprints, collisions of head and
+        /// tail) and more routes than the mark's 64 bits.
+        #[test]
+        fn routing_agrees_with_plain_grouping(
+            types in proptest::collection::vec("[ab]{0,3}|x{5,7}[ab]|x{8}[ab]{1,3}x{8}", 0..40),
+            filters in proptest::collection::vec(
+                proptest::option::of(proptest::collection::vec("[ab]{0,3}|x{5,7}[ab]", 1..4)),
+                1..70,
+            ),
+        ) {
+            let data = Bytes::from_static(b"{}");
+            let o = origin("1");
+            let records: Vec<_> = types.iter().enumerate().map(|(i, t)| rec(i, t, &data, &o)).collect();
+            let routes: Vec<TypeFilter> = filters
+                .into_iter()
+                .map(|f| f.map_or_else(TypeFilter::all, TypeFilter::only))
+                .collect();
+            let mut router = Router::new();
+            for f in &routes {
+                router.push(f.clone(), ());
+            }
+            let got: Vec<_> = router
+                .route(&records)
+                .iter()
+                .map(|b| {
+                    let groups = b.groups.iter().map(|g| (g.log_type, g.records.iter().map(|r| r.index).collect())).collect();
+                    (b.route, groups)
+                })
+                .collect();
+            proptest::prop_assert_eq!(got, reference(&routes, &records));
+        }
     }
 }
