@@ -32,12 +32,12 @@ fn main() -> ExitCode {
     };
     for item in &batch.items {
         let o = item.origin();
-        let mut at = format!("record {} seq {}", o.record_index, o.sequence_number);
-        if let Some(sub) = o.sub_sequence {
+        let mut at = format!("record {} seq {}", o.record_index(), o.sequence_number());
+        if let Some(sub) = o.sub_sequence() {
             at.push_str(&format!(" kpl#{sub}"));
         }
-        if let Some(cwl) = &o.cwl {
-            at.push_str(&format!(" cwl {} {}", cwl.log_group, cwl.event_id));
+        if let Some(cwl) = o.cwl() {
+            at.push_str(&format!(" cwl {} {}", cwl.log_group(), cwl.event_id()));
         }
         match item {
             Decoded::Payload(p) => println!("{at}: payload {}", String::from_utf8_lossy(&p.data)),

@@ -20,44 +20,8 @@ use crate::cwl::{self, CwlError, CwlMessage, MessageRef, RawBytes};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
 use crate::md5x;
-pub use crate::shared_str::SharedStr;
-
-/// Where a payload came from.
-///
-/// Build one for records from elsewhere (for [`Decoder::decode_data`]) with the fields you know
-/// and `..Origin::default()`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
-    /// Position of the Kinesis record in the batch.
-    pub record_index: usize,
-    /// The Kinesis record's sequence number (what Lambda's `itemIdentifier` names).
-    pub sequence_number: SharedStr,
-    /// The Kinesis record's partition key.
-    pub partition_key: SharedStr,
-    /// Lambda's `eventID` (`shardId-…:sequence`), when the event carried one.
-    pub event_id: Option<SharedStr>,
-    /// Kinesis' `approximateArrivalTimestamp` of the record in milliseconds since the Unix
-    /// epoch, when the event carried one: a time that is the same when Lambda replays the
-    /// record, for keys of records that carry no timestamp of their own.
-    pub arrival_ms: Option<i64>,
-    /// Index of the user record inside a KPL aggregate.
-    pub sub_sequence: Option<u32>,
-    /// CloudWatch Logs details, for payloads unpacked from a subscription message.
-    pub cwl: Option<CwlOrigin>,
-}
-
-/// Where a CloudWatch Logs payload came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CwlOrigin {
-    /// The log event id.
-    pub event_id: SharedStr,
-    /// The source log group.
-    pub log_group: SharedStr,
-    /// The source log stream.
-    pub log_stream: SharedStr,
-    /// The event's timestamp in milliseconds since the Unix epoch.
-    pub timestamp_ms: i64,
-}
+pub use crate::origin::{CwlOrigin, Origin, RecordInfo, Records};
+use crate::origin::{CwlTable, RecordRow, RecordTable};
 
 /// One decoded payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +64,7 @@ impl DecodeError {
 
 /// A record, or part of one, that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("decoding Kinesis record {} failed: {error}", origin.sequence_number)]
+#[error("decoding Kinesis record {} failed: {error}", origin.sequence_number())]
 pub struct DecodeFailure {
     /// Where the bytes came from.
     pub origin: Origin,
@@ -117,8 +81,9 @@ pub enum Decoded {
     Payload(Payload),
     /// A CloudWatch Logs control message (or a data message with no events): nothing to do.
     Control(Origin),
-    /// Bytes that could not be decoded.
-    Failed(DecodeFailure),
+    /// Bytes that could not be decoded (boxed: failures are rare, and the box keeps every
+    /// item as small as a payload).
+    Failed(Box<DecodeFailure>),
 }
 
 impl Decoded {
@@ -132,28 +97,13 @@ impl Decoded {
     }
 }
 
-/// One Kinesis record of the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordInfo {
-    /// The sequence number.
-    pub sequence_number: SharedStr,
-    /// The partition key.
-    pub partition_key: SharedStr,
-    /// Lambda's `eventID`, when present.
-    pub event_id: Option<SharedStr>,
-    /// `approximateArrivalTimestamp` in milliseconds since the Unix epoch, when present.
-    pub arrival_ms: Option<i64>,
-    /// Size of the record's data after base64 decoding.
-    pub data_len: usize,
-}
-
 /// A decoded batch: items in input order, and the records they came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodedBatch {
     /// Every item, in input order; each record yields at least one.
     pub items: Vec<Decoded>,
     /// The Kinesis records, indexed by [`Origin::record_index`].
-    pub records: Vec<RecordInfo>,
+    pub records: Records,
 }
 
 impl DecodedBatch {
@@ -168,7 +118,7 @@ impl DecodedBatch {
     /// The failures, in order.
     pub fn failures(&self) -> impl Iterator<Item = &DecodeFailure> {
         self.items.iter().filter_map(|d| match d {
-            Decoded::Failed(f) => Some(f),
+            Decoded::Failed(f) => Some(&**f),
             _ => None,
         })
     }
@@ -258,10 +208,10 @@ impl DecoderConfig {
 /// let batch = Decoder::default().decode_event_json(event).unwrap();
 /// let payload = batch.payloads().next().unwrap();
 /// assert_eq!(&payload.data[..], br#"{"log_type":"app"}"#);
-/// assert_eq!(&*payload.origin.sequence_number, "1");
+/// assert_eq!(&*payload.origin.sequence_number(), "1");
 /// let failure = batch.failures().next().unwrap();
 /// assert_eq!(failure.error.reason(), "bad_base64");
-/// assert_eq!(&*failure.origin.sequence_number, "2");
+/// assert_eq!(&*failure.origin.sequence_number(), "2");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
@@ -577,41 +527,48 @@ impl Decoder {
         } = c;
         let arena = Bytes::from(arena);
         // Whole `&str`s and checked ASCII, so UTF-8 and every range on char boundaries.
-        let meta = Arc::new(String::from_utf8(meta).unwrap_or_default());
-        let text = |r: std::ops::Range<usize>| SharedStr::slice_of(&meta, r).unwrap_or_default();
+        let rows = pending
+            .iter()
+            .enumerate()
+            .map(|(record_index, p)| RecordRow {
+                record_index,
+                sequence_number: p.sequence_number.clone(),
+                partition_key: p.partition_key.clone(),
+                event_id: p.event_id.clone(),
+                arrival_ms: p.arrival_ms,
+                data_len: if p.base64_error.is_some() {
+                    0
+                } else {
+                    p.range.len()
+                },
+            })
+            .collect();
+        let table = Arc::new(RecordTable {
+            text: String::from_utf8(meta).unwrap_or_default(),
+            rows,
+        });
         let mut batch = DecodedBatch {
             items: Vec::with_capacity(pending.len()),
-            records: Vec::with_capacity(pending.len()),
+            records: Records::new(Arc::clone(&table)),
         };
         let digests_ok = self.check_kpl_digests(&arena, &pending);
         for (record_index, p) in pending.into_iter().enumerate() {
-            let origin = Origin {
-                record_index,
-                sequence_number: text(p.sequence_number),
-                partition_key: text(p.partition_key),
-                event_id: p.event_id.map(text),
-                arrival_ms: p.arrival_ms,
-                sub_sequence: None,
-                cwl: None,
-            };
+            let origin = Origin::of_row(&table, record_index);
             let data = arena.slice(p.range);
             match p.base64_error {
                 None if p.head == Head::Plain => {
-                    batch.records.push(info(&origin, data.len()));
                     batch.items.push(Decoded::Payload(Payload { data, origin }));
                 }
                 None => {
-                    batch.records.push(info(&origin, data.len()));
                     let digest_ok = digests_ok.get(record_index).copied().flatten();
                     self.decode_data_with(data, origin, digest_ok, &mut batch.items);
                 }
                 Some(message) => {
-                    batch.records.push(info(&origin, 0));
-                    batch.items.push(Decoded::Failed(DecodeFailure {
+                    batch.items.push(Decoded::Failed(Box::new(DecodeFailure {
                         origin,
                         error: DecodeError::Base64 { message },
                         raw: data,
-                    }));
+                    })));
                 }
             }
         }
@@ -624,23 +581,32 @@ impl Decoder {
         &self,
         event: aws_lambda_events::event::kinesis::KinesisEvent,
     ) -> DecodedBatch {
-        let mut batch = DecodedBatch {
-            items: Vec::with_capacity(event.records.len()),
-            records: Vec::with_capacity(event.records.len()),
-        };
+        let mut table = RecordTable::default();
+        let mut data = Vec::with_capacity(event.records.len());
         for (record_index, r) in event.records.into_iter().enumerate() {
-            let origin = Origin {
-                record_index,
-                sequence_number: SharedStr::from(r.kinesis.sequence_number),
-                partition_key: SharedStr::from(r.kinesis.partition_key),
-                event_id: r.event_id.map(SharedStr::from),
-                arrival_ms: Some(r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
-                sub_sequence: None,
-                cwl: None,
+            let mut push = |s: &str| {
+                let start = table.text.len();
+                table.text.push_str(s);
+                start..table.text.len()
             };
-            let data = Bytes::from(r.kinesis.data.0);
-            batch.records.push(info(&origin, data.len()));
-            self.decode_data(data, origin, &mut batch.items);
+            let row = RecordRow {
+                record_index,
+                sequence_number: push(&r.kinesis.sequence_number),
+                partition_key: push(&r.kinesis.partition_key),
+                event_id: r.event_id.as_deref().map(&mut push),
+                arrival_ms: Some(r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
+                data_len: r.kinesis.data.0.len(),
+            };
+            table.rows.push(row);
+            data.push(Bytes::from(r.kinesis.data.0));
+        }
+        let table = Arc::new(table);
+        let mut batch = DecodedBatch {
+            items: Vec::with_capacity(data.len()),
+            records: Records::new(Arc::clone(&table)),
+        };
+        for (record_index, data) in data.into_iter().enumerate() {
+            self.decode_data(data, Origin::of_row(&table, record_index), &mut batch.items);
         }
         batch
     }
@@ -697,8 +663,9 @@ impl Decoder {
             .filter(|u| !u.is_empty())
         {
             for (i, user) in users.into_iter().enumerate() {
-                let mut o = origin.clone();
-                o.sub_sequence = Some(u32::try_from(i).unwrap_or(u32::MAX));
+                let o = origin
+                    .clone()
+                    .with_sub_sequence(u32::try_from(i).unwrap_or(u32::MAX));
                 self.decode_user_record(user, o, out);
             }
             return;
@@ -714,11 +681,11 @@ impl Decoder {
         let plain = match gzip::gunzip_bounded(&data, self.config.max_decompressed_bytes) {
             Ok(plain) => Bytes::from(plain),
             Err(e) => {
-                out.push(Decoded::Failed(DecodeFailure {
+                out.push(Decoded::Failed(Box::new(DecodeFailure {
                     origin,
                     error: e.into(),
                     raw: data,
-                }));
+                })));
                 return;
             }
         };
@@ -747,64 +714,32 @@ impl Decoder {
                     out.push(Decoded::Control(origin));
                     return;
                 }
-                // The envelope's strings in one shared buffer: group, stream, then event ids.
-                let mut text = String::with_capacity(
-                    log_group.len()
-                        + log_stream.len()
-                        + events.iter().map(|e| e.id.len()).sum::<usize>(),
-                );
-                let mut ranges = Vec::with_capacity(events.len());
-                for s in [&*log_group, &*log_stream]
-                    .into_iter()
-                    .chain(events.iter().map(|e| &*e.id))
-                {
-                    let start = text.len();
-                    text.push_str(s);
-                    ranges.push(start..text.len());
-                }
-                let text = Arc::new(text);
-                let mut ranges = ranges.into_iter();
-                let mut next = || {
-                    ranges
-                        .next()
-                        .and_then(|r| SharedStr::slice_of(&text, r))
-                        .unwrap_or_default()
-                };
-                let log_group = next();
-                let log_stream = next();
+                // The envelope's strings in one shared table: group, stream, then event ids.
+                let envelope = Arc::new(CwlTable::new(
+                    &log_group,
+                    &log_stream,
+                    events.iter().map(|e| &*e.id),
+                ));
                 let unescaped = Bytes::from(unescaped);
                 out.reserve(events.len());
-                for event in events {
+                for (n, event) in events.into_iter().enumerate() {
                     let data = match event.message {
                         MessageRef::Borrowed(s) => plain.slice_ref(s),
                         MessageRef::Arena(r) => unescaped.slice(r),
                     };
-                    let mut o = origin.clone();
-                    o.cwl = Some(CwlOrigin {
-                        event_id: next(),
-                        log_group: log_group.clone(),
-                        log_stream: log_stream.clone(),
-                        timestamp_ms: event.timestamp,
-                    });
-                    out.push(Decoded::Payload(Payload { data, origin: o }));
+                    let cwl = CwlOrigin::of_event(&envelope, n, event.timestamp);
+                    out.push(Decoded::Payload(Payload {
+                        data,
+                        origin: origin.clone().with_cwl(cwl),
+                    }));
                 }
             }
-            Err(e) => out.push(Decoded::Failed(DecodeFailure {
+            Err(e) => out.push(Decoded::Failed(Box::new(DecodeFailure {
                 origin,
                 error: e.into(),
                 raw: plain.clone(),
-            })),
+            }))),
         }
-    }
-}
-
-fn info(origin: &Origin, data_len: usize) -> RecordInfo {
-    RecordInfo {
-        sequence_number: origin.sequence_number.clone(),
-        partition_key: origin.partition_key.clone(),
-        event_id: origin.event_id.clone(),
-        arrival_ms: origin.arrival_ms,
-        data_len,
     }
 }
 
@@ -1084,13 +1019,13 @@ mod scan_equivalence {
             br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp": 1.5 }}], "x":"\u0041"}"#,
         ] {
             let batch = Decoder::default().decode_event_json(event).unwrap();
-            assert_eq!(batch.records[0].arrival_ms, Some(1500));
-            assert_eq!(batch.items[0].origin().arrival_ms, Some(1500));
+            assert_eq!(batch.records.get(0).and_then(|r| r.arrival_ms), Some(1500));
+            assert_eq!(batch.items[0].origin().arrival_ms(), Some(1500));
         }
         let batch = Decoder::default()
             .decode_event_json(br#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"","approximateArrivalTimestamp":null}}]}"#)
             .unwrap();
-        assert_eq!(batch.records[0].arrival_ms, None);
+        assert_eq!(batch.records.get(0).and_then(|r| r.arrival_ms), None);
     }
 
     #[test]

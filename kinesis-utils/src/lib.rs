@@ -31,10 +31,11 @@ pub mod kpl;
 mod md5x;
 pub mod memory;
 pub mod put;
-mod shared_str;
+mod origin;
 
 pub use api::{KinesisApi, KinesisError, PutEntry, StreamTarget};
 pub use decode::{
-    DecodeError, Decoded, DecodedBatch, Decoder, DecoderConfig, Origin, Payload, SharedStr,
+    CwlOrigin, DecodeError, Decoded, DecodedBatch, Decoder, DecoderConfig, Origin, Payload,
+    RecordInfo, Records,
 };
 pub use put::{PutOutcome, PutRecordsBatcher, PutRecordsConfig};

@@ -46,10 +46,10 @@ fn bundled_sample_decodes_every_form() {
     assert_eq!(batch.failures().count(), 0);
     let cwl: Vec<_> = batch
         .payloads()
-        .filter(|p| p.origin.cwl.is_some())
+        .filter(|p| p.origin.cwl().is_some())
         .collect();
     assert_eq!(cwl.len(), 3);
-    assert_eq!(&*cwl[0].origin.cwl.as_ref().unwrap().log_group, "/ecs/app");
+    assert_eq!(cwl[0].origin.cwl().unwrap().log_group(), "/ecs/app");
     assert!(
         cwl[0]
             .data
@@ -57,11 +57,11 @@ fn bundled_sample_decodes_every_form() {
     );
     let kpl: Vec<_> = batch
         .payloads()
-        .filter(|p| p.origin.sub_sequence.is_some())
+        .filter(|p| p.origin.sub_sequence().is_some())
         .collect();
     assert_eq!(kpl.len(), 4);
-    assert_eq!(kpl[3].origin.sub_sequence, Some(3));
-    assert!(kpl.iter().all(|p| p.origin.record_index == 6));
+    assert_eq!(kpl[3].origin.sub_sequence(), Some(3));
+    assert!(kpl.iter().all(|p| p.origin.record_index() == 6));
     let text = String::from_utf8(batch.payloads().nth(1).unwrap().data.to_vec()).unwrap();
     assert!(text.contains("日本語"));
 }
@@ -110,7 +110,7 @@ fn each_failure_is_its_own_and_the_rest_decodes() {
         f.error,
         DecodeError::Gzip(GzipError::TooLarge { limit: 4096 })
     );
-    assert_eq!(&*f.origin.sequence_number, "105");
+    assert_eq!(f.origin.sequence_number(), "105");
     // The failure keeps the bytes of the step that failed, for the dead letter.
     assert_eq!(&batch.failures().next().unwrap().raw[..], b"%%% not base64");
     assert!(
@@ -134,7 +134,7 @@ fn gzip_that_is_not_cwl_is_one_payload_and_bad_kpl_passes_through() {
     let p: Vec<_> = batch.payloads().collect();
     assert_eq!(&p[0].data[..], b"{\"log_type\":\"zipped\"}");
     assert_eq!(&p[1].data[..], &fake_kpl[..]);
-    assert_eq!(p[1].origin.sub_sequence, None);
+    assert_eq!(p[1].origin.sub_sequence(), None);
 }
 
 #[test]
@@ -197,10 +197,10 @@ proptest! {
         prop_assert_eq!(batch.records.len(), datas.len());
         let mut last = 0;
         for item in &batch.items {
-            prop_assert!(item.origin().record_index >= last);
-            last = item.origin().record_index;
+            prop_assert!(item.origin().record_index() >= last);
+            last = item.origin().record_index();
         }
-        let covered: std::collections::BTreeSet<_> = batch.items.iter().map(|i| i.origin().record_index).collect();
+        let covered: std::collections::BTreeSet<_> = batch.items.iter().map(|i| i.origin().record_index()).collect();
         prop_assert_eq!(covered.len(), datas.len());
     }
 

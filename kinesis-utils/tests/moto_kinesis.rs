@@ -201,12 +201,9 @@ async fn aggregated_and_gzip_records_read_back_and_decode() {
         .into_iter()
         .enumerate()
     {
-        let origin = Origin {
-            record_index: i,
-            sequence_number: i.to_string().into(),
-            partition_key: pk.into(),
-            ..Origin::default()
-        };
+        let origin = Origin::new(&i.to_string())
+            .with_record_index(i)
+            .with_partition_key(&pk);
         decoder.decode_data(data, origin, &mut items);
     }
     let payloads: Vec<Bytes> = items
@@ -222,7 +219,7 @@ async fn aggregated_and_gzip_records_read_back_and_decode() {
     let subs: Vec<Option<u32>> = items
         .iter()
         .take(3)
-        .map(|d| d.origin().sub_sequence)
+        .map(|d| d.origin().sub_sequence())
         .collect();
     assert_eq!(subs, [Some(0), Some(1), Some(2)]);
 }

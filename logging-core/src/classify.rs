@@ -102,7 +102,7 @@ pub enum Classified<'a> {
 /// use logging_core::classify::{classify, Classified, FailureReason};
 /// use logging_core::SchemaConfig;
 /// use kinesis_utils::{Decoded, Origin, Payload};
-/// let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
+/// let origin = Origin::new("1");
 /// let item = Decoded::Payload(Payload { data: r#"{"log_type":"app"}"#.into(), origin });
 /// match classify(0, &item, &SchemaConfig::default()) {
 ///     Classified::Failed(f) => assert_eq!(f.reason, FailureReason::NoTimestamp),
@@ -124,7 +124,7 @@ pub fn classify<'a>(index: usize, item: &'a Decoded, schema: &SchemaConfig) -> C
 /// use kinesis_utils::{Decoded, Origin, Payload};
 /// let schema = SchemaConfig::default();
 /// let mut classifier = Classifier::new(&schema);
-/// let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
+/// let origin = Origin::new("1");
 /// for (i, line) in [r#"{"log_type":"a","time":1584154800}"#, r#"{"log_type":"b","time":1584154801}"#].iter().enumerate() {
 ///     let item = Decoded::Payload(Payload { data: line.as_bytes().to_vec().into(), origin: origin.clone() });
 ///     assert!(matches!(classifier.classify(i, &item), Classified::Valid(_)));
@@ -271,11 +271,7 @@ pub(crate) mod tests {
     use kinesis_utils::Payload;
 
     pub(crate) fn origin(seq: &str) -> Origin {
-        Origin {
-            sequence_number: seq.into(),
-            partition_key: "pk".into(),
-            ..Origin::default()
-        }
+        Origin::new(seq).with_partition_key("pk")
     }
 
     fn payload(s: &str) -> Decoded {

@@ -99,15 +99,15 @@ struct CwlOut<'a> {
 impl<'a> OriginOut<'a> {
     fn new(o: &'a Origin) -> Self {
         Self {
-            sequence_number: &o.sequence_number,
-            partition_key: &o.partition_key,
-            event_id: o.event_id.as_deref(),
-            sub_sequence: o.sub_sequence,
-            cwl: o.cwl.as_ref().map(|c| CwlOut {
-                event_id: &c.event_id,
-                log_group: &c.log_group,
-                log_stream: &c.log_stream,
-                timestamp_ms: c.timestamp_ms,
+            sequence_number: o.sequence_number(),
+            partition_key: o.partition_key(),
+            event_id: o.event_id(),
+            sub_sequence: o.sub_sequence(),
+            cwl: o.cwl().map(|c| CwlOut {
+                event_id: c.event_id(),
+                log_group: c.log_group(),
+                log_stream: c.log_stream(),
+                timestamp_ms: c.timestamp_ms(),
             }),
         }
     }
@@ -395,8 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_by_reason_and_round_trips_payloads() {
-        let mut o = origin("777");
-        o.sub_sequence = Some(2);
+        let o = origin("777").with_sub_sequence(2);
         let now = DateTime::parse_from_rfc3339("2020-03-14T12:00:00Z")
             .unwrap()
             .to_utc();

@@ -54,10 +54,7 @@ pub fn file_id(log_id: Option<&str>, origin: &Origin) -> String {
 /// number) or the sequence number, then the KPL sub-sequence and CloudWatch Logs event id.
 pub fn origin_id(origin: &Origin) -> String {
     let mut id = String::with_capacity(96);
-    let base = origin
-        .event_id
-        .as_deref()
-        .unwrap_or(&origin.sequence_number);
+    let base = origin.event_id().unwrap_or(origin.sequence_number());
     id.extend(base.chars().map(|c| {
         if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
             c
@@ -65,13 +62,13 @@ pub fn origin_id(origin: &Origin) -> String {
             '-'
         }
     }));
-    if let Some(sub) = origin.sub_sequence {
+    if let Some(sub) = origin.sub_sequence() {
         id.push('-');
         id.push_str(&sub.to_string());
     }
-    if let Some(cwl) = &origin.cwl {
+    if let Some(cwl) = origin.cwl() {
         id.push('-');
-        id.extend(cwl.event_id.chars().filter(|c| c.is_ascii_alphanumeric()));
+        id.extend(cwl.event_id().chars().filter(|c| c.is_ascii_alphanumeric()));
     }
     if id.is_empty() {
         id.push_str("record");
@@ -90,11 +87,10 @@ pub fn key_time(
     first
         .or_else(|| {
             origin
-                .cwl
-                .as_ref()
-                .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms))
+                .cwl()
+                .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms()))
         })
-        .or_else(|| origin.arrival_ms.and_then(DateTime::from_timestamp_millis))
+        .or_else(|| origin.arrival_ms().and_then(DateTime::from_timestamp_millis))
         .unwrap_or(now)
 }
 
@@ -221,29 +217,22 @@ mod tests {
 
     #[test]
     fn ids() {
-        let mut o = origin("495");
+        let o = origin("495");
         assert_eq!(file_id(Some("abc-1"), &o), "abc-1");
         assert_eq!(file_id(Some("a/b"), &o), "495");
         assert_eq!(file_id(None, &o), "495");
-        o.event_id = Some("shardId-000000000001:495".into());
-        o.sub_sequence = Some(3);
-        o.cwl = Some(CwlOrigin {
-            event_id: "3553".into(),
-            log_group: "g".into(),
-            log_stream: "s".into(),
-            timestamp_ms: 1_584_187_200_000,
-        });
+        let o = o
+            .with_event_id("shardId-000000000001:495")
+            .with_sub_sequence(3)
+            .with_cwl(CwlOrigin::new("3553", "g", "s", 1_584_187_200_000));
         assert_eq!(origin_id(&o), "shardId-000000000001-495-3-3553");
         let now = t("2021-01-01T00:00:00Z");
         assert_eq!(key_time(None, &o, now), t("2020-03-14T12:00:00Z"));
         assert_eq!(key_time(Some(now), &o, t("1999-01-01T00:00:00Z")), now);
         assert_eq!(key_time(None, &origin("1"), now), now);
-        let arrived = Origin {
-            arrival_ms: Some(1_584_187_201_000),
-            ..origin("1")
-        };
+        let arrived = origin("1").with_arrival_ms(1_584_187_201_000);
         assert_eq!(key_time(None, &arrived, now), t("2020-03-14T12:00:01Z"));
-        o.arrival_ms = arrived.arrival_ms;
+        let o = o.with_arrival_ms(1_584_187_201_000);
         assert_eq!(
             key_time(None, &o, now),
             t("2020-03-14T12:00:00Z"),

@@ -357,9 +357,8 @@ impl Pipeline {
             .or_else(|| {
                 batch.items.iter().find_map(|i| {
                     i.origin()
-                        .cwl
-                        .as_ref()
-                        .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms))
+                        .cwl()
+                        .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms()))
                 })
             })
             .unwrap_or(now);
@@ -437,7 +436,7 @@ impl Pipeline {
                     Some(DeliveryStatus::Failed(error)) => {
                         summary.failed += 1;
                         *failed = true;
-                        tracing::warn!(destination = name, sequence_number = %record.origin.sequence_number,
+                        tracing::warn!(destination = name, sequence_number = %record.origin.sequence_number(),
                             error = %error, "delivery failed after retries; Lambda will replay");
                     }
                     None => {
@@ -510,7 +509,7 @@ impl Pipeline {
                 }
             };
             if retry && let Some(item) = batch.items.get(i) {
-                let seq: &str = &item.origin().sequence_number;
+                let seq: &str = item.origin().sequence_number();
                 if lowest.is_none_or(|l| cmp_sequence_numbers(seq, l).is_lt()) {
                     lowest = Some(seq);
                 }
@@ -552,8 +551,8 @@ impl Pipeline {
                         code = e.code,
                         detail = e.detail,
                         destination = e.destination,
-                        sequence_number = %e.origin.sequence_number,
-                        sub_sequence = e.origin.sub_sequence,
+                        sequence_number = %e.origin.sequence_number(),
+                        sub_sequence = e.origin.sub_sequence(),
                         payload = %String::from_utf8_lossy(&e.data[..e.data.len().min(512)]),
                         "no dead letter configured: payload counted and logged only"
                     );

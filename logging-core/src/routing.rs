@@ -193,7 +193,7 @@ impl<D> Router<D> {
     /// use logging_core::routing::{Router, TypeFilter};
     /// use logging_core::SchemaConfig;
     /// use kinesis_utils::{Decoded, Origin, Payload};
-    /// # let origin = Origin { sequence_number: "1".into(), ..Origin::default() };
+    /// # let origin = Origin::new("1");
     /// let items: Vec<Decoded> = [
     ///     r#"{"log_type":"web","log_id":"w1","time":"2020-03-14T12:00:00Z"}"#,
     ///     r#"{"log_type":"db","log_id":"d1","time":"2020-03-14T12:00:01Z"}"#,
@@ -474,11 +474,11 @@ mod tests {
         assert!(Router::<u8>::new().route(&records).is_empty());
     }
 
+    /// Per route that took any: its number and its (type, record indices) groups.
+    type Shape<'a> = Vec<(usize, Vec<(&'a str, Vec<usize>)>)>;
+
     /// Groups by plain string equality, per route in order: what `route` must equal.
-    fn reference<'a>(
-        routes: &[TypeFilter],
-        records: &'a [Record<'a>],
-    ) -> Vec<(usize, Vec<(&'a str, Vec<usize>)>)> {
+    fn reference<'a>(routes: &[TypeFilter], records: &'a [Record<'a>]) -> Shape<'a> {
         let mut out = Vec::new();
         for (n, filter) in routes.iter().enumerate() {
             let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -517,7 +517,7 @@ mod tests {
             for f in &routes {
                 router.push(f.clone(), ());
             }
-            let got: Vec<_> = router
+            let got: Shape<'_> = router
                 .route(&records)
                 .iter()
                 .map(|b| {

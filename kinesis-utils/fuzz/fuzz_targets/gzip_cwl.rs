@@ -36,11 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut gz = gzip::GZIP_MAGIC.to_vec();
     gz.extend_from_slice(data);
     let decoder = Decoder::new(DecoderConfig::default().max_decompressed_bytes(1 << 20));
-    let origin = Origin {
-        sequence_number: "1".into(),
-        partition_key: "p".into(),
-        ..Origin::default()
-    };
+    let origin = Origin::new("1").with_partition_key("p");
     for input in [Bytes::copy_from_slice(data), Bytes::from(gz)] {
         let mut out = Vec::new();
         decoder.decode_data(input, origin.clone(), &mut out);

@@ -45,12 +45,9 @@ fuzz_target!(|data: &[u8]| {
     let batch = decoder.decode_event_json(event.as_bytes()).expect("valid event");
     let mut one_by_one = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let origin = Origin {
-            record_index: i,
-            sequence_number: i.to_string().into(),
-            partition_key: "p".into(),
-            ..Origin::default()
-        };
+        let origin = Origin::new(&i.to_string())
+            .with_record_index(i)
+            .with_partition_key("p");
         decoder.decode_data((*r).clone(), origin, &mut one_by_one);
     }
     assert_eq!(batch.items, one_by_one);

@@ -199,15 +199,12 @@ impl<S: SearchApi + ?Sized> SearchDestination<S> {
 /// The unsanitised origin (`{event id or sequence}/{sub-sequence}/{CWL event id}`): hashed,
 /// so no character needs replacing and distinct origins stay distinct.
 fn origin_key(origin: &Origin) -> String {
-    let base = origin
-        .event_id
-        .as_deref()
-        .unwrap_or(&origin.sequence_number);
+    let base = origin.event_id().unwrap_or(origin.sequence_number());
     let sub = origin
-        .sub_sequence
+        .sub_sequence()
         .map(|s| s.to_string())
         .unwrap_or_default();
-    let cwl = origin.cwl.as_ref().map_or("", |c| &*c.event_id);
+    let cwl = origin.cwl().map_or("", |c| c.event_id());
     format!("{base}/{sub}/{cwl}")
 }
 
@@ -481,10 +478,8 @@ mod tests {
             id(DocIdMode::Origin),
             Some(derive_doc_id(&origin_key(&fx.origins[0])))
         );
-        let mut o = origin("5");
-        o.sub_sequence = Some(1);
-        let mut p = origin("5");
-        p.sub_sequence = Some(2);
+        let o = origin("5").with_sub_sequence(1);
+        let p = origin("5").with_sub_sequence(2);
         assert_ne!(origin_key(&o), origin_key(&p));
     }
 }
