@@ -30,8 +30,8 @@ pub mod json_cursor;
 pub mod kpl;
 mod md5x;
 pub mod memory;
-pub mod put;
 mod origin;
+pub mod put;
 
 pub use api::{KinesisApi, KinesisError, PutEntry, StreamTarget};
 pub use decode::{

@@ -354,7 +354,8 @@ impl CwlTable {
         log_stream: &str,
         event_ids: impl ExactSizeIterator<Item = &'s str> + Clone,
     ) -> Self {
-        let len = log_group.len() + log_stream.len() + event_ids.clone().map(str::len).sum::<usize>();
+        let len =
+            log_group.len() + log_stream.len() + event_ids.clone().map(str::len).sum::<usize>();
         let mut text = String::with_capacity(len);
         let mut push = |s: &str| {
             let start = text.len();
@@ -470,11 +471,23 @@ mod tests {
             .with_cwl(CwlOrigin::new("e", "g", "s", 9));
         let r = o.record();
         assert_eq!(
-            (r.record_index, r.sequence_number, r.partition_key, r.event_id),
+            (
+                r.record_index,
+                r.sequence_number,
+                r.partition_key,
+                r.event_id
+            ),
             (3, "7", "pk", Some("shardId-0:7"))
         );
         assert_eq!((o.arrival_ms(), o.sub_sequence()), (Some(1500), Some(2)));
-        let cwl = o.cwl().map(|c| (c.event_id(), c.log_group(), c.log_stream(), c.timestamp_ms()));
+        let cwl = o.cwl().map(|c| {
+            (
+                c.event_id(),
+                c.log_group(),
+                c.log_stream(),
+                c.timestamp_ms(),
+            )
+        });
         assert_eq!(cwl, Some(("e", "g", "s", 9)));
         // Same values through another table: equal; any field apart: not.
         let again = Origin::new("x")
@@ -513,8 +526,14 @@ mod tests {
         let edited = second.clone().with_partition_key("changed");
         assert_eq!(edited.table.rows.len(), 1, "only the edited row is copied");
         assert_eq!(Arc::strong_count(&table), 2, "the batch and `second`");
-        assert_eq!((second.sequence_number(), second.partition_key()), ("2", ""));
-        assert_eq!((edited.sequence_number(), edited.partition_key()), ("2", "changed"));
+        assert_eq!(
+            (second.sequence_number(), second.partition_key()),
+            ("2", "")
+        );
+        assert_eq!(
+            (edited.sequence_number(), edited.partition_key()),
+            ("2", "changed")
+        );
         assert_eq!(edited.record_index(), 1);
         // The data length is the record's, not part of where a payload came from.
         assert_eq!(second.record().data_len, 5);

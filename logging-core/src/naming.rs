@@ -90,7 +90,11 @@ pub fn key_time(
                 .cwl()
                 .and_then(|c| DateTime::from_timestamp_millis(c.timestamp_ms()))
         })
-        .or_else(|| origin.arrival_ms().and_then(DateTime::from_timestamp_millis))
+        .or_else(|| {
+            origin
+                .arrival_ms()
+                .and_then(DateTime::from_timestamp_millis)
+        })
         .unwrap_or(now)
 }
 
