@@ -317,6 +317,9 @@ impl Collector {
             arena: Vec::with_capacity(event_len / 4 * 3 + 3),
             // Origin strings are usually well under an eighth of the event.
             meta: Vec::with_capacity(event_len / 8),
+            // Lambda writes over 500 bytes of JSON per record around its data, so this is an
+            // upper bound for real events (a contrived one grows the `Vec` as usual).
+            pending: Vec::with_capacity(event_len / 512),
             ..Self::default()
         }
     }
