@@ -124,7 +124,19 @@ fn integer(c: &mut Cursor<'_>) -> Option<i64> {
     if digits == b"-0" || digits.iter().any(|&b| matches!(b, b'.' | b'e' | b'E')) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    // Accumulated negatively, so that i64::MIN fits; any overflow gives up, as serde refuses.
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+    }
+    if negative { Some(n) } else { n.checked_neg() }
 }
 
 /// Offset of the first `"` or `\` in `s` at or after `from`.
@@ -214,6 +226,50 @@ mod tests {
         assert_eq!(message("a\tb\""), Some((b"a\tb".to_vec(), false, 4)));
         for bad in [r#"\u0041""#, r#"\x""#, r#"abc"#, r#"abc\"#, "\\"] {
             assert_eq!(message(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pieces_of_every_length_around_the_sixteen_byte_scans() {
+        // Escapes at every distance from each other and from the end, after other messages
+        // in the arena: the result is serde_json's, at the arena's end.
+        for gap in 0..40 {
+            for tail in 0..40 {
+                let piece = "é".repeat(gap / 2) + &"x".repeat(gap % 2);
+                let body = format!(r#"\"{piece}\n{piece}\\{}"#, "y".repeat(tail));
+                let quoted = format!("\"{body}\"");
+                let want: String = serde_json::from_str(&quoted).unwrap();
+                let mut arena = b"earlier".to_vec();
+                let input = format!("{body}\",\"next\"");
+                let got = unescape(input.as_bytes(), &mut arena);
+                assert_eq!(
+                    got,
+                    Some((MessageRef::Arena(7..7 + want.len()), body.len() + 1))
+                );
+                assert_eq!(&arena[7..], want.as_bytes(), "{quoted}");
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_read_as_serde_reads_an_i64() {
+        let read = |t: &str| integer(&mut Cursor::new(t.as_bytes()));
+        for (text, want) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("1584154800000", Some(1_584_154_800_000)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("-9223372036854775809", None),
+            ("-0", None),
+            ("1e3", None),
+            ("1.0", None),
+        ] {
+            assert_eq!(read(text), want, "{text}");
+            if let Some(n) = want {
+                assert_eq!(serde_json::from_str::<i64>(text).ok(), Some(n));
+            }
         }
     }
 
