@@ -9,6 +9,13 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// Appends `s` to `text` and returns where it is.
+fn push_span(text: &mut String, s: &str) -> Range<usize> {
+    let start = text.len();
+    text.push_str(s);
+    start..text.len()
+}
+
 /// One record's row of a [`RecordTable`]: spans of the table's text and the numbers.
 #[derive(Clone, Default)]
 pub(crate) struct RecordRow {
@@ -33,9 +40,7 @@ impl RecordTable {
     }
 
     fn push_text(&mut self, s: &str) -> Range<usize> {
-        let start = self.text.len();
-        self.text.push_str(s);
-        start..self.text.len()
+        push_span(&mut self.text, s)
     }
 
     fn info(&self, row: &RecordRow) -> RecordInfo<'_> {
@@ -129,51 +134,39 @@ impl Origin {
         (table, self.row)
     }
 
-    fn set_text(mut self, s: &str, field: fn(&mut RecordRow) -> &mut Range<usize>) -> Self {
+    /// Applies `edit` to this record's row, with the text its spans index.
+    fn edit(mut self, edit: impl FnOnce(&mut RecordRow, &mut String)) -> Self {
         let (table, row) = self.row_mut();
-        let span = table.push_text(s);
-        if let Some(r) = table.rows.get_mut(row) {
-            *field(r) = span;
+        let RecordTable { text, rows } = table;
+        if let Some(r) = rows.get_mut(row) {
+            edit(r, text);
         }
         self
     }
 
     /// Sets the position of the Kinesis record in its batch.
-    pub fn with_record_index(mut self, record_index: usize) -> Self {
-        let (table, row) = self.row_mut();
-        if let Some(r) = table.rows.get_mut(row) {
-            r.record_index = record_index;
-        }
-        self
+    pub fn with_record_index(self, record_index: usize) -> Self {
+        self.edit(|r, _| r.record_index = record_index)
     }
 
     /// Sets the sequence number.
     pub fn with_sequence_number(self, sequence_number: &str) -> Self {
-        self.set_text(sequence_number, |r| &mut r.sequence_number)
+        self.edit(|r, text| r.sequence_number = push_span(text, sequence_number))
     }
 
     /// Sets the partition key.
     pub fn with_partition_key(self, partition_key: &str) -> Self {
-        self.set_text(partition_key, |r| &mut r.partition_key)
+        self.edit(|r, text| r.partition_key = push_span(text, partition_key))
     }
 
     /// Sets Lambda's `eventID`.
-    pub fn with_event_id(mut self, event_id: &str) -> Self {
-        let (table, row) = self.row_mut();
-        let span = table.push_text(event_id);
-        if let Some(r) = table.rows.get_mut(row) {
-            r.event_id = Some(span);
-        }
-        self
+    pub fn with_event_id(self, event_id: &str) -> Self {
+        self.edit(|r, text| r.event_id = Some(push_span(text, event_id)))
     }
 
     /// Sets the `approximateArrivalTimestamp` in milliseconds since the Unix epoch.
-    pub fn with_arrival_ms(mut self, arrival_ms: i64) -> Self {
-        let (table, row) = self.row_mut();
-        if let Some(r) = table.rows.get_mut(row) {
-            r.arrival_ms = Some(arrival_ms);
-        }
-        self
+    pub fn with_arrival_ms(self, arrival_ms: i64) -> Self {
+        self.edit(|r, _| r.arrival_ms = Some(arrival_ms))
     }
 
     /// Sets the index of the user record inside a KPL aggregate.
@@ -357,11 +350,7 @@ impl CwlTable {
         let len =
             log_group.len() + log_stream.len() + event_ids.clone().map(str::len).sum::<usize>();
         let mut text = String::with_capacity(len);
-        let mut push = |s: &str| {
-            let start = text.len();
-            text.push_str(s);
-            start..text.len()
-        };
+        let mut push = |s: &str| push_span(&mut text, s);
         let log_group = push(log_group);
         let log_stream = push(log_stream);
         let mut ids = Vec::with_capacity(event_ids.len());
@@ -462,13 +451,15 @@ mod tests {
 
     #[test]
     fn built_origins_read_back_and_compare_by_value() {
-        let o = Origin::new("7")
-            .with_record_index(3)
-            .with_partition_key("pk")
-            .with_event_id("shardId-0:7")
-            .with_arrival_ms(1500)
-            .with_sub_sequence(2)
-            .with_cwl(CwlOrigin::new("e", "g", "s", 9));
+        let full = |o: Origin| {
+            o.with_record_index(3)
+                .with_partition_key("pk")
+                .with_event_id("shardId-0:7")
+                .with_arrival_ms(1500)
+                .with_sub_sequence(2)
+                .with_cwl(CwlOrigin::new("e", "g", "s", 9))
+        };
+        let o = full(Origin::new("7"));
         let r = o.record();
         assert_eq!(
             (
@@ -490,14 +481,7 @@ mod tests {
         });
         assert_eq!(cwl, Some(("e", "g", "s", 9)));
         // Same values through another table: equal; any field apart: not.
-        let again = Origin::new("x")
-            .with_sequence_number("7")
-            .with_record_index(3)
-            .with_partition_key("pk")
-            .with_event_id("shardId-0:7")
-            .with_arrival_ms(1500)
-            .with_sub_sequence(2)
-            .with_cwl(CwlOrigin::new("e", "g", "s", 9));
+        let again = full(Origin::new("x").with_sequence_number("7"));
         assert_eq!(o, again);
         assert_ne!(o, again.clone().with_partition_key("pk2"));
         assert_ne!(o, again.clone().with_cwl(CwlOrigin::new("e", "g", "s", 8)));
