@@ -587,16 +587,11 @@ impl Decoder {
         let mut table = RecordTable::default();
         let mut data = Vec::with_capacity(event.records.len());
         for (record_index, r) in event.records.into_iter().enumerate() {
-            let mut push = |s: &str| {
-                let start = table.text.len();
-                table.text.push_str(s);
-                start..table.text.len()
-            };
             let row = RecordRow {
                 record_index,
-                sequence_number: push(&r.kinesis.sequence_number),
-                partition_key: push(&r.kinesis.partition_key),
-                event_id: r.event_id.as_deref().map(&mut push),
+                sequence_number: table.push_text(&r.kinesis.sequence_number),
+                partition_key: table.push_text(&r.kinesis.partition_key),
+                event_id: r.event_id.as_deref().map(|e| table.push_text(e)),
                 arrival_ms: Some(r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
                 data_len: r.kinesis.data.0.len(),
             };

@@ -39,7 +39,7 @@ impl RecordTable {
         self.text.get(span.clone()).unwrap_or_default()
     }
 
-    fn push_text(&mut self, s: &str) -> Range<usize> {
+    pub(crate) fn push_text(&mut self, s: &str) -> Range<usize> {
         push_span(&mut self.text, s)
     }
 

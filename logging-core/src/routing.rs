@@ -230,9 +230,7 @@ impl<D> Router<D> {
         for (i, route) in self.routes.iter().enumerate() {
             if route.filter.accepts(log_type) {
                 any = true;
-                if let Some(bit) = 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)) {
-                    routes |= bit;
-                }
+                routes |= route_bit(i).unwrap_or(0);
             }
         }
         Mark {
@@ -250,9 +248,7 @@ impl<D> Router<D> {
     ) -> Vec<RoutedBatch<'a>> {
         let mut out = Vec::new();
         for (route_no, route) in self.routes.iter().enumerate() {
-            let bit = u32::try_from(route_no)
-                .ok()
-                .and_then(|n| 1u64.checked_shl(n));
+            let bit = route_bit(route_no);
             let mut groups: Vec<TypeGroup<'a>> = Vec::new();
             let mut order = Vec::with_capacity(records.len());
             // Runs of one type hit the last group; otherwise each group's fingerprint (length
@@ -315,6 +311,11 @@ impl<D> Router<D> {
         }
         out
     }
+}
+
+/// Route `i`'s bit in [`Mark::routes`]; routes past 64 have none.
+fn route_bit(i: usize) -> Option<u64> {
+    u32::try_from(i).ok().and_then(|n| 1u64.checked_shl(n))
 }
 
 /// What [`Router::route_marked`] needs of one record's type.
