@@ -25,7 +25,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use kinesis_utils::Origin;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 
 use crate::classify::FailureReason;
 use crate::destination::join_all;
@@ -58,37 +60,41 @@ pub struct DeadLetterEntry<'a> {
     pub origin: &'a Origin,
 }
 
-/// One line of a dead-letter object, as written.
-#[derive(Debug, Serialize)]
+/// One line of a dead-letter object, as written. [`EnvelopeOut::write_json`] writes it; the
+/// `Serialize` derive is the reference the tests hold it to.
+#[derive(Debug)]
+#[cfg_attr(test, derive(Serialize))]
 struct EnvelopeOut<'a> {
     reason: &'static str,
     code: &'a str,
     detail: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     log_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     destination: Option<&'a str>,
     origin: OriginOut<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     payload: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     payload_base64: Option<String>,
 }
 
 /// The origin as written in an envelope.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
+#[cfg_attr(test, derive(Serialize))]
 struct OriginOut<'a> {
     sequence_number: &'a str,
     partition_key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     event_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     sub_sequence: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     cwl: Option<CwlOut<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
+#[cfg_attr(test, derive(Serialize))]
 struct CwlOut<'a> {
     event_id: &'a str,
     log_group: &'a str,
@@ -110,6 +116,146 @@ impl<'a> OriginOut<'a> {
                 timestamp_ms: c.timestamp_ms(),
             }),
         }
+    }
+}
+
+impl EnvelopeOut<'_> {
+    /// The envelope as compact JSON, byte for byte what `serde_json::to_writer` writes for
+    /// the derived `Serialize`, without going through serde: payloads are mostly JSON text,
+    /// full of quotes to escape, which serde_json writes a few bytes at a time.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"reason\":");
+        json::string(out, self.reason);
+        out.extend_from_slice(b",\"code\":");
+        json::string(out, self.code);
+        out.extend_from_slice(b",\"detail\":");
+        json::string(out, self.detail);
+        json::optional_string(out, b",\"log_type\":", self.log_type);
+        json::optional_string(out, b",\"destination\":", self.destination);
+        let o = &self.origin;
+        out.extend_from_slice(b",\"origin\":{\"sequence_number\":");
+        json::string(out, o.sequence_number);
+        out.extend_from_slice(b",\"partition_key\":");
+        json::string(out, o.partition_key);
+        json::optional_string(out, b",\"event_id\":", o.event_id);
+        if let Some(n) = o.sub_sequence {
+            out.extend_from_slice(b",\"sub_sequence\":");
+            json::integer(out, i64::from(n));
+        }
+        if let Some(c) = &o.cwl {
+            out.extend_from_slice(b",\"cwl\":{\"event_id\":");
+            json::string(out, c.event_id);
+            out.extend_from_slice(b",\"log_group\":");
+            json::string(out, c.log_group);
+            out.extend_from_slice(b",\"log_stream\":");
+            json::string(out, c.log_stream);
+            out.extend_from_slice(b",\"timestamp_ms\":");
+            json::integer(out, c.timestamp_ms);
+            out.push(b'}');
+        }
+        out.push(b'}');
+        json::optional_string(out, b",\"payload\":", self.payload);
+        json::optional_string(out, b",\"payload_base64\":", self.payload_base64.as_deref());
+        out.push(b'}');
+    }
+}
+
+/// JSON output as serde_json writes it (compact).
+mod json {
+    /// What `byte` becomes inside a JSON string: 0 for itself, `u` for `\u00XX`, else the
+    /// letter after the backslash (serde_json's choices).
+    const ESCAPE: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = b'u';
+            b += 1;
+        }
+        t[0x08] = b'b';
+        t[0x09] = b't';
+        t[0x0a] = b'n';
+        t[0x0c] = b'f';
+        t[0x0d] = b'r';
+        t[b'"' as usize] = b'"';
+        t[b'\\' as usize] = b'\\';
+        t
+    };
+
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+    /// Non-zero when some byte of `x` is below `n` (`n` repeated in every byte).
+    #[inline]
+    fn any_below(x: u64, n: u64) -> u64 {
+        x.wrapping_sub(n) & !x & HIGHS
+    }
+
+    #[inline]
+    fn push_escaped(out: &mut Vec<u8>, c: u8) {
+        match ESCAPE[usize::from(c)] {
+            0 => out.push(c),
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = |n: u8| HEX[usize::from(n & 0xf)];
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(c >> 4), hex(c)]);
+            }
+            letter => out.extend_from_slice(&[b'\\', letter]),
+        }
+    }
+
+    /// `s` as a JSON string: eight bytes at a time where none needs escaping.
+    pub(super) fn string(out: &mut Vec<u8>, s: &str) {
+        const SPACES: u64 = u64::from_le_bytes([0x20; 8]);
+        const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+        const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        let mut chunks = s.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(w);
+            let special = any_below(w ^ QUOTES, ONES)
+                | any_below(w ^ BACKSLASHES, ONES)
+                | any_below(w, SPACES);
+            if special == 0 {
+                out.extend_from_slice(chunk);
+            } else {
+                for &c in chunk {
+                    push_escaped(out, c);
+                }
+            }
+        }
+        for &c in chunks.remainder() {
+            push_escaped(out, c);
+        }
+        out.push(b'"');
+    }
+
+    /// `,"key":"value"` (`field` holds `,"key":`) when there is a value.
+    pub(super) fn optional_string(out: &mut Vec<u8>, field: &[u8], value: Option<&str>) {
+        if let Some(v) = value {
+            out.extend_from_slice(field);
+            string(out, v);
+        }
+    }
+
+    pub(super) fn integer(out: &mut Vec<u8>, n: i64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(&digits[at..]);
     }
 }
 
@@ -348,7 +494,7 @@ impl DeadLetter {
                     None => Some(base64::engine::general_purpose::STANDARD.encode(e.data)),
                 },
             };
-            serde_json::to_writer(&mut *w, &envelope).map_err(std::io::Error::other)?;
+            envelope.write_json(w);
             w.push(b'\n');
             Ok(())
         })?;
@@ -378,6 +524,66 @@ impl DeadLetter {
 mod tests {
     use super::*;
     use crate::classify::tests::origin;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Every escape class often: quotes, backslashes, control bytes, non-ASCII.
+        prop_oneof![
+            any::<String>(),
+            "[\"\\\\\u{0}-\u{1f}\u{7f}a-z日é ]{0,40}",
+            "\\{\"[a-z_]{1,8}\":\"[a-z0-9 \"\\\\\n]{0,30}\"\\}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The hand-written envelope is byte for byte serde_json's.
+        #[test]
+        fn envelope_json_is_serde_json(
+            strings in proptest::collection::vec(text(), 12),
+            present in proptest::collection::vec(any::<bool>(), 6),
+            sub_sequence: u32,
+            timestamp_ms: i64,
+        ) {
+            let s = |i: usize| strings[i].as_str();
+            let some = |i: usize, v: &'static str| present[i].then_some(v);
+            let envelope = EnvelopeOut {
+                reason: some(0, "unknown_type").unwrap_or("rejected"),
+                code: s(0),
+                detail: s(1),
+                log_type: present[1].then(|| s(2)),
+                destination: present[2].then(|| s(3)),
+                origin: OriginOut {
+                    sequence_number: s(4),
+                    partition_key: s(5),
+                    event_id: present[3].then(|| s(6)),
+                    sub_sequence: present[4].then_some(sub_sequence),
+                    cwl: present[5].then(|| CwlOut {
+                        event_id: s(7),
+                        log_group: s(8),
+                        log_stream: s(9),
+                        timestamp_ms,
+                    }),
+                },
+                payload: present[0].then(|| s(10)),
+                payload_base64: (!present[0]).then(|| s(11).to_owned()),
+            };
+            let mut ours = Vec::new();
+            envelope.write_json(&mut ours);
+            let serde = serde_json::to_vec(&envelope).unwrap();
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&serde));
+            prop_assert_eq!(ours, serde);
+        }
+    }
+
+    #[test]
+    fn integers_at_the_extremes() {
+        for n in [0, 1, -1, 9, 10, -10, i64::MAX, i64::MIN, 1_584_154_800_000] {
+            let mut out = Vec::new();
+            json::integer(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
     use crate::destination::RetryPolicy;
     use crate::store::{FaultyStore, MemoryStore};
     use std::io::Read;
