@@ -54,12 +54,18 @@ impl Strings for Escaped {
 pub struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Whether whitespace skipped so far held a line break.
+    line_break: bool,
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+        Self {
+            bytes,
+            pos: 0,
+            line_break: false,
+        }
     }
 
     /// The offset of the cursor in the input.
@@ -103,9 +109,25 @@ impl<'a> Cursor<'a> {
     /// Skips JSON whitespace.
     #[inline]
     pub fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
+        while let Some(&b) = self.bytes.get(self.pos) {
+            match b {
+                b' ' | b'\t' => {}
+                b'\n' | b'\r' => self.line_break = true,
+                _ => return,
+            }
             self.pos += 1;
         }
+    }
+
+    /// Whether the whitespace skipped so far held a `\n` or `\r` (the only place valid JSON
+    /// has raw line breaks), for writers of one-line records.
+    pub fn saw_line_break(&self) -> bool {
+        self.line_break
+    }
+
+    /// Notes a line break in bytes the caller moved over itself.
+    pub fn note_line_break(&mut self) {
+        self.line_break = true;
     }
 
     /// Whether only whitespace is left.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::destination::{DeliveryReport, Destination, RetryPolicy, join_all};
-use crate::naming::{build_body, file_id, finish_body, key_time, object_key, write_line};
+use crate::naming::{build_body, file_id, finish_body, key_time, object_key, write_record_line};
 use crate::routing::{RoutedBatch, TypeGroup};
 use crate::schema::TimeZone;
 use crate::store::{ObjectStore, StoreError};
@@ -108,7 +108,7 @@ impl S3Archive {
     ) -> std::io::Result<ArchiveObject> {
         let raw_len = group.records.iter().map(|r| r.data.len() + 1).sum();
         let body = build_body(raw_len, self.config.gzip_level, &group.records, |w, r| {
-            write_line(w, r.data)
+            write_record_line(w, r)
         })?;
         Ok(ArchiveObject {
             key: self.key(group, now)?,
@@ -131,7 +131,7 @@ impl S3Archive {
         for (g, record) in batch.iter_input_order() {
             if let Some(plain) = plains.get_mut(g) {
                 // Writing into a Vec cannot fail.
-                let _ = write_line(plain, record.data);
+                let _ = write_record_line(plain, record);
             }
         }
         batch
@@ -261,6 +261,8 @@ mod tests {
                 },
                 timestamp: DateTime::from_timestamp(1_584_187_200 + i as i64, 0),
                 origin: &o,
+                // Both writers: the payloads have no line breaks either way.
+                line_break: i % 2 == 0,
             })
             .collect();
         let router = Router::new().with_route(TypeFilter::all(), ());
@@ -335,6 +337,7 @@ mod tests {
                 log_id: None,
                 timestamp: DateTime::from_timestamp(0, 0),
                 origin: &o,
+                line_break: false,
             })
             .collect();
         let router = Router::new().with_route(TypeFilter::all(), ());

@@ -64,6 +64,11 @@ pub struct Record<'a> {
     pub timestamp: Option<DateTime<Utc>>,
     /// Where the payload came from.
     pub origin: &'a Origin,
+    /// Whether the payload may hold a raw line break (between JSON tokens, as in a
+    /// pretty-printed payload; see [`LogRecord::has_line_break`]). `false` lets one-line
+    /// writers skip looking for them ([`crate::naming::write_record_line`]); `true` is always
+    /// safe.
+    pub line_break: bool,
 }
 
 /// A payload that failed classification (or decoding): it goes to the dead letter.
@@ -262,6 +267,7 @@ fn classify_payload<'a>(
         log_id,
         timestamp,
         origin,
+        line_break: record.has_line_break(),
     })
 }
 

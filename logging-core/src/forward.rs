@@ -265,6 +265,7 @@ mod tests {
                 log_id: None,
                 timestamp: None,
                 origin: o,
+                line_break: true,
             })
             .collect()
     }

@@ -15,6 +15,8 @@ use kinesis_utils::json_cursor::{Cursor, Escaped, starts_with};
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Fields<'a> {
     pub values: [Option<&'a str>; 3],
+    /// Whether the text has a raw line break (between tokens: strings cannot hold one).
+    pub line_break: bool,
 }
 
 /// The key of each field position of the lines scanned before, for one set of wanted keys:
@@ -22,9 +24,9 @@ pub(crate) struct Fields<'a> {
 /// at a position is usually recognised by one comparison of its bytes.
 #[derive(Debug, Default)]
 pub(crate) struct KeyMemo {
-    /// Per position: the key token as it appeared (opening quote through the colon) and the
-    /// slot of the wanted key it names.
-    fields: Vec<(Vec<u8>, Option<usize>)>,
+    /// Per position: the key token as it appeared (opening quote through the colon), the
+    /// slot of the wanted key it names, and whether the token holds a line break.
+    fields: Vec<(Vec<u8>, Option<usize>, bool)>,
 }
 
 /// Memos remember this many field positions; later fields are scanned as usual.
@@ -48,11 +50,14 @@ pub(crate) fn scan_object<'a>(
             let remembered = memo
                 .as_deref()
                 .and_then(|m| m.fields.get(position))
-                .filter(|(token, _)| starts_with(c.rest(), token))
-                .map(|(token, slot)| (token.len(), *slot));
+                .filter(|(token, ..)| starts_with(c.rest(), token))
+                .map(|(token, slot, line_break)| (token.len(), *slot, *line_break));
             let slot = match remembered {
-                Some((len, slot)) => {
+                Some((len, slot, line_break)) => {
                     c.advance(len);
+                    if line_break {
+                        c.note_line_break();
+                    }
                     slot
                 }
                 None => {
@@ -82,7 +87,11 @@ pub(crate) fn scan_object<'a>(
             }
         }
     }
-    c.at_end().then_some(fields)
+    if !c.at_end() {
+        return None;
+    }
+    fields.line_break = c.saw_line_break();
+    Some(fields)
 }
 
 impl KeyMemo {
@@ -91,12 +100,14 @@ impl KeyMemo {
             // Positions before this one were not remembered (their line gave up early).
             return;
         }
+        let line_break = memchr::memchr2(b'\n', b'\r', token).is_some();
         if let Some(field) = self.fields.get_mut(position) {
             field.0.clear();
             field.0.extend_from_slice(token);
             field.1 = slot;
+            field.2 = line_break;
         } else {
-            self.fields.push((token.to_vec(), slot));
+            self.fields.push((token.to_vec(), slot, line_break));
         }
     }
 }
@@ -112,6 +123,29 @@ mod tests {
     use super::*;
 
     const KEYS: [&str; 3] = ["log_type", "log_id", "time"];
+
+    #[test]
+    fn line_breaks_are_seen_in_remembered_keys_too() {
+        let mut memo = KeyMemo::default();
+        let compact = r#"{"log_type":"a","m":"x"}"#;
+        // The only line break is between a key and its colon: inside the token a memo keeps.
+        let broken = "{\"log_type\"\r:\"a\",\"m\":\"x\"}";
+        let line_break =
+            |text, memo: &mut KeyMemo| scan_object(text, KEYS, Some(memo)).map(|f| f.line_break);
+        assert_eq!(line_break(compact, &mut memo), Some(false));
+        assert_eq!(line_break(broken, &mut memo), Some(true));
+        assert_eq!(
+            line_break(broken, &mut memo),
+            Some(true),
+            "through the memo"
+        );
+        assert_eq!(line_break(compact, &mut memo), Some(false));
+        let pretty = "{\n  \"log_type\": \"a\"\n}\n";
+        assert_eq!(
+            scan_object(pretty, KEYS, None).map(|f| f.line_break),
+            Some(true)
+        );
+    }
 
     #[test]
     fn finds_value_text_of_top_level_fields_only() {

@@ -118,6 +118,20 @@ pub fn write_line<W: Write + ?Sized>(out: &mut W, data: &[u8]) -> io::Result<()>
     out.write_all(b"\n")
 }
 
+/// [`write_line`] for a classified record: one known to hold no raw line break
+/// ([`crate::classify::Record::line_break`] `false`) is only trimmed, without a search for
+/// line breaks.
+pub fn write_record_line<W: Write + ?Sized>(
+    out: &mut W,
+    record: &crate::classify::Record<'_>,
+) -> io::Result<()> {
+    if record.line_break {
+        return write_line(out, record.data);
+    }
+    out.write_all(record.data.trim_ascii())?;
+    out.write_all(b"\n")
+}
+
 /// The NDJSON line a payload becomes (see [`write_line`]); for tests and tools.
 pub fn ndjson_line(data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(data.len() + 1);

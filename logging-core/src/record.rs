@@ -35,6 +35,7 @@ use crate::timestamp::{self, BadTimestamp};
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord<'a> {
     raw: &'a [u8],
+    line_break: bool,
     log_type: Option<FieldValue<'a>>,
     log_id: Option<FieldValue<'a>>,
     timestamp: Option<FieldValue<'a>>,
@@ -230,6 +231,7 @@ impl<'a> LogRecord<'a> {
             let [log_type, log_id, timestamp] = found.values;
             return Ok(LogRecord {
                 raw,
+                line_break: found.line_break,
                 log_type: field(log_type)?,
                 log_id: field(log_id)?,
                 timestamp: field(timestamp)?,
@@ -243,6 +245,8 @@ impl<'a> LogRecord<'a> {
         match root {
             Root::Object(f) => Ok(LogRecord {
                 raw,
+                // Valid JSON has raw line breaks only between tokens.
+                line_break: memchr::memchr2(b'\n', b'\r', raw).is_some(),
                 log_type: field(f.log_type.map(RawValue::get))?,
                 log_id: field(f.log_id.map(RawValue::get))?,
                 timestamp: field(f.timestamp.map(RawValue::get))?,
@@ -266,6 +270,13 @@ impl<'a> LogRecord<'a> {
     /// The original payload bytes.
     pub fn raw(&self) -> &'a [u8] {
         self.raw
+    }
+
+    /// Whether the payload has a raw line break (`\n` or `\r`): valid JSON has them only
+    /// between tokens, as in a pretty-printed payload, which an NDJSON line must join up
+    /// ([`crate::naming::write_line`]).
+    pub fn has_line_break(&self) -> bool {
+        self.line_break
     }
 
     /// The type field, if present.

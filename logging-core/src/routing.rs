@@ -393,6 +393,7 @@ mod tests {
             log_id: Some(Cow::Owned(format!("id{i}"))),
             timestamp: DateTime::from_timestamp(i as i64, 0),
             origin: o,
+            line_break: true,
         }
     }
 

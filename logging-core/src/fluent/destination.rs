@@ -200,6 +200,7 @@ mod tests {
                 log_id: None,
                 timestamp: None,
                 origin: &o1,
+                line_break: false,
             },
             Record {
                 index: 1,
@@ -208,6 +209,7 @@ mod tests {
                 log_id: None,
                 timestamp: Some(old),
                 origin: &o2,
+                line_break: false,
             },
         ];
         let router = Router::new().with_route(TypeFilter::all(), ());
@@ -253,6 +255,7 @@ mod tests {
             log_id: None,
             timestamp: Some(Utc::now()),
             origin: &o,
+            line_break: false,
         }];
         let router = Router::new().with_route(TypeFilter::all(), ());
         let batches = router.route(&recs);

@@ -343,6 +343,7 @@ mod tests {
                     log_id: ids[i].map(Into::into),
                     timestamp: times[i],
                     origin: &self.origins[i],
+                    line_break: true,
                 })
                 .collect()
         }
