@@ -109,14 +109,20 @@ impl<'a> Cursor<'a> {
     /// Skips JSON whitespace.
     #[inline]
     pub fn skip_whitespace(&mut self) {
-        while let Some(&b) = self.bytes.get(self.pos) {
-            match b {
-                b' ' | b'\t' => {}
-                b'\n' | b'\r' => self.line_break = true,
-                _ => return,
-            }
+        let start = self.pos;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
+        // Compact JSON has no whitespace: keep the usual case to one comparison.
+        if self.pos != start {
+            self.note_whitespace(start);
+        }
+    }
+
+    #[cold]
+    fn note_whitespace(&mut self, start: usize) {
+        let crossed = self.bytes.get(start..self.pos).unwrap_or_default();
+        self.line_break |= crossed.iter().any(|&b| b == b'\n' || b == b'\r');
     }
 
     /// Whether the whitespace skipped so far held a `\n` or `\r` (the only place valid JSON
