@@ -58,8 +58,8 @@ pub struct ArchiveObject {
 
 /// Archives each `log_type` group of a batch as one object
 /// `{prefix}/{log_type}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{first_log_id}.gz`: NDJSON of the
-/// original records (see [`write_line`]), dates from the group's first timestamp in the
-/// configured zone. The same batch gives the same keys and bytes, so a retry overwrites.
+/// original records (see [`write_record_line`]), dates from the group's first timestamp in
+/// the configured zone. The same batch gives the same keys and bytes, so a retry overwrites.
 pub struct S3Archive {
     store: Arc<dyn ObjectStore>,
     config: ArchiveConfig,
