@@ -363,9 +363,16 @@ fn find_quote(text: &[u8]) -> Option<usize> {
     Some(offset + memchr::memchr(b'"', text.get(offset..)?)?)
 }
 
-/// Position of the first `"`, `\` or control byte: eight bytes at a time for the first 32,
-/// then memchr2 and a vectorised control check.
-fn find_special(text: &[u8]) -> Option<usize> {
+/// Position of the first `"`, `\` or control byte (what a JSON string must escape): eight
+/// bytes at a time for the first 32, then memchr2 and a vectorised control check.
+///
+/// ```
+/// use kinesis_utils::json_cursor::find_special;
+/// assert_eq!(find_special(br#"abc"d"#), Some(3));
+/// assert_eq!(find_special(b"a\tb"), Some(1));
+/// assert_eq!(find_special(b"plain text"), None);
+/// ```
+pub fn find_special(text: &[u8]) -> Option<usize> {
     const SPACES: u64 = u64::from_le_bytes([0x20; 8]);
     const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
     const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);

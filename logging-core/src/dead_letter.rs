@@ -122,33 +122,25 @@ impl<'a> OriginOut<'a> {
 impl EnvelopeOut<'_> {
     /// The envelope as compact JSON, byte for byte what `serde_json::to_writer` writes for
     /// the derived `Serialize`, without going through serde: payloads are mostly JSON text,
-    /// full of quotes to escape, which serde_json writes a few bytes at a time.
+    /// full of quotes to escape, which serde_json writes a few bytes per `io::Write` call.
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"reason\":");
-        json::string(out, self.reason);
-        out.extend_from_slice(b",\"code\":");
-        json::string(out, self.code);
-        out.extend_from_slice(b",\"detail\":");
-        json::string(out, self.detail);
+        json::field(out, b"{\"reason\":", self.reason);
+        json::field(out, b",\"code\":", self.code);
+        json::field(out, b",\"detail\":", self.detail);
         json::optional_string(out, b",\"log_type\":", self.log_type);
         json::optional_string(out, b",\"destination\":", self.destination);
         let o = &self.origin;
-        out.extend_from_slice(b",\"origin\":{\"sequence_number\":");
-        json::string(out, o.sequence_number);
-        out.extend_from_slice(b",\"partition_key\":");
-        json::string(out, o.partition_key);
+        json::field(out, b",\"origin\":{\"sequence_number\":", o.sequence_number);
+        json::field(out, b",\"partition_key\":", o.partition_key);
         json::optional_string(out, b",\"event_id\":", o.event_id);
         if let Some(n) = o.sub_sequence {
             out.extend_from_slice(b",\"sub_sequence\":");
             json::integer(out, i64::from(n));
         }
         if let Some(c) = &o.cwl {
-            out.extend_from_slice(b",\"cwl\":{\"event_id\":");
-            json::string(out, c.event_id);
-            out.extend_from_slice(b",\"log_group\":");
-            json::string(out, c.log_group);
-            out.extend_from_slice(b",\"log_stream\":");
-            json::string(out, c.log_stream);
+            json::field(out, b",\"cwl\":{\"event_id\":", c.event_id);
+            json::field(out, b",\"log_group\":", c.log_group);
+            json::field(out, b",\"log_stream\":", c.log_stream);
             out.extend_from_slice(b",\"timestamp_ms\":");
             json::integer(out, c.timestamp_ms);
             out.push(b'}');
@@ -181,15 +173,6 @@ mod json {
         t
     };
 
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-
-    /// Non-zero when some byte of `x` is below `n` (`n` repeated in every byte).
-    #[inline]
-    fn any_below(x: u64, n: u64) -> u64 {
-        x.wrapping_sub(n) & !x & HIGHS
-    }
-
     #[inline]
     fn push_escaped(out: &mut Vec<u8>, c: u8) {
         match ESCAPE[usize::from(c)] {
@@ -203,40 +186,35 @@ mod json {
         }
     }
 
-    /// `s` as a JSON string: eight bytes at a time where none needs escaping.
+    /// `s` as a JSON string, copying the runs between escapes whole.
     pub(super) fn string(out: &mut Vec<u8>, s: &str) {
-        const SPACES: u64 = u64::from_le_bytes([0x20; 8]);
-        const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-        const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
         out.reserve(s.len() + 2);
         out.push(b'"');
-        let mut chunks = s.as_bytes().chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(w);
-            let special = any_below(w ^ QUOTES, ONES)
-                | any_below(w ^ BACKSLASHES, ONES)
-                | any_below(w, SPACES);
-            if special == 0 {
-                out.extend_from_slice(chunk);
+        let mut rest = s.as_bytes();
+        while let Some(at) = kinesis_utils::json_cursor::find_special(rest) {
+            let (run, special) = rest.split_at(at);
+            out.extend_from_slice(run);
+            if let Some((&c, after)) = special.split_first() {
+                push_escaped(out, c);
+                rest = after;
             } else {
-                for &c in chunk {
-                    push_escaped(out, c);
-                }
+                rest = &[];
             }
         }
-        for &c in chunks.remainder() {
-            push_escaped(out, c);
-        }
+        out.extend_from_slice(rest);
         out.push(b'"');
     }
 
-    /// `,"key":"value"` (`field` holds `,"key":`) when there is a value.
+    /// `,"key":"value"` (`field` holds `,"key":`, or `{"key":` for the first).
+    pub(super) fn field(out: &mut Vec<u8>, field: &[u8], value: &str) {
+        out.extend_from_slice(field);
+        string(out, value);
+    }
+
+    /// [`field`] when there is a value.
     pub(super) fn optional_string(out: &mut Vec<u8>, field: &[u8], value: Option<&str>) {
         if let Some(v) = value {
-            out.extend_from_slice(field);
-            string(out, v);
+            self::field(out, field, v);
         }
     }
 
