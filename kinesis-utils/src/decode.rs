@@ -17,6 +17,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::cwl::{self, CwlError, CwlMessage, MessageRef, RawBytes};
+use crate::event_scan::{Data, ScannedRecord, Sink};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
 use crate::md5x;
@@ -337,6 +338,32 @@ impl Collector {
         start..self.meta.len()
     }
 
+    /// Decodes `data` onto the arena (which is `start` long): `Some(None)` when it is base64,
+    /// `Some(Some(reason))` when it is not (the text itself is kept, for the dead letter), and
+    /// `None` when `strict` refuses it (see [`Collector::push`]).
+    fn decode_raw(&mut self, data: &[u8], start: usize, strict: bool) -> Option<Option<String>> {
+        // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
+        // that refuses (unpadded data), so its error is the one reported.
+        match base64_simd::STANDARD.decode_append(data, &mut self.arena) {
+            Ok(()) => Some(None),
+            Err(_) => {
+                self.arena.truncate(start);
+                match BASE64.decode_vec(data, &mut self.arena) {
+                    Ok(()) => Some(None),
+                    // The scanner's `data` is raw JSON string content, which serde's raw
+                    // bytes equal unless an escape changes them.
+                    Err(_) if strict && memchr::memchr(b'\\', data).is_some() => None,
+                    Err(e) => {
+                        // Keep the undecodable text itself for the dead letter.
+                        self.arena.truncate(start);
+                        self.arena.extend_from_slice(data);
+                        Some(Some(e.to_string()))
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds one record. Data that is not base64 is kept as text with the reason; when
     /// `strict` (raw JSON string content from the scanner) data with an escape is refused
     /// (`false`), so that the caller starts again on the serde path.
@@ -346,7 +373,7 @@ impl Collector {
         sequence_number: &[u8],
         partition_key: &[u8],
         arrival: Option<&[u8]>,
-        data: &[u8],
+        data: Data<'_>,
         strict: bool,
     ) -> bool {
         // Producers often reuse partition keys: share the last one when it repeats.
@@ -357,24 +384,14 @@ impl Collector {
         self.last_partition_key = Some(partition_key.clone());
         let sequence_number = self.push_meta(sequence_number);
         let event_id = event_id.map(|e| self.push_meta(e));
-        let start = self.arena.len();
-        // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
-        // that refuses (unpadded data), so its error is the one reported.
-        let base64_error = match base64_simd::STANDARD.decode_append(data, &mut self.arena) {
-            Ok(()) => None,
-            Err(_) => {
-                self.arena.truncate(start);
-                match BASE64.decode_vec(data, &mut self.arena) {
-                    Ok(()) => None,
-                    // The scanner's `data` is raw JSON string content, which serde's raw
-                    // bytes equal unless an escape changes them.
-                    Err(_) if strict && memchr::memchr(b'\\', data).is_some() => return false,
-                    Err(e) => {
-                        // Keep the undecodable text itself for the dead letter.
-                        self.arena.truncate(start);
-                        self.arena.extend_from_slice(data);
-                        Some(e.to_string())
-                    }
+        let (start, base64_error) = match data {
+            // The scanner had it decoded already (canonical base64).
+            Data::Decoded(range) => (range.start, None),
+            Data::Raw(data) => {
+                let start = self.arena.len();
+                match self.decode_raw(data, start, strict) {
+                    Some(error) => (start, error),
+                    None => return false,
                 }
             }
         };
@@ -400,6 +417,34 @@ impl Collector {
             arrival_ms: arrival.and_then(arrival_ms),
         });
         true
+    }
+}
+
+impl<'a> Sink<'a> for Collector {
+    fn record(&mut self, r: ScannedRecord<'a>) -> Option<()> {
+        self.push(
+            r.event_id,
+            r.sequence_number,
+            r.partition_key,
+            r.arrival,
+            r.data,
+            true,
+        )
+        .then_some(())
+    }
+
+    fn decode_data(&mut self, src: &'a [u8]) -> Option<(usize, std::ops::Range<usize>)> {
+        let start = self.arena.len();
+        let len = crate::b64x::decode_json_string(src, &mut self.arena)?;
+        Some((len, start..self.arena.len()))
+    }
+
+    fn mark(&self) -> usize {
+        self.arena.len()
+    }
+
+    fn rewind(&mut self, mark: usize) {
+        self.arena.truncate(mark);
     }
 }
 
@@ -458,7 +503,7 @@ impl<'de> serde::de::Visitor<'de> for RecordsSeed<'_> {
                 r.kinesis.sequence_number.as_bytes(),
                 r.kinesis.partition_key.as_bytes(),
                 r.kinesis.arrival.map(|a| a.get().as_bytes()),
-                &r.kinesis.data.0,
+                Data::Raw(&r.kinesis.data.0),
                 false,
             );
         }
@@ -503,19 +548,7 @@ impl Decoder {
         try_fast: bool,
     ) -> Result<DecodedBatch, EventError> {
         let mut c = Collector::with_capacity(event.len());
-        let fast = try_fast.then(|| {
-            crate::event_scan::scan(event, &mut |r| {
-                c.push(
-                    r.event_id,
-                    r.sequence_number,
-                    r.partition_key,
-                    r.arrival,
-                    r.data,
-                    true,
-                )
-                .then_some(())
-            })
-        });
+        let fast = try_fast.then(|| crate::event_scan::scan(event, &mut c));
         if fast.flatten().is_none() {
             c.clear();
             let mut de = serde_json::Deserializer::from_slice(event);

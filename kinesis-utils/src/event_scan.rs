@@ -1,7 +1,8 @@
 //! A fast path for reading Lambda Kinesis event JSON in its usual shape.
 //!
 //! serde_json spends most of a batch's decoding time scanning and UTF-8-checking the long
-//! base64 `data` strings. This scanner finds a `data` string's end with `memchr` and lets the
+//! base64 `data` strings. This scanner offers a `data` string to its sink to decode in place
+//! (finding its end as it goes, see `b64x`), or else finds the end with `memchr` and lets the
 //! base64 decoder be its validator (only base64's alphabet can then be inside). Records of
 //! one batch are mostly byte for byte alike but for their sequence number, partition key,
 //! arrival time, event id and data: after a record is read in full, the next one is first
@@ -22,24 +23,58 @@ pub(crate) struct ScannedRecord<'a> {
     pub partition_key: &'a [u8],
     /// `approximateArrivalTimestamp`'s number text, when given and not null.
     pub arrival: Option<&'a [u8]>,
-    /// The `data` string's contents, not yet known to be base64.
-    pub data: &'a [u8],
+    /// The `data` string.
+    pub data: Data<'a>,
 }
 
-/// Scans `event`, handing each record to `sink` in order. `sink` returns `None` to give up
-/// (for example on data that is not base64, so that serde_json's path reports it).
-pub(crate) fn scan<'a>(
-    event: &'a [u8],
-    sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>,
-) -> Option<()> {
+/// A record's `data` string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Data<'a> {
+    /// The sink decoded it (see [`Sink::decode_data`]) into what it keeps at this range.
+    Decoded(std::ops::Range<usize>),
+    /// Its contents, not yet known to be base64.
+    Raw(&'a [u8]),
+}
+
+/// Where the scanner's records go.
+pub(crate) trait Sink<'a> {
+    /// Takes a record, in order; `None` gives up (for example on data that is not base64,
+    /// so that serde_json's path reports it).
+    fn record(&mut self, record: ScannedRecord<'a>) -> Option<()>;
+
+    /// Decodes the `data` string whose contents start `src` (the event after the opening
+    /// quote), if it can: `Some((length of the contents, where the decoded bytes are))`.
+    /// `None` leaves it to [`Sink::record`] as [`Data::Raw`].
+    fn decode_data(&mut self, src: &'a [u8]) -> Option<(usize, std::ops::Range<usize>)>;
+
+    /// How much decoded data the sink holds, for [`Sink::rewind`].
+    fn mark(&self) -> usize;
+
+    /// Drops the decoded data after `mark` (of a record read in part and then again).
+    fn rewind(&mut self, mark: usize);
+}
+
+/// A closure sink that decodes nothing (every `data` is [`Data::Raw`]).
+impl<'a, F: FnMut(ScannedRecord<'a>) -> Option<()>> Sink<'a> for F {
+    fn record(&mut self, record: ScannedRecord<'a>) -> Option<()> {
+        self(record)
+    }
+    fn decode_data(&mut self, _: &'a [u8]) -> Option<(usize, std::ops::Range<usize>)> {
+        None
+    }
+    fn mark(&self) -> usize {
+        0
+    }
+    fn rewind(&mut self, _: usize) {}
+}
+
+/// Scans `event`, handing each record to `sink` in order.
+pub(crate) fn scan<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<()> {
     scan_counting(event, sink).map(drop)
 }
 
 /// [`scan`], also saying how many records the template read.
-fn scan_counting<'a>(
-    event: &'a [u8],
-    sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>,
-) -> Option<usize> {
+fn scan_counting<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<usize> {
     let mut s = Scanner {
         c: Cursor::new(event),
         seen: [&[]; 16],
@@ -70,7 +105,7 @@ fn scan_counting<'a>(
 }
 
 /// Sequence number, partition key, arrival time and data of a record's `kinesis` object.
-type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, &'a [u8]);
+type KinesisFields<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, Data<'a>);
 
 /// Which of a record's values a gap in a [`Template`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +137,22 @@ fn same_start(text: &[u8], literal: &[u8]) -> bool {
     }
 }
 
-/// A string value as the full read takes it: `data` raw (the base64 decoder validates it),
-/// the others [`Plain`].
-fn read_string<'a>(c: &mut Cursor<'a>, var: Var) -> Option<&'a [u8]> {
-    match var {
-        Var::Data => c.raw_string(),
-        _ => c.plain_string(),
+/// A string value other than `data`, as the full read takes it: [`Plain`].
+fn read_string<'a>(c: &mut Cursor<'a>) -> Option<&'a [u8]> {
+    c.plain_string()
+}
+
+/// The `data` string as the full read takes it: decoded by the sink when it can, else raw
+/// (the base64 decoder validates it); with the length of its contents.
+fn read_data<'a>(c: &mut Cursor<'a>, sink: &mut impl Sink<'a>) -> Option<(Data<'a>, usize)> {
+    if let Some(src) = c.rest().strip_prefix(b"\"")
+        && let Some((len, range)) = sink.decode_data(src)
+    {
+        c.advance(len + 2);
+        return Some((Data::Decoded(range), len));
     }
+    let raw = c.raw_string()?;
+    Some((Data::Raw(raw), raw.len()))
 }
 
 struct Scanner<'a> {
@@ -163,24 +207,26 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    fn records(&mut self, sink: &mut impl FnMut(ScannedRecord<'a>) -> Option<()>) -> Option<()> {
+    fn records(&mut self, sink: &mut impl Sink<'a>) -> Option<()> {
         self.c.expect(b'[')?;
         if self.c.eat(b']') {
             return Some(());
         }
         loop {
             let start = self.c.position();
-            let record = match self.record_like_last() {
+            let mark = sink.mark();
+            let record = match self.record_like_last(sink) {
                 Some(r) => {
                     self.template_reads += 1;
                     r
                 }
                 None => {
                     self.c.seek(start);
-                    self.record_and_template(start)?
+                    sink.rewind(mark);
+                    self.record_and_template(start, sink)?
                 }
             };
-            sink(record)?;
+            sink.record(record)?;
             if !self.c.eat(b',') {
                 return self.c.expect(b']');
             }
@@ -189,7 +235,7 @@ impl<'a> Scanner<'a> {
 
     /// Reads a record shaped like the last one through the template; `None` (cursor
     /// anywhere) when it is not, and a full read decides.
-    fn record_like_last(&mut self) -> Option<ScannedRecord<'a>> {
+    fn record_like_last(&mut self, sink: &mut impl Sink<'a>) -> Option<ScannedRecord<'a>> {
         if self.template.pieces.is_empty() {
             return None;
         }
@@ -198,7 +244,7 @@ impl<'a> Scanner<'a> {
             sequence_number: b"",
             partition_key: b"",
             arrival: None,
-            data: b"",
+            data: Data::Raw(b""),
         };
         for &(literal, var) in &self.template.pieces {
             if !same_start(self.c.rest(), literal) {
@@ -207,11 +253,11 @@ impl<'a> Scanner<'a> {
             self.c.advance(literal.len());
             // The calls the full read makes for each value.
             match var {
-                Var::EventId => r.event_id = Some(read_string(&mut self.c, var)?),
-                Var::Sequence => r.sequence_number = read_string(&mut self.c, var)?,
-                Var::PartitionKey => r.partition_key = read_string(&mut self.c, var)?,
+                Var::EventId => r.event_id = Some(read_string(&mut self.c)?),
+                Var::Sequence => r.sequence_number = read_string(&mut self.c)?,
+                Var::PartitionKey => r.partition_key = read_string(&mut self.c)?,
                 Var::Arrival => r.arrival = Some(self.c.null_or_number()??),
-                Var::Data => r.data = read_string(&mut self.c, var)?,
+                Var::Data => r.data = read_data(&mut self.c, sink)?.0,
             }
         }
         if !same_start(self.c.rest(), self.template.tail) {
@@ -222,9 +268,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a record fully, from `start`, and keeps it as the template for the next.
-    fn record_and_template(&mut self, start: usize) -> Option<ScannedRecord<'a>> {
+    fn record_and_template(
+        &mut self,
+        start: usize,
+        sink: &mut impl Sink<'a>,
+    ) -> Option<ScannedRecord<'a>> {
         self.spans.clear();
-        let record = self.record()?;
+        let record = self.record(sink)?;
         let end = self.c.position();
         self.template.pieces.clear();
         let mut at = start;
@@ -239,9 +289,16 @@ impl<'a> Scanner<'a> {
     /// [`read_string`], noting the span (quotes included, so that the template's
     /// literals end where the same cursor call starts).
     fn string_value(&mut self, var: Var) -> Option<&'a [u8]> {
-        let value = read_string(&mut self.c, var)?;
+        let value = read_string(&mut self.c)?;
         self.span(var, value.len() + 2);
         Some(value)
+    }
+
+    /// [`read_data`], noting the span as [`Scanner::string_value`] does.
+    fn data_value(&mut self, sink: &mut impl Sink<'a>) -> Option<Data<'a>> {
+        let (data, len) = read_data(&mut self.c, sink)?;
+        self.span(Var::Data, len + 2);
+        Some(data)
     }
 
     /// Notes where the value just read (ending at the cursor, `len` bytes) lies.
@@ -250,7 +307,7 @@ impl<'a> Scanner<'a> {
         self.spans.push((var, end.saturating_sub(len), end));
     }
 
-    fn record(&mut self) -> Option<ScannedRecord<'a>> {
+    fn record(&mut self, sink: &mut impl Sink<'a>) -> Option<ScannedRecord<'a>> {
         self.c.expect(b'{')?;
         let mut event_id: Option<Option<&'a [u8]>> = None;
         let mut kinesis = None;
@@ -267,7 +324,7 @@ impl<'a> Scanner<'a> {
                             Some(self.string_value(Var::EventId)?)
                         });
                     }
-                    b"kinesis" if kinesis.is_none() => kinesis = Some(self.kinesis()?),
+                    b"kinesis" if kinesis.is_none() => kinesis = Some(self.kinesis(sink)?),
                     // serde refuses a field given twice; let it say so.
                     b"eventID" | b"kinesis" => return None,
                     _ => self.skip_field_value(field, 2)?,
@@ -288,7 +345,7 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    fn kinesis(&mut self) -> Option<KinesisFields<'a>> {
+    fn kinesis(&mut self, sink: &mut impl Sink<'a>) -> Option<KinesisFields<'a>> {
         self.c.expect(b'{')?;
         let (mut data, mut seq, mut pk, mut arrival) = (None, None, None, None);
         if !self.c.eat(b'}') {
@@ -296,7 +353,7 @@ impl<'a> Scanner<'a> {
                 let key = self.field_key(field)?;
                 self.c.expect(b':')?;
                 match key {
-                    b"data" if data.is_none() => data = Some(self.string_value(Var::Data)?),
+                    b"data" if data.is_none() => data = Some(self.data_value(sink)?),
                     b"sequenceNumber" if seq.is_none() => {
                         seq = Some(self.string_value(Var::Sequence)?);
                     }
@@ -334,20 +391,31 @@ mod tests {
 
     type Fields = (Option<String>, String, String, String);
 
+    /// A closure as a [`Sink`] (so that its record's lifetime is the event's).
+    fn sink<'a, F: FnMut(ScannedRecord<'a>) -> Option<()>>(f: F) -> F {
+        f
+    }
+
     fn records(event: &str) -> Option<Vec<Fields>> {
         let mut out = Vec::new();
-        scan(event.as_bytes(), &mut |r| {
-            out.push((
-                match r.event_id {
-                    Some(e) => Some(String::from_utf8(e.to_vec()).ok()?),
-                    None => None,
-                },
-                String::from_utf8(r.sequence_number.to_vec()).ok()?,
-                String::from_utf8(r.partition_key.to_vec()).ok()?,
-                String::from_utf8(r.data.to_vec()).ok()?,
-            ));
-            Some(())
-        })?;
+        scan(
+            event.as_bytes(),
+            &mut sink(|r| {
+                out.push((
+                    match r.event_id {
+                        Some(e) => Some(String::from_utf8(e.to_vec()).ok()?),
+                        None => None,
+                    },
+                    String::from_utf8(r.sequence_number.to_vec()).ok()?,
+                    String::from_utf8(r.partition_key.to_vec()).ok()?,
+                    match r.data {
+                        Data::Raw(d) => String::from_utf8(d.to_vec()).ok()?,
+                        Data::Decoded(_) => return None,
+                    },
+                ));
+                Some(())
+            }),
+        )?;
         Some(out)
     }
 
@@ -390,10 +458,13 @@ mod tests {
             record("e", 5, "5e0", "null"),
         );
         let mut got = Vec::new();
-        let reads = scan_counting(event.as_bytes(), &mut |r| {
-            got.push((r.partition_key, r.sequence_number, r.arrival, r.event_id));
-            Some(())
-        });
+        let reads = scan_counting(
+            event.as_bytes(),
+            &mut sink(|r| {
+                got.push((r.partition_key, r.sequence_number, r.arrival, r.event_id));
+                Some(())
+            }),
+        );
         assert_eq!(reads, Some(3));
         type Read<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>, Option<&'a [u8]>);
         let want: Vec<Read<'_>> = vec![

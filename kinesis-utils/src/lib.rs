@@ -21,6 +21,12 @@
 pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(not(fuzzing))]
+mod b64x;
+/// The `data` string decoder's paths, for the `b64_string` fuzz target.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod b64x;
 pub mod cwl;
 mod cwl_scan;
 pub mod decode;
