@@ -693,6 +693,8 @@ impl Decoder {
             }
             .filter(|u| !u.is_empty())
         {
+            // Most user records are one item each: grow the batch once, not by doubling.
+            out.reserve(users.len());
             for (i, user) in users.into_iter().enumerate() {
                 let o = origin
                     .clone()

@@ -317,6 +317,9 @@ impl Pipeline {
         // Routing's view of each type, taken while the record's bytes are in cache.
         let mut marks: Vec<Mark> = Vec::with_capacity(batch.items.len());
         let mut failures: Vec<Failure<'_>> = Vec::new();
+        // Counted by (reason, code) and named once at the end: a few distinct pairs, many
+        // failures.
+        let mut codes: Vec<((FailureReason, &'static str), usize)> = Vec::new();
         let mut classifier = Classifier::new(&self.schema);
         for (i, item) in batch.items.iter().enumerate() {
             if let kinesis_utils::Decoded::Payload(p) = item {
@@ -326,10 +329,10 @@ impl Pipeline {
                 Classified::Control(_) => states.push(State::Control),
                 Classified::Failed(f) => {
                     states.push(State::Failed(f.reason));
-                    *report
-                        .failure_codes
-                        .entry(format!("{}/{}", f.reason, f.code))
-                        .or_default() += 1;
+                    match codes.iter_mut().find(|(k, _)| *k == (f.reason, f.code)) {
+                        Some((_, n)) => *n += 1,
+                        None => codes.push(((f.reason, f.code), 1)),
+                    }
                     failures.push(f);
                 }
                 Classified::Valid(r) => {
@@ -346,6 +349,13 @@ impl Pipeline {
                     }
                 }
             }
+        }
+
+        for ((reason, code), n) in codes {
+            *report
+                .failure_codes
+                .entry(format!("{reason}/{code}"))
+                .or_default() += n;
         }
 
         // Dead-letter groups without any timestamp of their own are named after the batch's
