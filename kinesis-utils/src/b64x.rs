@@ -8,9 +8,8 @@
 //! quote; the last block is finished in registers too. Anything unusual (no padding where
 //! it is due, stray bytes, escapes) goes to the portable path, `memchr` and `base64-simd`,
 //! which is also the path of every other CPU and the reference the tests hold the vector
-//! path to. The crate's `unsafe` here is the dispatching call and the three memory accesses
-//! of the vector path (a block load, a masked load of the last block, a masked store into
-//! the output's spare capacity).
+//! path to. The vector path's memory accesses are `crate::avx512`'s; the only `unsafe` here
+//! is the dispatching call.
 
 /// Decodes the JSON string content at the start of `src` (the bytes just after its opening
 /// quote) as canonical padded base64, appending the bytes to `out`.
@@ -55,12 +54,12 @@ fn portable(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use crate::avx512::{append, below, load, load_prefix};
     use std::arch::x86_64::*;
 
     /// Whether this CPU has what the vector path needs.
     pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512vbmi")
-            && std::arch::is_x86_feature_detected!("avx512bw")
+        crate::avx512::has_vbmi()
     }
 
     /// Each ASCII byte's base64 value, `0x80` for bytes outside the alphabet (the padding
@@ -98,50 +97,6 @@ mod avx512 {
         }
         p
     };
-
-    /// The lowest `n` bits (`n` at most 64).
-    fn below(n: usize) -> u64 {
-        if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    fn load(block: &[u8; 64]) -> __m512i {
-        #[allow(unsafe_code)]
-        // SAFETY: the pointer is valid for reading 64 bytes (the array), the load needs no
-        // alignment, and this function has AVX-512F.
-        unsafe {
-            _mm512_loadu_si512(block.as_ptr().cast())
-        }
-    }
-
-    /// The first `min(bytes.len(), 64)` bytes, zeros after.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn load_prefix(bytes: &[u8]) -> __m512i {
-        let mask = below(bytes.len());
-        #[allow(unsafe_code)]
-        // SAFETY: only the bytes whose mask bit is set are read, and those are within
-        // `bytes`; a masked load suppresses faults on the others. No alignment is needed, and
-        // this function has AVX-512BW.
-        unsafe {
-            _mm512_maskz_loadu_epi8(mask, bytes.as_ptr().cast())
-        }
-    }
-
-    /// Appends the first `n` (at most 64) bytes of `v` to `out`.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn append(out: &mut Vec<u8>, v: __m512i, n: usize) {
-        let n = n.min(64);
-        out.reserve(64);
-        let len = out.len();
-        #[allow(unsafe_code)]
-        // SAFETY: `reserve` made room for 64 more bytes, so the store of the first `n` bytes
-        // (the others masked off) stays within the allocation, starting at the end of the
-        // initialised part; after it, `len + n` bytes are initialised.
-        unsafe {
-            _mm512_mask_storeu_epi8(out.as_mut_ptr().add(len).cast(), below(n), v);
-            out.set_len(len + n);
-        }
-    }
 
     /// Base64 values of 64 characters, and the bytes that are not base64 (as a bit mask).
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]

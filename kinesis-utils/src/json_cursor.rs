@@ -364,7 +364,8 @@ fn find_quote(text: &[u8]) -> Option<usize> {
 }
 
 /// Position of the first `"`, `\` or control byte (what a JSON string must escape): eight
-/// bytes at a time for the first 32, then memchr2 and a vectorised control check.
+/// bytes at a time for the first 32, then 64 at a time with AVX-512 when the CPU has it
+/// (chosen at run time), else memchr2 and a vectorised control check.
 ///
 /// ```
 /// use kinesis_utils::json_cursor::find_special;
@@ -394,14 +395,30 @@ pub fn find_special(text: &[u8]) -> Option<usize> {
         }
         offset += 8;
     }
-    let rest = text.get(offset..)?;
+    find_special_long(text.get(offset..)?).map(|p| offset + p)
+}
+
+/// [`find_special`] past its first 32 bytes, on the widest vectors the CPU has.
+fn find_special_long(rest: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512::has_bw() {
+        #[allow(unsafe_code)]
+        // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has
+        // the features, which `has_bw` detected.
+        return unsafe { crate::avx512::find_special(rest) };
+    }
+    find_special_portable(rest)
+}
+
+/// memchr2 for quotes and backslashes, then a vectorised control check of the bytes before.
+fn find_special_portable(rest: &[u8]) -> Option<usize> {
     let len = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
     let clean = rest.get(..len)?;
     // A branch-free fold, so that it vectorises.
     if clean.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-        return Some(offset + clean.iter().position(|&c| c < 0x20)?);
+        return clean.iter().position(|&c| c < 0x20);
     }
-    (len < rest.len()).then_some(offset + len)
+    (len < rest.len()).then_some(len)
 }
 
 /// `text.starts_with(prefix)` for short tokens, eight bytes at a time inline rather than
@@ -499,15 +516,66 @@ mod tests {
         assert_eq!(find_quote(b"#!\"#"), Some(2));
     }
 
+    /// Every `find_special` back end this CPU can run, on `text` after its first 32 bytes
+    /// (where the back ends take over), with the whole function and a byte-by-byte
+    /// reference.
+    fn special_everywhere(text: &[u8]) -> Vec<(&'static str, Option<usize>)> {
+        let tail = text.get(32..).unwrap_or_default();
+        let shift = |p: Option<usize>| p.map(|p| p + text.len() - tail.len());
+        let head = text[..text.len() - tail.len()]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        #[allow(unused_mut)]
+        let mut all = vec![
+            ("dispatched", find_special(text)),
+            (
+                "reference",
+                text.iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20),
+            ),
+            ("portable", head.or(shift(find_special_portable(tail)))),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        if crate::avx512::has_bw() {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX-512BW, checked just above.
+            let p = unsafe { crate::avx512::find_special(tail) };
+            all.push(("avx512", head.or(shift(p))));
+        }
+        all
+    }
+
+    fn assert_special(text: &[u8], want: Option<usize>) {
+        for (backend, got) in special_everywhere(text) {
+            assert_eq!(got, want, "{backend}, {} bytes", text.len());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn find_special_back_ends_agree(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    30 => 0x20u8..0x7f,
+                    1 => proptest::prelude::any::<u8>(),
+                ],
+                0..300,
+            )
+        ) {
+            let want = text.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_special(&text, want);
+        }
+    }
+
     #[test]
     fn finds_quotes_backslashes_and_control_bytes_at_every_position() {
-        for len in 0..80 {
+        for len in 0..200 {
             for at in 0..len {
                 for c in [b'"', b'\\', 0, 0x1f] {
                     let mut text = vec![b'a'; len];
                     text[at] = c;
                     text[len - 1] = if at + 1 < len { b'\\' } else { c };
-                    assert_eq!(find_special(&text), Some(at), "{len} {at} {c}");
+                    assert_special(&text, Some(at));
                 }
             }
             // Bytes next to the special ones, and UTF-8, never match.
@@ -516,7 +584,7 @@ mod tests {
                 .cycle()
                 .take(len)
                 .collect();
-            assert_eq!(find_special(&plain), None);
+            assert_special(&plain, None);
         }
     }
 

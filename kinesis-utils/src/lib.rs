@@ -19,6 +19,8 @@
 //! * `lambda-events`: [`decode::Decoder::decode_event`] for `aws_lambda_events` types.
 
 pub mod api;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(not(fuzzing))]

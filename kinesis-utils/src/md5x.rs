@@ -5,10 +5,9 @@
 //! half of that decoding's time. Here messages are hashed side by side, lane `l` of each
 //! vector holding message `l`'s state, and messages of any lengths are scheduled onto lanes
 //! as earlier ones finish. Two back ends share the scheduling: sixteen lanes of AVX-512,
-//! chosen at run time when the CPU has it (the crate's only `unsafe` code is that call and
-//! the back end's unaligned block load), and eight lanes of `wide::u32x8` in safe Rust
-//! otherwise. The `md-5` crate remains the
-//! reference the tests compare both against.
+//! chosen at run time when the CPU has it (the call is `unsafe`, and the block loads are
+//! `crate::avx512`'s), and eight lanes of `wide::u32x8` in safe Rust otherwise. The `md-5`
+//! crate remains the reference the tests compare both against.
 
 /// Messages hashed side by side.
 const LANES: usize = 8;
@@ -248,10 +247,10 @@ pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
             .collect();
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if crate::avx512::has_bw() {
         #[allow(unsafe_code)]
         // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has
-        // the feature, which was detected just above.
+        // the feature, which was detected just above (BW implies F).
         return unsafe { avx512::digests(messages) };
     }
     digests_wide(messages)
@@ -297,6 +296,7 @@ fn digests_wide(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{INIT, Scheduler};
+    use crate::avx512::load;
     use std::arch::x86_64::*;
 
     const N: usize = 16;
@@ -391,18 +391,6 @@ mod avx512 {
         }
     }
 
-    /// A block's sixteen little-endian words as one vector, the first in lane 0.
-    #[target_feature(enable = "avx512f")]
-    fn row(block: &[u8; 64]) -> __m512i {
-        #[allow(unsafe_code)]
-        // SAFETY: the pointer is valid for reading 64 bytes (the array), the load needs no
-        // alignment, and this function has AVX-512F. (Sixteen words put together by
-        // `_mm512_set_epi32` compiled to eight loads and inserts.)
-        unsafe {
-            _mm512_loadu_si512(block.as_ptr().cast())
-        }
-    }
-
     /// Rows (one lane's block each) to columns (one message word of every lane each), in
     /// registers: 32-bit and 64-bit interleaves within 128-bit lanes, then a 4x4 transpose
     /// of the 128-bit lanes.
@@ -456,7 +444,7 @@ mod avx512 {
             for (s, i) in state.iter_mut().zip(init) {
                 *s = _mm512_mask_mov_epi32(*s, fresh as u16, i);
             }
-            let m = transpose(std::array::from_fn(|l| row(lanes.block(l))));
+            let m = transpose(std::array::from_fn(|l| load(lanes.block(l))));
             compress(&mut state, &m);
             let ended = lanes.ending();
             for l in (0..N).filter(|l| ended & (1 << l) != 0) {
