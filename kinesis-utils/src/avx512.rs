@@ -4,12 +4,18 @@
 
 use std::arch::x86_64::*;
 
-/// Whether the CPU has AVX-512F and BW (the byte-wise masks and compares).
-pub(crate) fn has_bw() -> bool {
-    std::arch::is_x86_feature_detected!("avx512bw")
+/// Whether the CPU has AVX-512F (the foundation every AVX-512 path needs).
+pub(crate) fn has_f() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// Whether the CPU also has AVX-512 VBMI (byte permutes across the whole vector).
+/// Whether the CPU has AVX-512F and BW (the byte-wise masks and compares). Each is detected
+/// on its own: CPUID reports them separately, and a masked virtual CPU could report one alone.
+pub(crate) fn has_bw() -> bool {
+    has_f() && std::arch::is_x86_feature_detected!("avx512bw")
+}
+
+/// Whether the CPU has AVX-512F, BW and VBMI (byte permutes across the whole vector).
 pub(crate) fn has_vbmi() -> bool {
     has_bw() && std::arch::is_x86_feature_detected!("avx512vbmi")
 }
@@ -47,12 +53,12 @@ pub(crate) fn load_prefix(bytes: &[u8]) -> __m512i {
 #[target_feature(enable = "avx512f,avx512bw")]
 pub(crate) fn append(out: &mut Vec<u8>, v: __m512i, n: usize) {
     let n = n.min(64);
-    out.reserve(64);
+    out.reserve(n);
     let len = out.len();
     #[allow(unsafe_code)]
-    // SAFETY: `reserve` made room for 64 more bytes, so the store of the first `n` bytes
-    // (the others masked off) stays within the allocation, starting at the end of the
-    // initialised part; after it, `len + n` bytes are initialised.
+    // SAFETY: `reserve` made room for `n` more bytes, and the store writes the first `n`
+    // bytes only (a masked store neither writes nor faults on the others), starting at the
+    // end of the initialised part; after it, `len + n` bytes are initialised.
     unsafe {
         _mm512_mask_storeu_epi8(out.as_mut_ptr().add(len).cast(), below(n), v);
         out.set_len(len + n);

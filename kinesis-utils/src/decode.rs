@@ -385,8 +385,11 @@ impl Collector {
         let sequence_number = self.push_meta(sequence_number);
         let event_id = event_id.map(|e| self.push_meta(e));
         let (start, base64_error) = match data {
-            // The scanner had it decoded already (canonical base64).
-            Data::Decoded(range) => (range.start, None),
+            // The scanner had it decoded already (canonical base64), as the arena's last bytes.
+            Data::Decoded(range) => {
+                debug_assert_eq!(range.end, self.arena.len());
+                (range.start, None)
+            }
             Data::Raw(data) => {
                 let start = self.arena.len();
                 match self.decode_raw(data, start, strict) {
@@ -561,6 +564,14 @@ impl Decoder {
             pending,
             ..
         } = c;
+        // The records' data tile the arena: a record read in part and then again left
+        // nothing behind.
+        debug_assert_eq!(
+            pending
+                .iter()
+                .try_fold(0, |end, p| (p.range.start == end).then_some(p.range.end)),
+            Some(arena.len())
+        );
         let arena = Bytes::from(arena);
         // Whole `&str`s and checked ASCII, so UTF-8 and every range on char boundaries.
         let rows = pending
@@ -849,6 +860,9 @@ mod scan_equivalence {
     fn data() -> impl Strategy<Value = String> {
         prop_oneof![
             4 => proptest::collection::vec(any::<u8>(), 0..40)
+                .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            // Long enough for the vector decoder's whole 64-character blocks.
+            2 => proptest::collection::vec(any::<u8>(), 40..400)
                 .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
             1 => proptest::collection::vec(any::<u8>(), 1..40)
                 .prop_map(|b| base64::engine::general_purpose::STANDARD_NO_PAD.encode(b)),

@@ -42,7 +42,7 @@ pub(crate) trait Sink<'a> {
     /// so that serde_json's path reports it).
     fn record(&mut self, record: ScannedRecord<'a>) -> Option<()>;
 
-    /// Decodes the `data` string whose contents start `src` (the event after the opening
+    /// Decodes the `data` string whose contents start at `src` (the event after the opening
     /// quote), if it can: `Some((length of the contents, where the decoded bytes are))`.
     /// `None` leaves it to [`Sink::record`] as [`Data::Raw`].
     fn decode_data(&mut self, src: &'a [u8]) -> Option<(usize, std::ops::Range<usize>)>;

@@ -247,10 +247,10 @@ pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
             .collect();
     }
     #[cfg(target_arch = "x86_64")]
-    if crate::avx512::has_bw() {
+    if crate::avx512::has_f() {
         #[allow(unsafe_code)]
         // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has
-        // the feature, which was detected just above (BW implies F).
+        // the feature, which was detected just above.
         return unsafe { avx512::digests(messages) };
     }
     digests_wide(messages)
@@ -478,7 +478,7 @@ mod tests {
             ("wide", digests_wide(messages)),
         ];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::avx512::has_f() {
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX-512F, checked just above.
             all.push(("avx512", unsafe { avx512::digests(messages) }));
