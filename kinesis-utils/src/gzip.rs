@@ -134,6 +134,89 @@ fn header_len(m: &[u8]) -> Result<usize, GzipError> {
 /// Inflates the raw deflate stream at the start of `body` onto `out`, never past `limit`
 /// bytes in all; returns how many bytes of `body` the stream used.
 fn inflate_member(body: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, GzipError> {
+    #[cfg(feature = "libdeflate")]
+    if let Some(used) = libdeflate::inflate_into_spare(body, out, limit) {
+        return Ok(used);
+    }
+    inflate_member_zlib(body, out, limit)
+}
+
+/// libdeflate inflates a whole stream in one call, but only into a buffer it fits in. The
+/// output buffer is sized from the trailer's `ISIZE`, which is right for the usual
+/// single-member record: then this one call does the work, and says where the stream ended,
+/// so the member's trailer is checked where it really is. Whatever else happens (no room,
+/// corrupt data) is left to zlib-rs from the start of the member, so error messages and the
+/// size bound stay zlib-rs's. The `gzip_cwl` fuzz target and the proptests hold the result to
+/// flate2's `MultiGzDecoder`.
+#[cfg(feature = "libdeflate")]
+mod libdeflate {
+    use libdeflate_sys as sys;
+
+    /// One libdeflate decompressor, freed on drop.
+    struct Decompressor(std::ptr::NonNull<sys::libdeflate_decompressor>);
+
+    impl Decompressor {
+        fn new() -> Option<Self> {
+            #[allow(unsafe_code)]
+            // SAFETY: allocating a decompressor has no precondition; a null result (out of
+            // memory) is turned into `None`.
+            let raw = unsafe { sys::libdeflate_alloc_decompressor() };
+            std::ptr::NonNull::new(raw).map(Self)
+        }
+    }
+
+    impl Drop for Decompressor {
+        fn drop(&mut self) {
+            #[allow(unsafe_code)]
+            // SAFETY: the pointer came from `libdeflate_alloc_decompressor` and is freed once.
+            unsafe {
+                sys::libdeflate_free_decompressor(self.0.as_ptr())
+            }
+        }
+    }
+
+    /// Inflates the deflate stream at the start of `body` into `out`'s spare capacity (at most
+    /// `limit` bytes in all): `Some(bytes of body used)` when it fit, `None` (with `out` as it
+    /// was) for anything else.
+    pub(super) fn inflate_into_spare(
+        body: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Option<usize> {
+        let len = out.len();
+        let room = (out.capacity() - len).min(limit.checked_sub(len)?);
+        if room == 0 {
+            return None;
+        }
+        let decompressor = Decompressor::new()?;
+        let (mut used, mut written) = (0usize, 0usize);
+        #[allow(unsafe_code)]
+        // SAFETY: the decompressor is live; libdeflate reads at most `body.len()` bytes from
+        // `body` and writes at most `room` bytes into `out`'s spare capacity, which is at
+        // least that large; the two do not overlap (`out` is exclusively borrowed). On
+        // success it has initialised the first `written` bytes of the spare capacity, so the
+        // new length covers initialised bytes only; on any other result the length is left.
+        unsafe {
+            let result = sys::libdeflate_deflate_decompress_ex(
+                decompressor.0.as_ptr(),
+                body.as_ptr().cast(),
+                body.len(),
+                out.as_mut_ptr().add(len).cast(),
+                room,
+                &mut used,
+                &mut written,
+            );
+            if result != sys::libdeflate_result_LIBDEFLATE_SUCCESS || written > room {
+                return None;
+            }
+            out.set_len(len + written);
+        }
+        Some(used)
+    }
+}
+
+/// [`inflate_member`] on zlib-rs, growing `out` as needed.
+fn inflate_member_zlib(body: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize, GzipError> {
     use flate2::{Decompress, FlushDecompress, Status};
     let mut inflate = Decompress::new(false);
     loop {

@@ -17,6 +17,9 @@
 //!
 //! * `aws` (default): [`aws::AwsKinesis`], the [`api::KinesisApi`] on `aws-sdk-kinesis`.
 //! * `lambda-events`: [`decode::Decoder::decode_event`] for `aws_lambda_events` types.
+//! * `libdeflate` (default): gzip records are inflated by libdeflate (C, built by `cc`) when
+//!   the trailer's size is right, the usual case; zlib-rs inflates everything else, and
+//!   everything without the feature.
 
 pub mod api;
 #[cfg(target_arch = "x86_64")]
