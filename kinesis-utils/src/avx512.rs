@@ -2,6 +2,7 @@
 //! `unsafe` operations besides the run-time dispatch into `#[target_feature]` functions.
 //! Everything else in those paths is register arithmetic, which is safe to call inside them.
 
+use crate::cwl_scan::Unescaped;
 use std::arch::x86_64::*;
 
 /// Whether the CPU has AVX-512F (the foundation every AVX-512 path needs).
@@ -18,6 +19,11 @@ pub(crate) fn has_bw() -> bool {
 /// Whether the CPU has AVX-512F, BW and VBMI (byte permutes across the whole vector).
 pub(crate) fn has_vbmi() -> bool {
     has_bw() && std::arch::is_x86_feature_detected!("avx512vbmi")
+}
+
+/// Whether the CPU has AVX-512F, BW, VBMI and VBMI2 (byte compress).
+pub(crate) fn has_vbmi2() -> bool {
+    has_vbmi() && std::arch::is_x86_feature_detected!("avx512vbmi2")
 }
 
 /// The lowest `n` bits (all 64 from `n` = 64 on).
@@ -86,4 +92,84 @@ pub(crate) fn find_special(text: &[u8]) -> Option<usize> {
         pos += 64;
     }
     None
+}
+
+/// What each escaped byte stands for (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), zero for
+/// the bytes that are no such escape; in two halves for `vpermi2b`.
+const fn escapes(half: usize) -> [u8; 64] {
+    let mut t = [0u8; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = match (half * 64 + i) as u8 {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+}
+static ESCAPES_LOW: [u8; 64] = escapes(0);
+static ESCAPES_HIGH: [u8; 64] = escapes(1);
+
+/// Unescapes the JSON string content at the start of `s` onto `out`, 64 bytes per step:
+/// the escaped bytes are translated in place and the backslashes squeezed out with one
+/// byte compress. Blocks with two backslashes side by side (an escaped backslash, whose
+/// pairing needs the run's parity) are left to the caller, as is the end of `s` without a
+/// closing quote.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
+pub(crate) fn unescape(s: &[u8], out: &mut Vec<u8>) -> Unescaped {
+    let quote = _mm512_set1_epi8(b'"' as i8);
+    let backslash = _mm512_set1_epi8(b'\\' as i8);
+    let (low, high) = (load(&ESCAPES_LOW), load(&ESCAPES_HIGH));
+    let mut pos = 0;
+    loop {
+        let rest = s.get(pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return Unescaped::Stopped(pos);
+        }
+        let valid = below(rest.len());
+        let v = load_prefix(rest);
+        let slashes = _mm512_cmpeq_epi8_mask(v, backslash) & valid;
+        if slashes & (slashes << 1) != 0 {
+            return Unescaped::Stopped(pos);
+        }
+        // No two backslashes touch, so each escapes the byte after it.
+        let escaped = slashes << 1;
+        let closing = _mm512_cmpeq_epi8_mask(v, quote) & valid & !escaped;
+        let end = if closing != 0 {
+            closing.trailing_zeros() as usize
+        } else {
+            // A backslash in the last byte escapes a byte of the next step: leave it to it.
+            let n = rest.len().min(64);
+            n - usize::from(slashes & (1u64 << (n - 1)) != 0)
+        };
+        if end == 0 {
+            return if closing != 0 {
+                Unescaped::End(pos)
+            } else {
+                Unescaped::Stopped(pos)
+            };
+        }
+        let region = below(end);
+        let escaped = escaped & region;
+        let meaning = _mm512_permutex2var_epi8(low, v, high);
+        let bad = _mm512_cmpeq_epi8_mask(meaning, _mm512_setzero_si512()) | _mm512_movepi8_mask(v);
+        if escaped & bad != 0 {
+            return Unescaped::Invalid;
+        }
+        let keep = region & !slashes;
+        let bytes = _mm512_maskz_compress_epi8(keep, _mm512_mask_mov_epi8(v, escaped, meaning));
+        append(out, bytes, keep.count_ones() as usize);
+        pos += end;
+        if closing != 0 {
+            return Unescaped::End(pos);
+        }
+    }
 }
