@@ -94,22 +94,15 @@ pub(crate) fn find_special(text: &[u8]) -> Option<usize> {
     None
 }
 
-/// What each escaped byte stands for (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), zero for
-/// the bytes that are no such escape; in two halves for `vpermi2b`.
+/// What each escaped byte stands for ([`crate::cwl_scan::escaped_byte`]), zero for the bytes
+/// that are no such escape; in two halves for `vpermi2b`.
 const fn escapes(half: usize) -> [u8; 64] {
     let mut t = [0u8; 64];
     let mut i = 0;
     while i < 64 {
-        t[i] = match (half * 64 + i) as u8 {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            _ => 0,
+        t[i] = match crate::cwl_scan::escaped_byte((half * 64 + i) as u8) {
+            Some(b) => b,
+            None => 0,
         };
         i += 1;
     }

@@ -172,6 +172,22 @@ pub(crate) enum Unescaped {
     Invalid,
 }
 
+/// What the byte after a backslash stands for, for the escapes a message may hold (`\"`,
+/// `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`; not `\u`).
+pub(crate) const fn escaped_byte(c: u8) -> Option<u8> {
+    Some(match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
+}
+
 /// Reads a message string's content (`s` starts after its opening quote) as serde_json's raw
 /// bytes do: any byte but `"` and `\` as it is, escapes other than `\u` decoded. Without
 /// escapes it is borrowed, as serde borrows it; with escapes it goes into `arena`. Returns
@@ -221,17 +237,7 @@ fn unescape_with<'a>(
         if s.get(at) == Some(&b'"') {
             return Some((MessageRef::Arena(start..arena.len()), at + 1));
         }
-        arena.push(match s.get(at + 1)? {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            _ => return None,
-        });
+        arena.push(escaped_byte(*s.get(at + 1)?)?);
         piece = at + 2;
         at = find_quote_or_backslash(s, piece)?;
     }

@@ -338,10 +338,11 @@ impl Collector {
         start..self.meta.len()
     }
 
-    /// Decodes `data` onto the arena (which is `start` long): `Some(None)` when it is base64,
+    /// Decodes `data` onto the arena: `Some(None)` when it is base64,
     /// `Some(Some(reason))` when it is not (the text itself is kept, for the dead letter), and
     /// `None` when `strict` refuses it (see [`Collector::push`]).
-    fn decode_raw(&mut self, data: &[u8], start: usize, strict: bool) -> Option<Option<String>> {
+    fn decode_raw(&mut self, data: &[u8], strict: bool) -> Option<Option<String>> {
+        let start = self.arena.len();
         // SIMD decoding of canonical padded base64; the lenient scalar decoder only when
         // that refuses (unpadded data), so its error is the one reported.
         match base64_simd::STANDARD.decode_append(data, &mut self.arena) {
@@ -392,7 +393,7 @@ impl Collector {
             }
             Data::Raw(data) => {
                 let start = self.arena.len();
-                match self.decode_raw(data, start, strict) {
+                match self.decode_raw(data, strict) {
                     Some(error) => (start, error),
                     None => return false,
                 }
