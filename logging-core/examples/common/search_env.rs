@@ -14,12 +14,16 @@ pub struct Connection {
     pub basic: Option<(String, String)>,
 }
 
-/// Reads `ES_HOST` (required; a bare host name means HTTPS, as in the original modules),
-/// `ES_SIGV4` (`true`/`false`; default: sign for AWS domains) and `ES_USERNAME` /
+/// Reads `ES_HOST` (required), `ES_SIGV4` (`true`/`false`) and `ES_USERNAME` /
 /// `ES_PASSWORD` through `get`.
+///
+/// A bare host name is the original modules' form: HTTPS on port 443, and SigV4-signed by
+/// default as the originals always signed (the region from the host, else `AWS_REGION`). A
+/// URL (`http://localhost:9200`) is signed by default only when it names an AWS domain.
 pub fn connection(get: &impl Fn(&str) -> Option<String>) -> Result<Connection, String> {
     let host = get("ES_HOST").ok_or("environment variable ES_HOST is required")?;
-    let endpoint = if host.contains("://") {
+    let bare = !host.contains("://");
+    let endpoint = if !bare {
         host.trim_end_matches('/').to_owned()
     } else {
         format!("https://{}", host.trim_end_matches('/'))
@@ -34,7 +38,7 @@ pub fn connection(get: &impl Fn(&str) -> Option<String>) -> Result<Connection, S
         .to_ascii_lowercase();
     let aws = aws_domain(&host_name);
     let sign = match get("ES_SIGV4").map(|v| v.to_ascii_lowercase()).as_deref() {
-        None => aws.is_some(),
+        None => aws.is_some() || bare,
         Some("true" | "1" | "yes") => true,
         Some("false" | "0" | "no") => false,
         Some(other) => return Err(format!("ES_SIGV4={other:?} is not true or false")),
@@ -125,6 +129,12 @@ mod tests {
         );
         let c = read(&[("ES_HOST", "es.internal"), ("ES_SIGV4", "true")]).unwrap();
         assert_eq!(c.sigv4, Some((None, "es".into())));
+        // A bare host is the original modules' form: signed, as they always signed.
+        let c = read(&[("ES_HOST", "search.example.com")]).unwrap();
+        assert_eq!(c.endpoint, "https://search.example.com");
+        assert_eq!(c.sigv4, Some((None, "es".into())));
+        let c = read(&[("ES_HOST", "search.example.com"), ("ES_SIGV4", "false")]).unwrap();
+        assert_eq!(c.sigv4, None);
         let c = read(&[("ES_HOST", "x.es.amazonaws.com"), ("ES_SIGV4", "no")]).unwrap();
         assert_eq!(c.sigv4, None);
     }
