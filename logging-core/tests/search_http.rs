@@ -12,7 +12,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use base64::Engine as _;
 use logging_core::search::http::{HttpSearch, HttpSearchConfig, SearchAuth};
 use logging_core::search::{
-    BulkConfig, BulkItem, ItemOutcome, SearchApi, SearchError, deliver_bulk,
+    BulkConfig, BulkEncoder, BulkItem, ItemOutcome, SearchApi, SearchError, deliver_bulk,
 };
 use support::search_server::{SearchServer, Whole};
 
@@ -178,6 +178,60 @@ async fn too_large_chunks_are_split_down_to_single_items() {
         other => panic!("{other:?}"),
     }
     assert_eq!(server.state().index_log.len(), 8);
+}
+
+/// After a 413 the batch builds its chunks to the size that worked: the refused round trips
+/// are paid once, at the start, not once per chunk.
+#[tokio::test]
+async fn a_413_is_remembered_for_the_rest_of_the_batch() {
+    let server = SearchServer::start().await;
+    let src = sources(400);
+    let items = items(&src);
+    let item_bytes = BulkEncoder::new(&BulkConfig::default())
+        .encode(&items[..1])
+        .chunks[0]
+        .body
+        .len();
+    let limit = item_bytes * 20;
+    server.state().max_body = Some(limit);
+    let api = client(&server, SearchAuth::None);
+    let report = deliver_bulk(&api, &items, &fast()).await;
+    assert_eq!(report.delivered(), 400);
+    let st = server.state();
+    assert_eq!(st.index_log.len(), 400, "nothing duplicated");
+    let statuses: Vec<u16> = st.requests.iter().map(|r| r.status.unwrap()).collect();
+    let refused = statuses.iter().filter(|&&s| s == 413).count();
+    // 400 → 200 → 100 → 50 → 25 items are refused, 12 work; every later chunk is built to
+    // what worked. Splitting each refused chunk in halves instead costs 31 refusals.
+    assert_eq!(refused, 5, "{statuses:?}");
+    assert!(
+        statuses[refused..].iter().all(|&s| s == 200),
+        "{statuses:?}"
+    );
+    assert!(st.requests[refused..].iter().all(|r| r.body.len() <= limit));
+    let refused_bytes: usize = st.requests[..refused].iter().map(|r| r.body.len()).sum();
+    let sent_bytes: usize = st.requests.iter().map(|r| r.body.len()).sum();
+    assert_eq!(report.bytes_refused, refused_bytes);
+    assert_eq!(report.bytes_sent, sent_bytes);
+    assert_eq!(report.requests, st.requests.len());
+}
+
+#[tokio::test]
+async fn requests_name_the_crate_and_version() {
+    let server = SearchServer::start().await;
+    let api = client(&server, SearchAuth::None);
+    let src = sources(2);
+    deliver_bulk(&api, &items(&src), &fast()).await;
+    api.list_indices().await.unwrap();
+    let expected = format!("logging-core/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(logging_core::search::http::USER_AGENT, expected);
+    for r in &server.state().requests {
+        assert_eq!(
+            r.headers["user-agent"], expected,
+            "{} {}",
+            r.method, r.target
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! Request building is separate from sending: [`BulkEncoder`] turns items into NDJSON once,
 //! into one buffer; chunks are slices of it (retries of a subset copy only that subset).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -199,23 +199,75 @@ impl BulkEncoder {
     /// `max_bytes` goes alone (the cluster decides; 413 rejects it).
     fn chunk(&self, encoded: &Encoded, positions: &[usize]) -> Vec<Vec<usize>> {
         let mut chunks = Vec::new();
-        let mut current: Vec<usize> = Vec::new();
-        let mut bytes = 0usize;
-        for &p in positions {
-            let len = encoded.spans[p].len();
-            if !current.is_empty()
-                && (current.len() >= self.max_actions || bytes + len > self.max_bytes)
-            {
-                chunks.push(std::mem::take(&mut current));
-                bytes = 0;
-            }
-            current.push(p);
-            bytes += len;
-        }
-        if !current.is_empty() {
-            chunks.push(current);
+        let mut rest = positions;
+        while !rest.is_empty() {
+            let n = take_chunk(&encoded.spans, rest, self.max_actions, self.max_bytes);
+            let (chunk, tail) = rest.split_at(n);
+            chunks.push(chunk.to_vec());
+            rest = tail;
         }
         chunks
+    }
+}
+
+/// How many of `positions`, from the front, make the next chunk: at most `max_actions`, and
+/// at most `max_bytes` unless the first item alone is larger (it then goes alone). At least
+/// one when `positions` is not empty.
+fn take_chunk(
+    spans: &[Range<usize>],
+    positions: &[usize],
+    max_actions: usize,
+    max_bytes: usize,
+) -> usize {
+    let mut bytes = 0usize;
+    for (n, &p) in positions.iter().enumerate() {
+        let len = spans[p].len();
+        if n > 0 && (n >= max_actions || bytes + len > max_bytes) {
+            return n;
+        }
+        bytes += len;
+    }
+    positions.len()
+}
+
+/// What a batch has learnt about the cluster's body size limit from its answers: the smallest
+/// body refused with 413, and the largest body answered below it. Later chunks are sized to
+/// what worked instead of paying the refused round trips again.
+#[derive(Debug, Clone, Copy, Default)]
+struct SizeLimit {
+    refused: Option<usize>,
+    worked: Option<usize>,
+}
+
+impl SizeLimit {
+    /// A body of `len` bytes was answered (not 413).
+    fn worked(&mut self, len: usize) {
+        if self.refused.is_none_or(|r| len < r) {
+            self.worked = Some(self.worked.map_or(len, |w| w.max(len)));
+        }
+    }
+
+    /// A body of `len` bytes was answered 413.
+    fn refused(&mut self, len: usize) {
+        let refused = self.refused.map_or(len, |r| r.min(len));
+        self.refused = Some(refused);
+        if self.worked.is_some_and(|w| w >= refused) {
+            self.worked = None;
+        }
+    }
+
+    /// The body size to build chunks to: the configured one until a 413, then the largest
+    /// size that worked below the refused one, or half the refused one when nothing that
+    /// large worked yet (as a bisection would). Always less than the refused size.
+    fn max_bytes(&self, configured: usize) -> usize {
+        match self.refused {
+            None => configured,
+            Some(refused) => self
+                .worked
+                .unwrap_or(0)
+                .max(refused / 2)
+                .clamp(1, configured),
+        }
     }
 }
 
@@ -377,6 +429,11 @@ pub struct BulkReport {
     pub outcomes: Vec<(usize, ItemOutcome)>,
     /// Bulk requests sent (attempts and 413 splits included).
     pub requests: usize,
+    /// NDJSON body bytes of those requests, before any compression by the [`SearchApi`].
+    pub bytes_sent: usize,
+    /// The part of [`BulkReport::bytes_sent`] in bodies the cluster refused as too large
+    /// (HTTP 413).
+    pub bytes_refused: usize,
 }
 
 impl BulkReport {
@@ -403,15 +460,20 @@ fn is_retryable_status(status: u16) -> bool {
 
 /// Delivers `items` through `api`: encodes once, sends chunks within the limits, reads the
 /// per-item results, retries items answered 429/5xx and whole requests that failed
-/// transiently (429, 5xx, timeout, connection failure) with backoff, splits chunks answered
-/// 413 (down to single items), and reports one outcome per item. Never loses an item: each
-/// ends Delivered, Rejected or Failed.
+/// transiently (429, 5xx, timeout, connection failure) with backoff, and reports one outcome
+/// per item. Never loses an item: each ends Delivered, Rejected or Failed.
+///
+/// A chunk answered 413 is split (down to single items; a single item still refused is
+/// Rejected), and the answer is remembered for the rest of the batch: later chunks are built
+/// to the largest body size that was accepted below the refused one, so that a cluster whose
+/// limit is under [`BulkConfig::max_bytes`] costs one refused round trip, not one per chunk.
 pub async fn deliver_bulk<S: SearchApi + ?Sized>(
     api: &S,
     items: &[BulkItem<'_>],
     config: &BulkConfig,
 ) -> BulkReport {
-    let encoder = BulkEncoder::new(config);
+    let max_actions = config.max_actions.max(1);
+    let configured_bytes = config.max_bytes.max(1);
     let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
     let (mut pending, invalid) = partition_valid(items);
     for (pos, err) in invalid {
@@ -423,16 +485,27 @@ pub async fn deliver_bulk<S: SearchApi + ?Sized>(
     }
     let encoded = encode_items(items, &pending);
     let mut reasons: Vec<String> = vec![String::new(); items.len()];
-    let mut requests = 0usize;
+    let mut report = BulkReport::default();
+    let mut limit = SizeLimit::default();
     let max_attempts = config.max_attempts.max(1);
 
     for attempt in 1..=max_attempts {
-        let mut queue: VecDeque<Vec<usize>> = encoder.chunk(&encoded, &pending).into();
+        // Chunks are taken from the front of what is left, to the size known to work; a
+        // chunk answered 413 is not consumed, so the next one is a smaller part of it.
+        let mut cursor = 0;
         let mut retry: Vec<usize> = Vec::new();
-        while let Some(chunk) = queue.pop_front() {
-            requests += 1;
-            match api.bulk(encoded.body(&chunk)).await {
+        while cursor < pending.len() {
+            let max_bytes = limit.max_bytes(configured_bytes);
+            let n = take_chunk(&encoded.spans, &pending[cursor..], max_actions, max_bytes);
+            let chunk = &pending[cursor..cursor + n];
+            cursor += n;
+            let body = encoded.body(chunk);
+            let body_len = body.len();
+            report.requests += 1;
+            report.bytes_sent += body_len;
+            match api.bulk(body).await {
                 Ok(reply) if reply.items.len() == chunk.len() => {
+                    limit.worked(body_len);
                     for (&pos, result) in chunk.iter().zip(reply.items) {
                         let status = result.status;
                         if (200..300).contains(&status) {
@@ -462,18 +535,26 @@ pub async fn deliver_bulk<S: SearchApi + ?Sized>(
                         chunk.len()
                     );
                     tracing::warn!(%reason, "malformed bulk answer");
-                    for &pos in &chunk {
+                    for &pos in chunk {
                         reasons[pos].clone_from(&reason);
                     }
-                    retry.extend_from_slice(&chunk);
+                    retry.extend_from_slice(chunk);
                 }
                 Err(e) if e.is_too_large() => {
+                    report.bytes_refused += body_len;
+                    limit.refused(body_len);
                     if chunk.len() > 1 {
-                        let (a, b) = chunk.split_at(chunk.len() / 2);
-                        queue.push_front(b.to_vec());
-                        queue.push_front(a.to_vec());
+                        // Send it again in parts: the next chunk is built to less than this
+                        // body, so it is a strict part of it, and the refused size only
+                        // falls: the splitting ends.
+                        cursor -= n;
+                        tracing::info!(
+                            refused_bytes = body_len,
+                            next_bytes = limit.max_bytes(configured_bytes),
+                            "bulk body too large, splitting"
+                        );
                     } else {
-                        for &pos in &chunk {
+                        for &pos in chunk {
                             outcomes[pos] = Some(ItemOutcome::Rejected {
                                 status: Some(413),
                                 error_type: "request_entity_too_large".to_owned(),
@@ -485,17 +566,17 @@ pub async fn deliver_bulk<S: SearchApi + ?Sized>(
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, attempt, "bulk request failed, will retry");
                     let reason = e.to_string();
-                    for &pos in &chunk {
+                    for &pos in chunk {
                         reasons[pos].clone_from(&reason);
                     }
-                    retry.extend_from_slice(&chunk);
+                    retry.extend_from_slice(chunk);
                 }
                 Err(e) => {
                     // Auth or request errors: retrying now will not help and the records are
                     // not at fault, so report them as failed (replayed later), not rejected.
                     tracing::error!(error = %e, "bulk request refused");
                     let reason = e.to_string();
-                    for &pos in &chunk {
+                    for &pos in chunk {
                         outcomes[pos] = Some(ItemOutcome::Failed {
                             reason: reason.clone(),
                         });
@@ -519,19 +600,17 @@ pub async fn deliver_bulk<S: SearchApi + ?Sized>(
         }
     }
 
-    BulkReport {
-        outcomes: items
-            .iter()
-            .zip(outcomes)
-            .map(|(item, o)| {
-                let outcome = o.unwrap_or_else(|| ItemOutcome::Failed {
-                    reason: "not sent".to_owned(),
-                });
-                (item.key, outcome)
-            })
-            .collect(),
-        requests,
-    }
+    report.outcomes = items
+        .iter()
+        .zip(outcomes)
+        .map(|(item, o)| {
+            let outcome = o.unwrap_or_else(|| ItemOutcome::Failed {
+                reason: "not sent".to_owned(),
+            });
+            (item.key, outcome)
+        })
+        .collect();
+    report
 }
 
 #[cfg(test)]
@@ -679,6 +758,91 @@ mod tests {
             for (k, _) in &enc.invalid {
                 proptest::prop_assert!(validate_index_name(&items[*k].index).is_err());
             }
+        }
+    }
+
+    #[test]
+    fn size_limit_learns_from_answers() {
+        let mut limit = SizeLimit::default();
+        limit.worked(900);
+        assert_eq!(
+            limit.max_bytes(5000),
+            5000,
+            "no 413 yet: the configured size"
+        );
+        limit.refused(4000);
+        assert_eq!(
+            limit.max_bytes(5000),
+            2000,
+            "nothing that large worked: half"
+        );
+        limit.worked(3000);
+        assert_eq!(
+            limit.max_bytes(5000),
+            3000,
+            "what worked below the refused size"
+        );
+        limit.worked(4500);
+        assert_eq!(
+            limit.max_bytes(5000),
+            3000,
+            "above the refused size: not evidence"
+        );
+        limit.refused(2500);
+        assert_eq!(
+            limit.max_bytes(5000),
+            1250,
+            "a smaller refusal forgets larger successes"
+        );
+        assert_eq!(
+            limit.max_bytes(1000),
+            1000,
+            "never above the configured size"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the cluster's limit, every item ends delivered, or rejected with 413 when
+        /// it is larger than the limit by itself; refusals happen only until a body worked,
+        /// and later bodies stay within the limit.
+        #[test]
+        fn a_body_limit_costs_refusals_only_until_one_worked(
+            sizes in proptest::collection::vec(0usize..300, 1..120),
+            max_body in 60usize..4000,
+            max_actions in 1usize..50,
+        ) {
+            let sources: Vec<Vec<u8>> = sizes
+                .iter()
+                .map(|&n| format!("{{\"v\":\"{}\"}}", "x".repeat(n)).into_bytes())
+                .collect();
+            let items: Vec<BulkItem<'_>> = sources
+                .iter()
+                .enumerate()
+                .map(|(key, source)| BulkItem { key, index: "i".into(), id: Some(key.to_string()), source })
+                .collect();
+            let api = crate::search::MemorySearch::new();
+            api.set_max_body(Some(max_body));
+            let config = BulkConfig { max_actions, initial_backoff_ms: 0, max_backoff_ms: 0, ..BulkConfig::default() };
+            let report = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(deliver_bulk(&api, &items, &config));
+            let alone = |k: usize| BulkEncoder::new(&config).encode(&items[k..=k]).chunks[0].body.len();
+            for (k, outcome) in &report.outcomes {
+                if alone(*k) > max_body {
+                    let refused = matches!(outcome, ItemOutcome::Rejected { status: Some(413), .. });
+                    proptest::prop_assert!(refused, "{:?}", outcome);
+                } else {
+                    proptest::prop_assert_eq!(outcome, &ItemOutcome::Delivered);
+                }
+            }
+            proptest::prop_assert_eq!(api.documents("i").len(), report.delivered());
+            proptest::prop_assert_eq!(api.bulk_bytes(), (report.bytes_sent, report.bytes_refused));
+            // Refused bytes are bounded by a bisection of the first chunk plus the items that
+            // are too large by themselves.
+            let too_large: usize = (0..items.len()).map(alone).filter(|&n| n > max_body).sum();
+            let first_chunk = BulkEncoder::new(&config).encode(&items).chunks[0].body.len();
+            proptest::prop_assert!(report.bytes_refused <= 2 * first_chunk + too_large);
         }
     }
 

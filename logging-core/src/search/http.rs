@@ -92,6 +92,10 @@ pub struct HttpSearch {
     auth: SearchAuth,
 }
 
+/// The `User-Agent` of every request: this crate and its version, so that cluster operators
+/// can tell its traffic apart in their logs.
+pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
 /// Most bytes of an error body kept in [`SearchError::Status`].
 const ERROR_BODY_LIMIT: usize = 2048;
 
@@ -116,6 +120,7 @@ impl HttpSearch {
             base.set_path(&path);
         }
         let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .build()

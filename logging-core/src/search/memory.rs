@@ -19,6 +19,9 @@ struct Inner {
     failures: VecDeque<SearchError>,
     next_id: u64,
     bulk_requests: usize,
+    max_body: Option<usize>,
+    bulk_bytes: usize,
+    refused_bytes: usize,
 }
 
 /// An in-memory search cluster.
@@ -72,6 +75,18 @@ impl MemorySearch {
     pub fn bulk_requests(&self) -> usize {
         self.lock().bulk_requests
     }
+
+    /// Answers bulk bodies longer than `max_body` bytes with HTTP 413, as a cluster does past
+    /// its `http.max_content_length` (`None`, the default: no limit).
+    pub fn set_max_body(&self, max_body: Option<usize>) {
+        self.lock().max_body = max_body;
+    }
+
+    /// Bulk body bytes received, and the part of them answered 413.
+    pub fn bulk_bytes(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.bulk_bytes, inner.refused_bytes)
+    }
 }
 
 fn malformed(message: String) -> SearchError {
@@ -88,8 +103,18 @@ impl SearchApi for MemorySearch {
     async fn bulk(&self, body: Bytes) -> Result<BulkReply, SearchError> {
         let mut inner = self.lock();
         inner.bulk_requests += 1;
+        inner.bulk_bytes += body.len();
         if let Some(e) = inner.failures.pop_front() {
             return Err(e);
+        }
+        if inner.max_body.is_some_and(|max| body.len() > max) {
+            inner.refused_bytes += body.len();
+            return Err(SearchError::Status {
+                operation: "bulk",
+                resource: "_bulk".to_owned(),
+                status: 413,
+                body: String::new(),
+            });
         }
         let mut lines = body.split(|&b| b == b'\n').filter(|l| !l.is_empty());
         let mut items = Vec::new();

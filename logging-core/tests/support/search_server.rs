@@ -29,6 +29,8 @@ pub struct Recorded {
     /// Lowercase names.
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+    /// The answer's status; `None` when the connection was dropped unanswered.
+    pub status: Option<u16>,
 }
 
 #[derive(Default)]
@@ -110,6 +112,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
                 target,
                 headers,
                 body,
+                status: None,
             });
         }
         let mut chunk = [0u8; 65536];
@@ -133,8 +136,9 @@ async fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Re
 
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let mut buf = Vec::new();
-    while let Some(req) = read_request(&mut stream, &mut buf).await {
+    while let Some(mut req) = read_request(&mut stream, &mut buf).await {
         let answer = handle(&req, &state);
+        req.status = answer.as_ref().map(|(status, _)| *status);
         state.lock().unwrap().requests.push(req);
         match answer {
             Some((status, body)) => {
