@@ -7,6 +7,9 @@
 //! iteration does what delivery does per batch: index names from each record's timestamp,
 //! `_id` from `log_id`, and the request bodies (or msgpack chunks). Throughput counts the
 //! log payload bytes (`encode_bytes`) and records (`encode_records`).
+//!
+//! `bulk_ndjson_gzip{1,6}` add what `HttpSearch` does with `gzip_level`: one gzip per body.
+//! The bench prints the bytes each variant puts on the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
@@ -15,7 +18,9 @@ use baikonur_benches::{FaultMix, Rng, log_line};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logging_core::LogRecord;
 use logging_core::fluent::{FluentClient, FluentConfig, FluentEvent, ForwardMode, tag_for};
-use logging_core::search::{BulkConfig, BulkEncoder, BulkItem, IndexNamer, doc_id_from_log_id};
+use logging_core::search::{
+    BulkConfig, BulkEncoder, BulkItem, EncodedBulk, IndexNamer, doc_id_from_log_id, gzip_body,
+};
 
 const LINES: usize = 10_000;
 
@@ -62,6 +67,20 @@ fn encode(c: &mut Criterion) {
         assert!(encoded.invalid.is_empty());
         encoded
     };
+    // What `HttpSearch` does with `gzip_level` on top of the encoding: one gzip per body.
+    let gzip = |encoded: &EncodedBulk, level: u32| -> usize {
+        encoded
+            .chunks
+            .iter()
+            .map(|c| gzip_body(&c.body, level).unwrap().len())
+            .sum()
+    };
+    let plain_bytes: usize = bulk().chunks.iter().map(|c| c.body.len()).sum();
+    println!(
+        "bulk bodies: {plain_bytes} bytes plain, {} with gzip level 1, {} with level 6 ({payload_bytes} bytes of log lines)",
+        gzip(&bulk(), 1),
+        gzip(&bulk(), 6)
+    );
     let forward = |client: &FluentClient| {
         let events: Vec<FluentEvent<'_>> = parsed
             .iter()
@@ -92,6 +111,11 @@ fn encode(c: &mut Criterion) {
         let mut g = c.benchmark_group(group);
         g.throughput(throughput);
         g.bench_function("bulk_ndjson", |b| b.iter(|| black_box(bulk())));
+        for level in [1, 6] {
+            g.bench_function(format!("bulk_ndjson_gzip{level}"), |b| {
+                b.iter(|| black_box(gzip(&bulk(), level)))
+            });
+        }
         g.bench_function("forward_packed", |b| b.iter(|| black_box(forward(&packed))));
         g.bench_function("forward_forward", |b| b.iter(|| black_box(forward(&plain))));
         g.finish();

@@ -171,7 +171,7 @@ pub fn finish_body(plain: Vec<u8>, level: Option<u32>) -> io::Result<Vec<u8>> {
 
 /// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
 #[cfg(feature = "libdeflate")]
-fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
+pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
     let level = libdeflater::CompressionLvl::new(level.min(12) as i32)
         .map_err(|e| io::Error::other(format!("gzip level {level}: {e:?}")))?;
     let mut compressor = libdeflater::Compressor::new(level);
@@ -185,7 +185,7 @@ fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
 
 /// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
 #[cfg(not(feature = "libdeflate"))]
-fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
+pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(
         Vec::with_capacity(plain.len() / 4 + 64),
         flate2::Compression::new(level.min(9)),

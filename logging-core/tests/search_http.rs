@@ -46,12 +46,23 @@ fn fast() -> BulkConfig {
 }
 
 fn client(server: &SearchServer, auth: SearchAuth) -> HttpSearch {
+    client_with(server, auth, HttpSearchConfig::default())
+}
+
+fn client_with(server: &SearchServer, auth: SearchAuth, config: HttpSearchConfig) -> HttpSearch {
     let config = HttpSearchConfig {
         endpoint: server.url(),
         timeout_ms: 5_000,
-        ..HttpSearchConfig::default()
+        ..config
     };
     HttpSearch::new(&config, auth).unwrap()
+}
+
+fn gzip_config(level: u32) -> HttpSearchConfig {
+    HttpSearchConfig {
+        gzip_level: Some(level),
+        ..HttpSearchConfig::default()
+    }
 }
 
 fn ids_in_body(body: &[u8]) -> Vec<String> {
@@ -350,7 +361,7 @@ async fn sigv4_requests_carry_valid_signatures() {
             &r.method,
             &r.target,
             &r.headers,
-            &r.body,
+            &r.wire_body,
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             "ap-northeast-1",
@@ -358,7 +369,7 @@ async fn sigv4_requests_carry_valid_signatures() {
         )
         .unwrap_or_else(|e| panic!("{} {}: {e}", r.method, r.target));
         // A tampered body must not verify.
-        let mut tampered = r.body.clone();
+        let mut tampered = r.wire_body.clone();
         tampered.push(b' ');
         assert!(
             support::sigv4::verify(
@@ -426,4 +437,141 @@ async fn bad_endpoints_are_config_errors() {
         ..HttpSearchConfig::default()
     };
     assert!(HttpSearch::new(&config, SearchAuth::None).is_err());
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_by_the_server_and_gzip_answers_by_the_client() {
+    let server = SearchServer::start().await;
+    let api = client_with(&server, SearchAuth::None, gzip_config(6));
+    let src = sources(1200);
+    let report = deliver_bulk(&api, &items(&src), &fast()).await;
+    assert_eq!(report.delivered(), 1200);
+    let st = server.state();
+    assert_eq!(st.index_log.len(), 1200);
+    for (i, s) in src.iter().enumerate() {
+        let doc = &st.docs[&("logs-app-20200314".to_owned(), format!("k{i}"))];
+        assert_eq!(
+            *doc,
+            serde_json::from_slice::<serde_json::Value>(s).unwrap()
+        );
+    }
+    // The same NDJSON as a plain client sends, a fraction of it on the wire.
+    let plain = BulkEncoder::new(&BulkConfig::default()).encode(&items(&src));
+    let (mut wire, mut inflated) = (0, 0);
+    for (r, chunk) in st.requests.iter().zip(&plain.chunks) {
+        assert_eq!(r.headers["content-encoding"], "gzip");
+        assert_eq!(r.headers["content-type"], "application/x-ndjson");
+        assert_eq!(r.body, chunk.body);
+        wire += r.wire_body.len();
+        inflated += r.body.len();
+        // Answers were gzipped (the client asked) and read.
+        assert!(r.headers["accept-encoding"].contains("gzip"));
+        assert!(r.answer_gzip);
+    }
+    assert_eq!(report.bytes_sent, inflated);
+    assert!(wire * 4 < inflated, "{wire} on the wire for {inflated}");
+}
+
+#[tokio::test]
+async fn plain_answers_without_accept_encoding() {
+    let server = SearchServer::start().await;
+    let config = HttpSearchConfig {
+        accept_gzip: false,
+        ..HttpSearchConfig::default()
+    };
+    let api = client_with(&server, SearchAuth::None, config);
+    let src = sources(3);
+    assert_eq!(
+        deliver_bulk(&api, &items(&src), &fast()).await.delivered(),
+        3
+    );
+    api.list_indices().await.unwrap();
+    let st = server.state();
+    for r in &st.requests {
+        assert!(!r.headers.contains_key("accept-encoding"));
+        assert!(!r.headers.contains_key("content-encoding"));
+        assert!(!r.answer_gzip);
+        assert_eq!(r.body, r.wire_body);
+    }
+}
+
+/// The server behaves as Elasticsearch does with a body that does not inflate: it drops the
+/// connection unanswered, which the client treats as a transient transport failure.
+#[tokio::test]
+async fn corrupt_gzip_bodies_are_refused_like_elasticsearch() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = SearchServer::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let body = b"\x1f\x8b\x08\x00not really deflate";
+    let head = format!(
+        "POST /_bulk HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-ndjson\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tcp.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    assert!(
+        read.is_err() || answer.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let st = server.state();
+    assert_eq!(st.requests.len(), 1);
+    assert_eq!(st.requests[0].status, None);
+    assert!(st.index_log.is_empty());
+}
+
+#[tokio::test]
+async fn sigv4_signs_the_compressed_body() {
+    let server = SearchServer::start().await;
+    let creds = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+    let api = client_with(
+        &server,
+        SearchAuth::SigV4 {
+            region: "us-east-1".into(),
+            service: "es".into(),
+            credentials: SharedCredentialsProvider::new(creds),
+        },
+        gzip_config(1),
+    );
+    let src = sources(50);
+    assert_eq!(
+        deliver_bulk(&api, &items(&src), &fast()).await.delivered(),
+        50
+    );
+    let st = server.state();
+    let r = &st.requests[0];
+    assert_ne!(r.wire_body, r.body);
+    let verify = |body: &[u8]| {
+        support::sigv4::verify(
+            &r.method,
+            &r.target,
+            &r.headers,
+            body,
+            "AKIDEXAMPLE",
+            "secret",
+            "us-east-1",
+            "es",
+        )
+    };
+    verify(&r.wire_body).unwrap();
+    assert!(
+        verify(&r.body).is_err(),
+        "the signature covers the bytes sent"
+    );
+}
+
+#[test]
+fn gzip_levels_outside_the_range_are_config_errors() {
+    for level in [0, 13] {
+        let err = HttpSearch::new(&gzip_config(level), SearchAuth::None).unwrap_err();
+        assert!(err.to_string().contains("gzip level"), "{err}");
+    }
+    assert!(HttpSearch::new(&gzip_config(12), SearchAuth::None).is_ok());
 }

@@ -10,12 +10,14 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4::SigningParams;
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HOST, HeaderName, HeaderValue,
+};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 
 use super::bulk::BulkReply;
-use super::{SearchApi, SearchError};
+use super::{MAX_ANSWER_BYTES, SearchApi, SearchError};
 
 /// How requests authenticate.
 #[derive(Clone, Default)]
@@ -72,6 +74,14 @@ pub struct HttpSearchConfig {
     pub timeout_ms: u64,
     /// Connect timeout in milliseconds (default 5 000).
     pub connect_timeout_ms: u64,
+    /// Compress `_bulk` bodies with gzip at this level (1–12, see [`super::gzip_body`]) and
+    /// send them with `Content-Encoding: gzip` (default `None`: plain). Elasticsearch,
+    /// OpenSearch and AWS-managed domains accept such bodies; the body size limits apply to
+    /// the uncompressed body. SigV4 signs the compressed bytes.
+    pub gzip_level: Option<u32>,
+    /// Send `Accept-Encoding: gzip` and inflate gzip answers (default `true`). Clusters
+    /// compress answers when `http.compression` is on.
+    pub accept_gzip: bool,
 }
 
 impl Default for HttpSearchConfig {
@@ -80,6 +90,8 @@ impl Default for HttpSearchConfig {
             endpoint: "http://localhost:9200".to_owned(),
             timeout_ms: 30_000,
             connect_timeout_ms: 5_000,
+            gzip_level: None,
+            accept_gzip: true,
         }
     }
 }
@@ -90,6 +102,8 @@ pub struct HttpSearch {
     client: reqwest::Client,
     base: Url,
     auth: SearchAuth,
+    gzip_level: Option<u32>,
+    accept_gzip: bool,
 }
 
 /// The `User-Agent` of every request: this crate and its version, so that cluster operators
@@ -114,6 +128,13 @@ impl HttpSearch {
                 "endpoint must be an http(s) URL with a host".into(),
             ));
         }
+        if let Some(level) = config.gzip_level
+            && !(1..=12).contains(&level)
+        {
+            return Err(request_error(format!(
+                "gzip level {level} is outside 1..=12"
+            )));
+        }
         // Paths are joined to the base: make sure it ends with '/'.
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -125,7 +146,13 @@ impl HttpSearch {
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .build()
             .map_err(|e| request_error(e.to_string()))?;
-        Ok(Self { client, base, auth })
+        Ok(Self {
+            client,
+            base,
+            auth,
+            gzip_level: config.gzip_level,
+            accept_gzip: config.accept_gzip,
+        })
     }
 
     /// The cluster's base URL.
@@ -152,6 +179,18 @@ impl HttpSearch {
             .join(path_and_query)
             .map_err(|e| fail_request(format!("invalid URL: {e}")))?;
         let mut builder = self.client.request(method, url.clone());
+        if self.accept_gzip {
+            builder = builder.header(ACCEPT_ENCODING, "gzip");
+        }
+        let body = match (body, self.gzip_level) {
+            (Some(plain), Some(level)) => {
+                let gz = super::gzip_body(&plain, level)
+                    .map_err(|e| fail_request(format!("gzip of the body: {e}")))?;
+                builder = builder.header(CONTENT_ENCODING, "gzip");
+                Some(gz)
+            }
+            (body, _) => body,
+        };
         if let Some(body) = &body {
             builder = builder
                 .header(CONTENT_TYPE, "application/x-ndjson")
@@ -185,11 +224,18 @@ impl HttpSearch {
             .await
             .map_err(|e| classify(operation, resource, &e))?;
         let status = response.status();
-        let bytes = response
+        let encoding = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let raw = response
             .bytes()
             .await
             .map_err(|e| classify(operation, resource, &e))?;
+        let decoded = super::decode_answer(encoding.as_deref(), raw.clone(), MAX_ANSWER_BYTES);
         if !status.is_success() {
+            // An error answer that does not inflate is still worth showing as it came.
+            let bytes = decoded.unwrap_or(raw);
             let end = bytes.len().min(ERROR_BODY_LIMIT);
             return Err(SearchError::Status {
                 operation,
@@ -198,7 +244,11 @@ impl HttpSearch {
                 body: String::from_utf8_lossy(&bytes[..end]).into_owned(),
             });
         }
-        Ok(bytes)
+        decoded.map_err(|message| SearchError::Malformed {
+            operation,
+            resource: resource.to_owned(),
+            message,
+        })
     }
 }
 

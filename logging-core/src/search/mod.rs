@@ -23,6 +23,43 @@ pub use destination::{DocIdMode, SearchConfigError, SearchDestination, SearchDes
 pub use index::{IndexNameError, IndexNamer, validate_index_name};
 pub use memory::MemorySearch;
 
+/// Most bytes an answer may inflate to (a bulk answer for 500 items is well under 1 MB): past
+/// it a gzip answer is refused as malformed instead of allocating without bound.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// gzip of a request body at `level` (1–12; above 9 counts as 9 without the `libdeflate`
+/// feature), as [`http::HttpSearch`] sends bulk bodies with `Content-Encoding: gzip`.
+/// The same body always gives the same bytes.
+///
+/// ```
+/// let body = b"{\"index\":{\"_index\":\"logs-a-20200314\"}}\n{\"n\":1}\n".repeat(100);
+/// let gz = logging_core::search::gzip_body(&body, 6).unwrap();
+/// assert!(gz.len() < body.len() / 10);
+/// let answer = logging_core::search::decode_answer(Some("gzip"), gz, 1 << 20).unwrap();
+/// assert_eq!(answer, body);
+/// ```
+pub fn gzip_body(body: &[u8], level: u32) -> std::io::Result<Bytes> {
+    crate::naming::gzip(body, level).map(Bytes::from)
+}
+
+/// An answer body as the server encoded it (its `Content-Encoding`): unchanged when there is
+/// none (or `identity`), inflated when it is `gzip` (or `x-gzip`), refusing more than
+/// `limit` bytes. Other encodings are errors: only gzip is ever asked for.
+pub fn decode_answer(
+    content_encoding: Option<&str>,
+    body: Bytes,
+    limit: usize,
+) -> Result<Bytes, String> {
+    let encoding = content_encoding.map(|e| e.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(body),
+        Some("gzip" | "x-gzip") => kinesis_utils::gzip::gunzip_bounded(&body, limit)
+            .map(Bytes::from)
+            .map_err(|e| format!("gzip answer: {e}")),
+        Some(other) => Err(format!("answer in unsupported content encoding {other:?}")),
+    }
+}
+
 /// Why a request to the search cluster failed as a whole.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SearchError {
@@ -114,4 +151,56 @@ pub trait SearchApi: Send + Sync {
     /// Deletes the named indices in one request (`DELETE /a,b,c`); names that no longer
     /// exist are not an error.
     async fn delete_indices(&self, names: &[String]) -> Result<(), SearchError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn answers_are_read_per_their_encoding() {
+        let body = Bytes::from_static(b"{\"items\":[]}");
+        for plain in [None, Some("identity"), Some("")] {
+            assert_eq!(decode_answer(plain, body.clone(), 10).unwrap(), body);
+        }
+        let gz = gzip_body(&body, 6).unwrap();
+        for gzip in ["gzip", "x-gzip", " GZIP "] {
+            assert_eq!(decode_answer(Some(gzip), gz.clone(), 1024).unwrap(), body);
+        }
+        // Past the bound, corrupt, or an encoding never asked for: an error, not a panic.
+        assert!(
+            decode_answer(Some("gzip"), gz.clone(), 4)
+                .unwrap_err()
+                .contains("more than")
+        );
+        let mut corrupt = gz.to_vec();
+        let n = corrupt.len();
+        corrupt[n - 5] ^= 0xff;
+        assert!(decode_answer(Some("gzip"), corrupt.into(), 1024).is_err());
+        assert!(
+            decode_answer(Some("br"), gz, 1024)
+                .unwrap_err()
+                .contains("br")
+        );
+    }
+
+    proptest! {
+        /// What `gzip_body` compresses at any level, an independent reader inflates back.
+        #[test]
+        fn gzip_bodies_round_trip(body in proptest::collection::vec(any::<u8>(), 0..5000), level in 1u32..=12) {
+            let gz = gzip_body(&body, level).unwrap();
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut back).unwrap();
+            prop_assert_eq!(&back, &body);
+            prop_assert_eq!(decode_answer(Some("gzip"), gz, body.len()).unwrap(), body);
+        }
+
+        #[test]
+        fn decode_answer_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512), magic: bool) {
+            let mut bytes = if magic { vec![0x1f, 0x8b, 8, 0] } else { Vec::new() };
+            bytes.extend(data);
+            let _ = decode_answer(Some("gzip"), bytes.into(), 4096);
+        }
+    }
 }

@@ -1,8 +1,15 @@
 //! A local Elasticsearch-like HTTP/1.1 server: `_bulk` with programmable per-item and
 //! whole-request answers, `_cat/indices?format=json`, `DELETE /a,b`. Binds 127.0.0.1:0.
+//!
+//! Like Elasticsearch, it inflates request bodies sent with `Content-Encoding: gzip` (or
+//! `deflate`) and drops the connection unanswered when they do not inflate; it applies
+//! `max_body` (`http.max_content_length`) to the inflated body; and it gzips its answers
+//! for clients that send `Accept-Encoding: gzip` (`http.compression`, on by default).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+
+use std::io::{Read, Write};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,9 +35,15 @@ pub struct Recorded {
     pub target: String,
     /// Lowercase names.
     pub headers: BTreeMap<String, String>,
+    /// The body as the server read it (inflated when it came compressed).
     pub body: Vec<u8>,
+    /// The body as it came over the wire.
+    pub wire_body: Vec<u8>,
     /// The answer's status; `None` when the connection was dropped unanswered.
     pub status: Option<u16>,
+    /// The answer body's bytes on the wire, and whether it was gzipped.
+    pub answer_bytes: usize,
+    pub answer_gzip: bool,
 }
 
 #[derive(Default)]
@@ -105,14 +118,17 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            let body = buf[end + 4..end + 4 + len].to_vec();
+            let wire_body = buf[end + 4..end + 4 + len].to_vec();
             buf.drain(..end + 4 + len);
             return Some(Recorded {
                 method,
                 target,
                 headers,
-                body,
+                body: Vec::new(),
+                wire_body,
                 status: None,
+                answer_bytes: 0,
+                answer_gzip: false,
             });
         }
         let mut chunk = [0u8; 65536];
@@ -124,29 +140,88 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+/// Writes the answer, gzipped when asked for; returns its body's size on the wire.
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &str,
+    gzip: bool,
+) -> std::io::Result<usize> {
+    let (encoding, body) = if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(3));
+        enc.write_all(body.as_bytes())?;
+        ("content-encoding: gzip\r\n", enc.finish()?)
+    } else {
+        ("", body.as_bytes().to_vec())
+    };
     let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{encoding}content-length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.flush().await
+    stream.write_all(&body).await?;
+    stream.flush().await?;
+    Ok(body.len())
+}
+
+/// The body as the server reads it: inflated per `Content-Encoding` (gzip members, possibly
+/// several, or zlib for `deflate`); `None` when it does not inflate. Unknown encodings are
+/// passed on as they are, as Netty's decompressor does.
+fn inflate(headers: &BTreeMap<String, String>, wire: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    match headers
+        .get("content-encoding")
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("gzip" | "x-gzip") => {
+            flate2::read::MultiGzDecoder::new(wire)
+                .read_to_end(&mut out)
+                .ok()?;
+        }
+        Some("deflate") => {
+            flate2::read::ZlibDecoder::new(wire)
+                .read_to_end(&mut out)
+                .ok()?;
+        }
+        _ => out = wire.to_vec(),
+    }
+    Some(out)
 }
 
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let mut buf = Vec::new();
     while let Some(mut req) = read_request(&mut stream, &mut buf).await {
+        // Elasticsearch closes the connection on a body that does not inflate.
+        let Some(body) = inflate(&req.headers, &req.wire_body) else {
+            state.lock().unwrap().requests.push(req);
+            return;
+        };
+        req.body = body;
         let answer = handle(&req, &state);
         req.status = answer.as_ref().map(|(status, _)| *status);
-        state.lock().unwrap().requests.push(req);
+        req.answer_gzip = req
+            .headers
+            .get("accept-encoding")
+            .is_some_and(|a| a.split(',').any(|e| e.trim() == "gzip"));
         match answer {
             Some((status, body)) => {
-                if respond(&mut stream, status, &body).await.is_err() {
-                    return;
+                match respond(&mut stream, status, &body, req.answer_gzip).await {
+                    Ok(n) => {
+                        req.answer_bytes = n;
+                        state.lock().unwrap().requests.push(req);
+                    }
+                    Err(_) => {
+                        state.lock().unwrap().requests.push(req);
+                        return;
+                    }
                 }
             }
-            None => return, // reset: drop the connection unanswered
+            None => {
+                // reset: drop the connection unanswered
+                state.lock().unwrap().requests.push(req);
+                return;
+            }
         }
     }
 }
@@ -168,12 +243,25 @@ fn handle(req: &Recorded, state: &Arc<Mutex<State>>) -> Option<(u16, String)> {
             if st.max_body.is_some_and(|m| req.body.len() > m) {
                 return Some((413, r#"{"error":"Request Entity Too Large"}"#.to_owned()));
             }
-            let text = String::from_utf8(req.body.clone()).unwrap();
+            let parse_error = |reason: String| {
+                let error = serde_json::json!({"error": {
+                    "root_cause": [{"type": "x_content_parse_exception", "reason": reason}],
+                    "type": "x_content_parse_exception", "reason": reason}, "status": 400});
+                Some((400, error.to_string()))
+            };
+            let Ok(text) = String::from_utf8(req.body.clone()) else {
+                return parse_error("body is not UTF-8".to_owned());
+            };
             let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
             let mut items = Vec::new();
             for pair in lines.chunks(2) {
-                let action: serde_json::Value = serde_json::from_str(pair[0]).unwrap();
-                let source: serde_json::Value = serde_json::from_str(pair[1]).unwrap();
+                let (Ok(action), Some(Ok(source))) = (
+                    serde_json::from_str::<serde_json::Value>(pair[0]),
+                    pair.get(1)
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l)),
+                ) else {
+                    return parse_error(format!("malformed action/source pair {:?}", pair[0]));
+                };
                 let meta = &action["index"];
                 let index = meta["_index"].as_str().unwrap().to_owned();
                 let id = meta["_id"].as_str().map(str::to_owned);
