@@ -66,6 +66,7 @@ fn destination(
             index_prefix: s.index_prefix.clone(),
             doc_id: s.doc_id,
             time_zone: schema.time_zone,
+            index_dates: env::key_dates(),
             ..SearchDestinationConfig::default()
         },
     )

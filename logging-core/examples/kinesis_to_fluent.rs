@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::Error;
-use logging_core::Pipeline;
-use logging_core::fluent::{FluentAuth, FluentConfig, FluentDestination, FluentDestinationConfig};
+use logging_core::fluent::{
+    EventTimeMode, FluentAuth, FluentConfig, FluentDestination, FluentDestinationConfig,
+};
+use logging_core::{Pipeline, TimeZone};
 
 /// Reads the destination's configuration through `get` (the environment in `main`, a map in
 /// tests).
@@ -35,8 +37,20 @@ fn fluent_config(get: impl Fn(&str) -> Option<String>) -> Result<FluentDestinati
         username: String::new(),
         password: String::new(),
     });
+    let event_time = match get("LOG_FLUENT_EVENT_TIME").as_deref() {
+        None | Some("wall_clock") => EventTimeMode::WallClock,
+        Some("instant") => EventTimeMode::Instant,
+        Some(other) => {
+            return Err(format!(
+                "LOG_FLUENT_EVENT_TIME={other:?}: use wall_clock (the original module's event \
+                 times) or instant"
+            ));
+        }
+    };
     Ok(FluentDestinationConfig {
         tag: get("LOG_FLUENT_TAG").unwrap_or_default(),
+        event_time,
+        time_zone: TimeZone::UTC,
         client: FluentConfig {
             host,
             port,
@@ -71,8 +85,11 @@ fn split_endpoint(endpoint: &str) -> Result<(String, u16), String> {
 
 fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     let schema = env::schema()?;
-    let fluent =
-        FluentDestination::from_config(fluent_config(env::var)?).map_err(|e| e.to_string())?;
+    let config = FluentDestinationConfig {
+        time_zone: schema.time_zone,
+        ..fluent_config(env::var)?
+    };
+    let fluent = FluentDestination::from_config(config).map_err(|e| e.to_string())?;
     let mut pipeline = Pipeline::new(schema.clone()).with_route(env::whitelist(), Arc::new(fluent));
     if let Some(bucket) = env::var("FAILED_LOG_S3_BUCKET") {
         pipeline = pipeline.with_dead_letter(env::dead_letter(sdk, bucket, &schema));

@@ -29,6 +29,7 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
         ArchiveConfig {
             prefix: env::var("LOG_S3_PREFIX").unwrap_or_default(),
             gzip_level: Some(env::number("LOG_S3_GZIP_LEVEL", 6u32)?.min(9)),
+            key_dates: env::key_dates(),
             ..ArchiveConfig::default()
         },
         schema.time_zone,

@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::destination::{DeliveryReport, Destination, RetryPolicy, join_all};
-use crate::naming::{build_body, file_id, finish_body, key_time, object_key, write_record_line};
+use crate::naming::{
+    build_body, file_id, finish_body, key_local_time, object_key_local, write_record_line,
+};
 use crate::routing::{RoutedBatch, TypeGroup};
-use crate::schema::TimeZone;
+use crate::schema::{KeyDates, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
 /// How a writer of gzip NDJSON objects puts them: the archive ([`ArchiveConfig`]) and the
@@ -31,6 +33,9 @@ pub struct ObjectsConfig {
     pub retry: RetryPolicy,
     /// Puts in flight at once (default 8).
     pub max_concurrent_puts: usize,
+    /// How key dates are taken from the first timestamp (default: as written, in the
+    /// record's own offset, as the original modules did; see [`KeyDates`]).
+    pub key_dates: KeyDates,
 }
 
 impl Default for ObjectsConfig {
@@ -40,6 +45,7 @@ impl Default for ObjectsConfig {
             gzip_level: Some(6),
             retry: RetryPolicy::default(),
             max_concurrent_puts: 8,
+            key_dates: KeyDates::RecordOffset,
         }
     }
 }
@@ -58,8 +64,9 @@ pub struct ArchiveObject {
 
 /// Archives each `log_type` group of a batch as one object
 /// `{prefix}/{log_type}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{first_log_id}.gz`: NDJSON of the
-/// original records (see [`write_record_line`]), dates from the group's first timestamp in
-/// the configured zone. The same batch gives the same keys and bytes, so a retry overwrites.
+/// original records (see [`write_record_line`]), dates from the group's first timestamp as
+/// written (in its own offset, as the original module; [`KeyDates::Zone`] converts to the
+/// zone instead). The same batch gives the same keys and bytes, so a retry overwrites.
 pub struct S3Archive {
     store: Arc<dyn ObjectStore>,
     config: ArchiveConfig,
@@ -78,7 +85,8 @@ impl std::fmt::Debug for S3Archive {
 }
 
 impl S3Archive {
-    /// An archive writing to `store`, dates in `zone` (use the schema's zone).
+    /// An archive writing to `store`; `zone` (use the schema's) dates groups without a
+    /// timestamp, and every group with [`KeyDates::Zone`].
     pub fn new(store: Arc<dyn ObjectStore>, config: ArchiveConfig, zone: TimeZone) -> Self {
         let prefix = config.prefix.trim_matches('/');
         let name = if prefix.is_empty() {
@@ -100,7 +108,7 @@ impl S3Archive {
     }
 
     /// Encodes one group into its object; `now` is the key time of a group with no timestamp,
-    /// CloudWatch Logs time or Kinesis arrival time (see [`key_time`]).
+    /// CloudWatch Logs time or Kinesis arrival time (see [`key_local_time`]).
     pub fn encode(
         &self,
         group: &TypeGroup<'_>,
@@ -151,9 +159,15 @@ impl S3Archive {
         let Some(first) = group.records.first() else {
             return Err(std::io::Error::other("empty group"));
         };
-        let time = key_time(group.first_timestamp, first.origin, now);
+        let time = key_local_time(
+            group.first_timestamp,
+            first.origin,
+            now,
+            self.zone,
+            self.config.key_dates,
+        );
         let id = file_id(group.first_id, first.origin);
-        let mut key = object_key(&self.config.prefix, group.log_type, time, self.zone, &id);
+        let mut key = object_key_local(&self.config.prefix, group.log_type, time, &id);
         if self.config.gzip_level.is_none() {
             key.truncate(key.len() - ".gz".len());
             key.push_str(".ndjson");
@@ -259,7 +273,8 @@ mod tests {
                 } else {
                     Some(Cow::Owned(format!("id{i}")))
                 },
-                timestamp: DateTime::from_timestamp(1_584_187_200 + i as i64, 0),
+                timestamp: DateTime::from_timestamp(1_584_187_200 + i as i64, 0)
+                    .map(|t| t.fixed_offset()),
                 origin: &o,
                 // Both writers: the payloads have no line breaks either way.
                 line_break: i % 2 == 0,
@@ -323,6 +338,62 @@ mod tests {
         assert_eq!(obj.body, Bytes::from_static(b"{\"n\":1}\n{\"n\":3}\n"));
     }
 
+    /// Keys are dated as the first timestamp was written (the original's `strftime`), in any
+    /// zone; `KeyDates::Zone` converts to the zone.
+    #[tokio::test]
+    async fn key_dates_follow_the_record_offset_unless_converted() {
+        let o = origin("1");
+        let d = Bytes::from_static(b"{}");
+        let t = DateTime::parse_from_rfc3339("2020-03-15T01:30:00+09:00").unwrap();
+        let records = [Record {
+            index: 0,
+            data: &d,
+            log_type: Cow::Borrowed("app"),
+            log_id: Some(Cow::Borrowed("i1")),
+            timestamp: Some(t),
+            origin: &o,
+            line_break: false,
+        }];
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batch = &router.route(&records)[0];
+        let utc = TimeZone::UTC;
+        let ny: TimeZone = "America/New_York".parse().unwrap();
+        for (dates, zone, key) in [
+            (
+                KeyDates::RecordOffset,
+                utc,
+                "p/app/2020-03/15/2020-03-15-01:30:00-i1.gz",
+            ),
+            (
+                KeyDates::RecordOffset,
+                ny,
+                "p/app/2020-03/15/2020-03-15-01:30:00-i1.gz",
+            ),
+            (
+                KeyDates::Zone,
+                utc,
+                "p/app/2020-03/14/2020-03-14-16:30:00-i1.gz",
+            ),
+            (
+                KeyDates::Zone,
+                ny,
+                "p/app/2020-03/14/2020-03-14-12:30:00-i1.gz",
+            ),
+        ] {
+            let archive = S3Archive::new(
+                Arc::new(MemoryStore::new()),
+                ArchiveConfig {
+                    prefix: "p".into(),
+                    key_dates: dates,
+                    ..ArchiveConfig::default()
+                },
+                zone,
+            );
+            let object = archive.encode(&batch.groups[0], Utc::now()).unwrap();
+            assert_eq!(object.key, key, "{dates:?} {zone}");
+        }
+    }
+
     #[tokio::test]
     async fn failed_puts_fail_only_their_group_after_retries() {
         let o = origin("1");
@@ -335,7 +406,7 @@ mod tests {
                 data: &d,
                 log_type: Cow::Borrowed(*t),
                 log_id: None,
-                timestamp: DateTime::from_timestamp(0, 0),
+                timestamp: DateTime::from_timestamp(0, 0).map(|t| t.fixed_offset()),
                 origin: &o,
                 line_break: false,
             })

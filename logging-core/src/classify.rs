@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use kinesis_utils::{Decoded, Origin};
 use serde::Serialize;
 
@@ -60,8 +60,9 @@ pub struct Record<'a> {
     pub log_type: Cow<'a, str>,
     /// The id as text (a JSON string or number); `None` when absent or of another type.
     pub log_id: Option<Cow<'a, str>>,
-    /// The parsed timestamp; `None` only when absent and not required.
-    pub timestamp: Option<DateTime<Utc>>,
+    /// The parsed timestamp, with the UTC offset it was written with (a naive timestamp or
+    /// an epoch number carries the schema zone's); `None` only when absent and not required.
+    pub timestamp: Option<DateTime<FixedOffset>>,
     /// Where the payload came from.
     pub origin: &'a Origin,
     /// Whether the payload may hold a raw line break (between JSON tokens, as in a
@@ -226,7 +227,7 @@ fn classify_payload<'a>(
     if let Err(e) = validate_log_type(&log_type) {
         return fail(FailureReason::UnknownType, "unsafe", e.to_string(), None);
     }
-    let timestamp = match record.timestamp(schema.time_zone.tz()) {
+    let timestamp = match record.timestamp_with_offset(schema.time_zone.tz()) {
         Ok(Some(t)) => Some(t),
         Ok(None) if schema.timestamp_required => {
             let detail = format!("{:?} is missing", schema.timestamp_field);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use kinesis_utils::Origin;
 use serde::Deserialize;
 #[cfg(test)]
@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::classify::FailureReason;
 use crate::destination::join_all;
-use crate::naming::{build_body, key_time, object_key, origin_id};
+use crate::naming::{build_body, key_local_time, object_key_local, origin_id};
 use crate::schema::TimeZone;
 use crate::store::{ObjectStore, StoreError};
 
@@ -52,8 +52,8 @@ pub struct DeadLetterEntry<'a> {
     pub log_type: Option<&'a str>,
     /// The destination that rejected the record (rejections only).
     pub destination: Option<&'a str>,
-    /// The record's timestamp, when known.
-    pub timestamp: Option<DateTime<Utc>>,
+    /// The record's timestamp, with its offset, when known.
+    pub timestamp: Option<DateTime<FixedOffset>>,
     /// The raw payload.
     pub data: &'a [u8],
     /// Where it came from.
@@ -441,14 +441,14 @@ impl DeadLetter {
             .first()
             .and_then(|&i| entries.get(i))
             .ok_or_else(|| std::io::Error::other("empty dead-letter group"))?;
-        let time = key_time(first.timestamp, first.origin, now);
-        let mut key = object_key(
-            &self.config.prefix,
-            group,
-            time,
+        let time = key_local_time(
+            first.timestamp,
+            first.origin,
+            now,
             self.zone,
-            &origin_id(first.origin),
+            self.config.key_dates,
         );
+        let mut key = object_key_local(&self.config.prefix, group, time, &origin_id(first.origin));
         let raw_len = members
             .iter()
             .filter_map(|&i| entries.get(i))

@@ -2,10 +2,10 @@
 
 use std::io::{self, Write};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use kinesis_utils::Origin;
 
-use crate::schema::{TimeZone, is_safe_name_part};
+use crate::schema::{KeyDates, TimeZone, is_safe_name_part};
 
 /// The object key `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` (SPEC 1.4), the
 /// dates taken in `zone`. An empty prefix adds no leading `/`; slashes around it are trimmed.
@@ -27,8 +27,27 @@ pub fn object_key(
     zone: TimeZone,
     id: &str,
 ) -> String {
+    object_key_local(
+        prefix,
+        group,
+        time.with_timezone(&zone.tz()).naive_local(),
+        id,
+    )
+}
+
+/// [`object_key`] with the dates and time of `local` as they are (see [`key_local_time`]).
+///
+/// ```
+/// use logging_core::naming::object_key_local;
+/// let t = chrono::DateTime::parse_from_rfc3339("2020-03-14T23:30:00+09:00").unwrap();
+/// assert_eq!(
+///     object_key_local("logs", "nginx", t.naive_local(), "abc"),
+///     "logs/nginx/2020-03/14/2020-03-14-23:30:00-abc.gz"
+/// );
+/// ```
+pub fn object_key_local(prefix: &str, group: &str, local: NaiveDateTime, id: &str) -> String {
     use std::fmt::Write as _;
-    let t = time.with_timezone(&zone.tz());
+    let t = local;
     let prefix = prefix.trim_matches('/');
     let mut key = String::with_capacity(prefix.len() + group.len() + id.len() + 48);
     if !prefix.is_empty() {
@@ -96,6 +115,24 @@ pub fn key_time(
                 .and_then(DateTime::from_timestamp_millis)
         })
         .unwrap_or(now)
+}
+
+/// The wall-clock time a key or index name is dated with: the first timestamp under `dates`
+/// (its own offset, or converted to `zone`); without one, the [`key_time`] fallbacks
+/// (CloudWatch Logs time, Kinesis arrival time, `now`) in `zone`.
+pub fn key_local_time(
+    first: Option<DateTime<FixedOffset>>,
+    origin: &Origin,
+    now: DateTime<Utc>,
+    zone: TimeZone,
+    dates: KeyDates,
+) -> NaiveDateTime {
+    match first {
+        Some(t) => dates.local(t, zone),
+        None => key_time(None, origin, now)
+            .with_timezone(&zone.tz())
+            .naive_local(),
+    }
 }
 
 /// Writes one record as one NDJSON line: outer whitespace trimmed, and line breaks between

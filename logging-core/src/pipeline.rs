@@ -363,7 +363,7 @@ impl Pipeline {
         // same batch overwrites them; `now` only when the batch has no time at all.
         let now = records
             .iter()
-            .find_map(|r| r.timestamp)
+            .find_map(|r| r.timestamp.map(|t| t.to_utc()))
             .or_else(|| {
                 batch.items.iter().find_map(|i| {
                     i.origin()

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -301,6 +301,22 @@ impl<'a> LogRecord<'a> {
             None => Ok(None),
             Some(FieldValue::String(s)) => timestamp::parse_str(s, zone).map(Some),
             Some(FieldValue::Number(n)) => timestamp::parse_epoch(n).map(Some),
+            Some(FieldValue::Other(_)) => Err(BadTimestamp),
+        }
+    }
+
+    /// [`LogRecord::timestamp`] with the UTC offset it was written with (see
+    /// [`timestamp::parse_str_with_offset`]); an epoch number, which has none, takes `zone`'s.
+    pub fn timestamp_with_offset(
+        &self,
+        zone: Tz,
+    ) -> Result<Option<DateTime<FixedOffset>>, BadTimestamp> {
+        match &self.timestamp {
+            None => Ok(None),
+            Some(FieldValue::String(s)) => timestamp::parse_str_with_offset(s, zone).map(Some),
+            Some(FieldValue::Number(n)) => {
+                timestamp::parse_epoch(n).map(|t| Some(t.with_timezone(&zone).fixed_offset()))
+            }
             Some(FieldValue::Other(_)) => Err(BadTimestamp),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
 use crate::classify::Record;
@@ -93,8 +93,9 @@ pub struct RoutedBatch<'a> {
 pub struct TypeGroup<'a> {
     /// The `log_type` shared by the group.
     pub log_type: &'a str,
-    /// The first record's timestamp (`None` if it had none; timestamps not required).
-    pub first_timestamp: Option<DateTime<Utc>>,
+    /// The first record's timestamp, with its offset (`None` if it had none; timestamps not
+    /// required).
+    pub first_timestamp: Option<DateTime<FixedOffset>>,
     /// The first record's id, if it had one.
     pub first_id: Option<&'a str>,
     /// The records.
@@ -391,7 +392,7 @@ mod tests {
             data,
             log_type: Cow::Borrowed(t),
             log_id: Some(Cow::Owned(format!("id{i}"))),
-            timestamp: DateTime::from_timestamp(i as i64, 0),
+            timestamp: DateTime::from_timestamp(i as i64, 0).map(|t| t.fixed_offset()),
             origin: o,
             line_break: true,
         }
@@ -455,7 +456,10 @@ mod tests {
             [("a", vec![0, 2, 5]), ("b", vec![1, 4]), ("c", vec![3])]
         );
         assert_eq!(b.groups[1].first_id, Some("id1"));
-        assert_eq!(b.groups[1].first_timestamp, DateTime::from_timestamp(1, 0));
+        assert_eq!(
+            b.groups[1].first_timestamp,
+            DateTime::from_timestamp(1, 0).map(|t| t.fixed_offset())
+        );
         let slots: Vec<_> = b.iter().map(|(s, _, r)| (s, r.index)).collect();
         assert_eq!(slots, [(0, 0), (1, 2), (2, 5), (3, 1), (4, 4), (5, 3)]);
         let input_order: Vec<_> = b.iter_input_order().map(|(g, r)| (g, r.index)).collect();

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
@@ -103,6 +104,47 @@ impl<'de> Deserialize<'de> for TimeZone {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How the dates and times in object keys and index names are taken from a record's timestamp.
+///
+/// The original modules formatted each timestamp as it was written: a record stamped
+/// `2020-03-14T23:30:00+09:00` went into the folder `2020-03/14` and the index `…-20200314`,
+/// whatever the function's `TZ`. [`KeyDates::RecordOffset`] (the default) keeps that layout,
+/// so the keys of a migrated function line up with the existing objects and indices.
+/// [`KeyDates::Zone`] converts every timestamp to one zone first: one calendar for every
+/// producer, at the price of a layout that differs from the original's for records written in
+/// another offset (their folders, index dates and key times move).
+///
+/// Either way, timestamps without an offset (naive ones, read in the schema's zone, and epoch
+/// numbers) and records without a timestamp (keyed by their CloudWatch Logs or arrival time)
+/// are dated in the zone.
+///
+/// ```
+/// use logging_core::{KeyDates, TimeZone};
+/// let t = chrono::DateTime::parse_from_rfc3339("2020-03-14T23:30:00+09:00").unwrap();
+/// let utc = TimeZone::UTC;
+/// assert_eq!(KeyDates::RecordOffset.local(t, utc).to_string(), "2020-03-14 23:30:00");
+/// assert_eq!(KeyDates::Zone.local(t, utc).to_string(), "2020-03-14 14:30:00");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyDates {
+    /// The wall-clock time as written in the record, in its own offset (the original's).
+    #[default]
+    RecordOffset,
+    /// The instant converted to the configured zone.
+    Zone,
+}
+
+impl KeyDates {
+    /// The wall-clock time of `t` under this rule, `zone` being the configured zone.
+    pub fn local(self, t: DateTime<FixedOffset>, zone: TimeZone) -> NaiveDateTime {
+        match self {
+            KeyDates::RecordOffset => t.naive_local(),
+            KeyDates::Zone => t.with_timezone(&zone.tz()).naive_local(),
+        }
     }
 }
 

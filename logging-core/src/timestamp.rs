@@ -28,15 +28,34 @@ pub struct BadTimestamp;
 /// assert_eq!(t.to_rfc3339(), "2020-03-14T12:00:00+00:00");
 /// ```
 pub fn parse_str(text: &str, zone: Tz) -> Result<DateTime<Utc>, BadTimestamp> {
+    parse_str_with_offset(text, zone).map(|t| t.to_utc())
+}
+
+/// Parses a timestamp given as a JSON string, keeping the UTC offset it was written with
+/// (`Z`, `UTC` and `GMT` are `+00:00`). A naive value is read in `zone` and carries the zone's
+/// offset at that time, so its wall-clock time is the one written (in a daylight-saving gap,
+/// the offset from before the transition).
+///
+/// The wall-clock time as written is what the original modules put into S3 keys and index
+/// names (Python's `strftime` on the parsed value).
+///
+/// ```
+/// use logging_core::timestamp::parse_str_with_offset;
+/// let t = parse_str_with_offset("2020-03-14T21:00:00+09:00", chrono_tz::UTC).unwrap();
+/// assert_eq!(t.to_rfc3339(), "2020-03-14T21:00:00+09:00");
+/// let naive = parse_str_with_offset("2020-03-14 21:00:00", chrono_tz::Asia::Tokyo).unwrap();
+/// assert_eq!(naive.to_rfc3339(), "2020-03-14T21:00:00+09:00");
+/// ```
+pub fn parse_str_with_offset(text: &str, zone: Tz) -> Result<DateTime<FixedOffset>, BadTimestamp> {
     let text = text.trim();
     if let Some(t) = parse_iso(text.as_bytes(), zone) {
         return Ok(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc2822(text) {
-        return Ok(t.with_timezone(&Utc));
+        return Ok(t);
     }
     if let Ok(t) = DateTime::parse_from_str(text, "%d/%b/%Y:%H:%M:%S %z") {
-        return Ok(t.with_timezone(&Utc));
+        return Ok(t);
     }
     Err(BadTimestamp)
 }
@@ -96,17 +115,33 @@ pub fn parse_epoch(number: &str) -> Result<DateTime<Utc>, BadTimestamp> {
 /// Reads a naive local time in `zone`: the earlier instant when ambiguous (DST fall-back),
 /// the offset before the transition when the time does not exist (DST spring-forward gap).
 pub fn localize(naive: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    localize_with_offset(naive, zone).to_utc()
+}
+
+/// [`localize`], keeping the offset used, so that the result's wall-clock time is `naive`.
+pub fn localize_with_offset(naive: NaiveDateTime, zone: Tz) -> DateTime<FixedOffset> {
     if let Some(t) = zone.from_local_datetime(&naive).earliest() {
-        return t.with_timezone(&Utc);
+        return t.fixed_offset();
     }
     let before = naive - TimeDelta::hours(3);
-    match zone.offset_from_local_datetime(&before).earliest() {
-        Some(off) => {
-            let fixed: FixedOffset = chrono::Offset::fix(&off);
-            (naive - TimeDelta::seconds(i64::from(fixed.local_minus_utc()))).and_utc()
-        }
-        None => naive.and_utc(),
-    }
+    let fixed: FixedOffset = match zone.offset_from_local_datetime(&before).earliest() {
+        Some(off) => chrono::Offset::fix(&off),
+        None => utc_offset(),
+    };
+    with_offset(naive, fixed)
+}
+
+/// `+00:00`.
+fn utc_offset() -> FixedOffset {
+    chrono::Offset::fix(&Utc)
+}
+
+/// The instant whose wall-clock time at `offset` is `naive`.
+fn with_offset(naive: NaiveDateTime, offset: FixedOffset) -> DateTime<FixedOffset> {
+    DateTime::from_naive_utc_and_offset(
+        naive - TimeDelta::seconds(i64::from(offset.local_minus_utc())),
+        offset,
+    )
 }
 
 /// A byte cursor for the hand-written ISO parser.
@@ -149,7 +184,7 @@ impl Cur<'_> {
     }
 }
 
-fn parse_iso(b: &[u8], zone: Tz) -> Option<DateTime<Utc>> {
+fn parse_iso(b: &[u8], zone: Tz) -> Option<DateTime<FixedOffset>> {
     let mut c = Cur { b, i: 0 };
     let year = c.digits(4)?;
     let sep = c.peek().filter(|s| matches!(s, b'-' | b'/'))?;
@@ -161,7 +196,7 @@ fn parse_iso(b: &[u8], zone: Tz) -> Option<DateTime<Utc>> {
     let day = c.digits(2)?;
     let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
     if c.done() {
-        return Some(localize(date.and_time(NaiveTime::MIN), zone));
+        return Some(localize_with_offset(date.and_time(NaiveTime::MIN), zone));
     }
     if !(c.eat(b'T') || c.eat(b't') || c.eat(b' ')) {
         return None;
@@ -202,12 +237,12 @@ fn parse_iso(b: &[u8], zone: Tz) -> Option<DateTime<Utc>> {
     let naive = date.and_time(time);
     while c.eat(b' ') {}
     if c.done() {
-        return Some(localize(naive, zone));
+        return Some(localize_with_offset(naive, zone));
     }
     if c.rest_eq_ignore_case("z") || c.rest_eq_ignore_case("utc") || c.rest_eq_ignore_case("gmt") {
-        return Some(naive.and_utc());
+        return Some(with_offset(naive, utc_offset()));
     }
-    let sign: i64 = match c.peek()? {
+    let sign: i32 = match c.peek()? {
         b'+' => 1,
         b'-' => -1,
         _ => return None,
@@ -223,8 +258,8 @@ fn parse_iso(b: &[u8], zone: Tz) -> Option<DateTime<Utc>> {
     if !c.done() || oh > 23 || om > 59 {
         return None;
     }
-    let offset = sign * i64::from(oh * 3600 + om * 60);
-    Some((naive - TimeDelta::seconds(offset)).and_utc())
+    let offset = sign * i32::try_from(oh * 3600 + om * 60).ok()?;
+    Some(with_offset(naive, FixedOffset::east_opt(offset)?))
 }
 
 #[cfg(test)]
@@ -382,6 +417,60 @@ mod tests {
             Ok(utc("2020-02-29T23:00:00Z"))
         );
         assert!(parse_str("14/Foo/2020:12:00:00 +0900", UTC).is_err());
+    }
+
+    #[test]
+    fn offsets_are_kept_as_written() {
+        let cases = [
+            (
+                "2020-03-14T21:00:00+09:00",
+                UTC,
+                "2020-03-14T21:00:00+09:00",
+            ),
+            (
+                "2020-03-14T21:00:00+0900",
+                Asia::Tokyo,
+                "2020-03-14T21:00:00+09:00",
+            ),
+            ("2020-03-14T07:00:00-05", UTC, "2020-03-14T07:00:00-05:00"),
+            (
+                "2020-03-14T12:00:00Z",
+                Asia::Tokyo,
+                "2020-03-14T12:00:00+00:00",
+            ),
+            (
+                "2020-03-14T12:00:00 GMT",
+                Asia::Tokyo,
+                "2020-03-14T12:00:00+00:00",
+            ),
+            // Naive: the zone's offset, so the wall-clock time is the one written.
+            (
+                "2020-03-14 21:00:00",
+                Asia::Tokyo,
+                "2020-03-14T21:00:00+09:00",
+            ),
+            ("2020-03-14", America::New_York, "2020-03-14T00:00:00-04:00"),
+            (
+                "2021-03-28 02:30:00",
+                Europe::Berlin,
+                "2021-03-28T02:30:00+01:00",
+            ),
+            (
+                "14/Mar/2020:21:00:00 +0900",
+                UTC,
+                "2020-03-14T21:00:00+09:00",
+            ),
+            (
+                "Sat, 14 Mar 2020 07:00:00 -0500",
+                UTC,
+                "2020-03-14T07:00:00-05:00",
+            ),
+        ];
+        for (text, zone, want) in cases {
+            let t = parse_str_with_offset(text, zone).unwrap();
+            assert_eq!(t.to_rfc3339(), want, "{text}");
+            assert_eq!(Ok(t.to_utc()), parse_str(text, zone), "{text}");
+        }
     }
 
     #[test]

@@ -641,6 +641,7 @@ async fn run_case(
             index_prefix: "logs".into(),
             doc_id: DocIdMode::LogId,
             time_zone: schema.time_zone,
+            index_dates: logging_core::KeyDates::RecordOffset,
             bulk: BulkConfig {
                 max_actions: f.es_max_actions,
                 max_attempts: 3,

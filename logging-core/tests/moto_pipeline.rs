@@ -138,7 +138,7 @@ async fn archives_forwards_and_dead_letters_on_moto() {
         keys,
         [
             "logs/app/2020-03/14/2020-03-14-12:00:10-a1.gz",
-            "logs/web/2020-03/14/2020-03-14-12:00:00-w1.gz",
+            "logs/web/2020-03/14/2020-03-14-21:00:00-w1.gz",
         ]
     );
     let web = gunzip(&archive_store.get(&keys[1]).await.unwrap().unwrap());

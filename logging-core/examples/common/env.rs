@@ -8,7 +8,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
 use logging_core::store::s3::S3Store;
-use logging_core::{Pipeline, SchemaConfig, TimeZone, TypeFilter};
+use logging_core::{KeyDates, Pipeline, SchemaConfig, TimeZone, TypeFilter};
 
 /// A variable, or `None` when unset or blank.
 pub fn var(name: &str) -> Option<String> {
@@ -53,6 +53,17 @@ pub fn schema() -> Result<SchemaConfig, String> {
     Ok(s)
 }
 
+/// How key and index dates are taken: converted to `LOG_TIMEZONE` when it is set (an explicit
+/// choice), else as each record's timestamp was written, in its own offset (the original
+/// modules' layout; `TZ` then only dates records without an offset or without a timestamp).
+pub fn key_dates() -> KeyDates {
+    if var("LOG_TIMEZONE").is_some() {
+        KeyDates::Zone
+    } else {
+        KeyDates::RecordOffset
+    }
+}
+
 /// `LOG_TYPE_WHITELIST`, comma separated; empty or unset accepts every type.
 pub fn whitelist() -> TypeFilter {
     TypeFilter::from_comma_list(&var("LOG_TYPE_WHITELIST").unwrap_or_default())
@@ -68,6 +79,7 @@ pub fn dead_letter(
         Arc::new(S3Store::new(aws_sdk_s3::Client::new(sdk), bucket)),
         DeadLetterConfig {
             prefix: var("FAILED_LOG_S3_PREFIX").unwrap_or_default(),
+            key_dates: key_dates(),
             ..DeadLetterConfig::default()
         },
         &schema.unknown_prefix,

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use logging_core::LogRecord;
-use logging_core::timestamp::{parse_epoch, parse_str};
+use logging_core::timestamp::{parse_epoch, parse_str, parse_str_with_offset};
 
 fuzz_target!(|data: &[u8]| {
     assert_eq!(
@@ -16,11 +16,21 @@ fuzz_target!(|data: &[u8]| {
         // Borrowed, never re-serialised.
         assert_eq!(record.raw(), data);
         for zone in [chrono_tz::UTC, chrono_tz::Asia::Tokyo, chrono_tz::America::St_Johns] {
-            let _ = record.timestamp(zone);
+            // The offset kept is the same instant.
+            assert_eq!(
+                record.timestamp(zone),
+                record
+                    .timestamp_with_offset(zone)
+                    .map(|t| t.map(|t| t.to_utc()))
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = parse_str(text, chrono_tz::Europe::London);
+        let zone = chrono_tz::Europe::London;
+        assert_eq!(
+            parse_str(text, zone),
+            parse_str_with_offset(text, zone).map(|t| t.to_utc())
+        );
         let _ = parse_epoch(text);
     }
 });

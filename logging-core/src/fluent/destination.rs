@@ -3,13 +3,28 @@
 //! [`FluentClient`].
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 
 use super::{FluentClient, FluentConfig, FluentError, FluentEvent, FluentOutcome, tag_for};
 use crate::destination::{DeliveryReport, Destination};
 use crate::naming::key_time;
 use crate::routing::RoutedBatch;
+use crate::schema::TimeZone;
+
+/// Which time an event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventTimeMode {
+    /// The instant the record's timestamp denotes (default).
+    #[default]
+    Instant,
+    /// The timestamp's wall-clock time as written, read in the configured zone: what the
+    /// original module sent (Python's `time.mktime` of the parsed time's fields, in the
+    /// function's `TZ`). The same as [`EventTimeMode::Instant`] when records are written in
+    /// the zone's offset; hours apart when they are not.
+    WallClock,
+}
 
 /// Configuration of a [`FluentDestination`]. Deserializable; missing fields take defaults.
 ///
@@ -30,6 +45,10 @@ pub struct FluentDestinationConfig {
     pub tag: String,
     /// The forward client (server, framing, acks, retries, TLS, handshake).
     pub client: FluentConfig,
+    /// Which time events carry (default: the instant).
+    pub event_time: EventTimeMode,
+    /// The zone of [`EventTimeMode::WallClock`] (default `UTC`; use the schema's zone).
+    pub time_zone: TimeZone,
 }
 
 /// Forwards routed records to Fluentd / Fluent Bit over the forward protocol.
@@ -66,6 +85,7 @@ pub struct FluentDestination {
     client: FluentClient,
     fluent_tag: String,
     name: String,
+    event_time: (EventTimeMode, TimeZone),
 }
 
 impl FluentDestination {
@@ -76,12 +96,30 @@ impl FluentDestination {
             client,
             fluent_tag: fluent_tag.into(),
             name,
+            event_time: (EventTimeMode::Instant, TimeZone::UTC),
         }
     }
 
     /// A destination with a new client for `config.client`.
     pub fn from_config(config: FluentDestinationConfig) -> Result<Self, FluentError> {
-        Ok(Self::new(FluentClient::new(config.client)?, config.tag))
+        Ok(Self::new(FluentClient::new(config.client)?, config.tag)
+            .with_event_time(config.event_time, config.time_zone))
+    }
+
+    /// Sets which time events carry; `zone` is the zone of [`EventTimeMode::WallClock`].
+    pub fn with_event_time(mut self, mode: EventTimeMode, zone: TimeZone) -> Self {
+        self.event_time = (mode, zone);
+        self
+    }
+
+    /// The event time of a record stamped `t` under this destination's [`EventTimeMode`].
+    pub fn event_time(&self, t: DateTime<FixedOffset>) -> DateTime<Utc> {
+        match self.event_time {
+            (EventTimeMode::Instant, _) => t.to_utc(),
+            (EventTimeMode::WallClock, zone) => {
+                crate::timestamp::localize(t.naive_local(), zone.tz())
+            }
+        }
     }
 
     /// The client.
@@ -118,7 +156,10 @@ impl Destination for FluentDestination {
                 events.push(FluentEvent {
                     key: group.start + i,
                     tag: tag.clone(),
-                    time: key_time(record.timestamp, record.origin, now),
+                    time: match record.timestamp {
+                        Some(t) => self.event_time(t),
+                        None => key_time(None, record.origin, now),
+                    },
                     record_json: record.data,
                 });
             }
@@ -152,7 +193,7 @@ mod tests {
     use crate::destination::DeliveryStatus;
     use crate::routing::{Router, TypeFilter};
     use bytes::Bytes;
-    use chrono::{DateTime, TimeZone as _};
+    use chrono::TimeZone as _;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
@@ -207,7 +248,7 @@ mod tests {
                 data: &data[1],
                 log_type: "web".into(),
                 log_id: None,
-                timestamp: Some(old),
+                timestamp: Some(old.fixed_offset()),
                 origin: &o2,
                 line_break: false,
             },
@@ -225,6 +266,22 @@ mod tests {
         let wire = server.await.unwrap();
         assert!(wire.windows(5).any(|w| w == b"app.k"));
         assert!(!wire.windows(5).any(|w| w == b"web.k"));
+    }
+
+    #[test]
+    fn event_time_is_the_instant_or_the_wall_clock_in_the_zone() {
+        let client = FluentClient::new(FluentConfig::default()).unwrap();
+        let t = DateTime::parse_from_rfc3339("2020-03-14T21:00:00+09:00").unwrap();
+        let instant = FluentDestination::new(client.clone(), "k");
+        assert_eq!(instant.event_time(t), t.to_utc());
+        let utc = instant
+            .clone()
+            .with_event_time(EventTimeMode::WallClock, TimeZone::UTC);
+        // The original's time.mktime of 21:00 in TZ=UTC: nine hours after the instant.
+        assert_eq!(utc.event_time(t).to_rfc3339(), "2020-03-14T21:00:00+00:00");
+        let tokyo =
+            instant.with_event_time(EventTimeMode::WallClock, "Asia/Tokyo".parse().unwrap());
+        assert_eq!(tokyo.event_time(t), t.to_utc());
     }
 
     #[tokio::test]
@@ -253,7 +310,7 @@ mod tests {
             data: &data,
             log_type: "app".into(),
             log_id: None,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(Utc::now().fixed_offset()),
             origin: &o,
             line_break: false,
         }];

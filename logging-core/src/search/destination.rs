@@ -15,9 +15,9 @@ use super::index::{IndexNameError, IndexNamer, validate_index_name};
 use super::{SearchApi, doc_id_from_log_id};
 use crate::classify::Record;
 use crate::destination::{DeliveryReport, Destination};
-use crate::naming::key_time;
+use crate::naming::key_local_time;
 use crate::routing::RoutedBatch;
-use crate::schema::TimeZone;
+use crate::schema::{KeyDates, TimeZone};
 
 /// Where a document's `_id` comes from.
 ///
@@ -55,8 +55,12 @@ pub struct SearchDestinationConfig {
     pub index_prefix: String,
     /// Where `_id` comes from (default: none, as the original module).
     pub doc_id: DocIdMode,
-    /// Zone in which index dates are taken (default `UTC`; use the schema's zone).
+    /// Zone of the index dates of records without a timestamp, and of every record with
+    /// [`KeyDates::Zone`] (default `UTC`; use the schema's zone).
     pub time_zone: TimeZone,
+    /// How index dates are taken from a record's timestamp (default: as written, in the
+    /// record's own offset, as the original module's `strftime`; see [`KeyDates`]).
+    pub index_dates: KeyDates,
     /// Chunk limits and retries of the Bulk API.
     pub bulk: BulkConfig,
 }
@@ -67,6 +71,7 @@ impl Default for SearchDestinationConfig {
             index_prefix: String::new(),
             doc_id: DocIdMode::None,
             time_zone: TimeZone::UTC,
+            index_dates: KeyDates::RecordOffset,
             bulk: BulkConfig::default(),
         }
     }
@@ -90,8 +95,8 @@ pub enum SearchConfigError {
 }
 
 /// Indexes routed records into Elasticsearch / OpenSearch, one document per record, into
-/// `{index_prefix}-{log_type}-{%Y%m%d}` dated from the record's *own* timestamp in the
-/// configured zone.
+/// `{index_prefix}-{log_type}-{%Y%m%d}` dated from the record's *own* timestamp, as written
+/// (or converted to the configured zone with [`KeyDates::Zone`]).
 ///
 /// The record's original bytes are the `_source` (line breaks between JSON tokens become
 /// spaces; nothing else changes). Per record:
@@ -220,21 +225,24 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
             return report;
         }
         let now = Utc::now();
-        let tz = self.config.time_zone.tz();
+        let (zone, dates) = (self.config.time_zone, self.config.index_dates);
         let mut items: Vec<BulkItem<'_>> = Vec::with_capacity(batch.len());
         for group in &batch.groups {
             // Records of a group share the type and mostly the day: name each day once.
             let mut last: Option<(NaiveDate, String)> = None;
+            let mut name_buf = String::new();
             for (i, record) in group.records.iter().enumerate() {
                 let slot = group.start + i;
-                let time = key_time(record.timestamp, record.origin, now);
-                let date = time.with_timezone(&tz).date_naive();
+                let date = key_local_time(record.timestamp, record.origin, now, zone, dates).date();
                 let index = match &last {
                     Some((d, name)) if *d == date => name.clone(),
-                    _ => match self.namer.index_name(group.log_type, time) {
-                        Ok(name) => {
-                            last = Some((date, name.clone()));
-                            name
+                    _ => match self
+                        .namer
+                        .write_index_name_on(&mut name_buf, group.log_type, date)
+                    {
+                        Ok(()) => {
+                            last = Some((date, name_buf.clone()));
+                            name_buf.clone()
                         }
                         Err(e) => {
                             report.reject(slot, format!("invalid_index_name: {e}"));
@@ -304,6 +312,7 @@ mod tests {
             index_prefix: "logs".into(),
             doc_id,
             time_zone: "Asia/Tokyo".parse().unwrap(),
+            index_dates: KeyDates::Zone,
             bulk: BulkConfig {
                 initial_backoff_ms: 0,
                 max_backoff_ms: 0,
@@ -341,7 +350,7 @@ mod tests {
                     data: &self.data[i],
                     log_type: types[i].into(),
                     log_id: ids[i].map(Into::into),
-                    timestamp: times[i],
+                    timestamp: times[i].map(|t| t.fixed_offset()),
                     origin: &self.origins[i],
                     line_break: true,
                 })
@@ -397,6 +406,40 @@ mod tests {
         assert_eq!(api.documents("logs-web-20200314").len(), 1);
         assert!(report.artifacts.iter().any(|a| a == "logs-app-20200315"));
         assert!(report.artifacts.last().unwrap().contains("3 of 3"));
+    }
+
+    /// The default dates each record as written, in its own offset, as the original module
+    /// did; `KeyDates::Zone` converts.
+    #[tokio::test]
+    async fn index_dates_follow_the_record_offset_unless_converted() {
+        let data = Bytes::from_static(br#"{"n":1}"#);
+        let o = origin("1");
+        let t = DateTime::parse_from_rfc3339("2020-03-15T01:00:00+09:00").unwrap();
+        let recs = [Record {
+            index: 0,
+            data: &data,
+            log_type: "app".into(),
+            log_id: None,
+            timestamp: Some(t),
+            origin: &o,
+            line_break: false,
+        }];
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batches = router.route(&recs);
+        for (dates, index) in [
+            (KeyDates::RecordOffset, "logs-app-20200315"),
+            (KeyDates::Zone, "logs-app-20200314"),
+        ] {
+            let api = Arc::new(MemorySearch::new());
+            let cfg = SearchDestinationConfig {
+                index_prefix: "logs".into(),
+                index_dates: dates,
+                ..SearchDestinationConfig::default()
+            };
+            let es = SearchDestination::new(api.clone(), cfg).unwrap();
+            assert_eq!(es.deliver(&batches[0]).await.counts(), (1, 0, 0));
+            assert_eq!(api.list_indices().await.unwrap(), [index], "{dates:?}");
+        }
     }
 
     #[tokio::test]

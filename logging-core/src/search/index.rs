@@ -1,6 +1,6 @@
 //! Daily index names `{index_prefix}-{log_type}-{%Y%m%d}` and their validation.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 /// Characters Elasticsearch and OpenSearch refuse anywhere in an index name.
@@ -94,7 +94,17 @@ impl IndexNamer {
         log_type: &str,
         time: DateTime<Utc>,
     ) -> Result<(), IndexNameError> {
-        let date = time.with_timezone(&self.tz).date_naive();
+        self.write_index_name_on(out, log_type, time.with_timezone(&self.tz).date_naive())
+    }
+
+    /// The index for a record of `log_type` dated `date` (already taken in whichever zone or
+    /// offset applies), appended to `out` (cleared first), validated.
+    pub fn write_index_name_on(
+        &self,
+        out: &mut String,
+        log_type: &str,
+        date: NaiveDate,
+    ) -> Result<(), IndexNameError> {
         out.clear();
         out.push_str(&self.prefix);
         out.push('-');
