@@ -18,7 +18,11 @@
 //!
 //! The crate is not published; its tests are part of the workspace's test command.
 
+pub mod esm;
 pub mod function;
 pub mod http;
+pub mod moto;
+pub mod outputs;
+pub mod producer;
 pub mod runtime_api;
 pub mod scripted;
