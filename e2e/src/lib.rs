@@ -19,6 +19,7 @@
 //! The crate is not published; its tests are part of the workspace's test command.
 
 pub mod esm;
+pub mod fault_proxy;
 pub mod function;
 pub mod http;
 pub mod moto;
