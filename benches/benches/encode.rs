@@ -10,17 +10,34 @@
 //!
 //! `bulk_ndjson_gzip{1,6}` add what `HttpSearch` does with `gzip_level`: one gzip per body.
 //! The bench prints the bytes each variant puts on the wire.
+//!
+//! `search_deliver/*` measures `SearchDestination::deliver` on the standard plain batch
+//! (decoded, classified and routed in setup) into a cluster that answers every item 201
+//! without reading it: index names, `_id`s per `DocIdMode` (`no_id`, `origin_id`, the
+//! default, and `log_id`), the bodies, and reading the answers. The difference between
+//! `no_id` and `origin_id` is what idempotent replays cost this side.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
+use std::sync::Arc;
 
-use baikonur_benches::{FaultMix, Rng, log_line};
+use async_trait::async_trait;
+use baikonur_benches::{FaultMix, Rng, log_line, plain_batch};
+use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use logging_core::LogRecord;
+use kinesis_utils::Decoder;
+use logging_core::classify::{Classified, Classifier};
+use logging_core::destination::Destination;
 use logging_core::fluent::{FluentClient, FluentConfig, FluentEvent, ForwardMode, tag_for};
+use logging_core::routing::{Router, TypeFilter};
 use logging_core::search::{
     BulkConfig, BulkEncoder, BulkItem, EncodedBulk, IndexNamer, doc_id_from_log_id, gzip_body,
 };
+use logging_core::search::{
+    BulkItemResult, BulkReply, DocIdMode, SearchApi, SearchDestination, SearchDestinationConfig,
+    SearchError,
+};
+use logging_core::{LogRecord, SchemaConfig};
 
 const LINES: usize = 10_000;
 
@@ -122,5 +139,78 @@ fn encode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, encode);
+/// A cluster that indexes every item (201) without reading it.
+struct Accepting;
+
+#[async_trait]
+impl SearchApi for Accepting {
+    async fn bulk(&self, body: Bytes) -> Result<BulkReply, SearchError> {
+        let actions = memchr::memchr_iter(b'\n', &body).count() / 2;
+        let ok = BulkItemResult {
+            status: 201,
+            error_type: None,
+            reason: None,
+        };
+        Ok(BulkReply {
+            items: vec![ok; actions],
+        })
+    }
+    async fn list_indices(&self) -> Result<Vec<String>, SearchError> {
+        Ok(Vec::new())
+    }
+    async fn delete_indices(&self, _: &[String]) -> Result<(), SearchError> {
+        Ok(())
+    }
+}
+
+fn search_deliver(c: &mut Criterion) {
+    let batch = plain_batch(LINES, FaultMix::NONE, 1);
+    let decoded = Decoder::default()
+        .decode_event_json(&batch.event_json)
+        .unwrap();
+    let schema = SchemaConfig::default();
+    let mut classifier = Classifier::new(&schema);
+    let records: Vec<_> = decoded
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match classifier.classify(i, item) {
+            Classified::Valid(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), LINES);
+    let router = Router::new().with_route(TypeFilter::all(), ());
+    let routed = router.route(&records);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("search_deliver");
+    g.throughput(Throughput::Bytes(batch.payload_bytes as u64));
+    for (name, doc_id) in [
+        ("no_id", DocIdMode::None),
+        ("origin_id", DocIdMode::Origin),
+        ("log_id", DocIdMode::LogId),
+    ] {
+        let es = SearchDestination::new(
+            Arc::new(Accepting),
+            SearchDestinationConfig {
+                index_prefix: "logs".into(),
+                doc_id,
+                time_zone: schema.time_zone,
+                ..SearchDestinationConfig::default()
+            },
+        )
+        .unwrap();
+        let report = rt.block_on(es.deliver(&routed[0]));
+        assert_eq!(report.counts(), (LINES, 0, 0));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(rt.block_on(es.deliver(&routed[0]))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, encode, search_deliver);
 criterion_main!(benches);

@@ -10,7 +10,10 @@ use chrono::{NaiveDate, Utc};
 use kinesis_utils::Origin;
 use serde::Deserialize;
 
-use super::bulk::{BulkConfig, BulkItem, ItemOutcome, deliver_bulk, derive_doc_id};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::bulk::{BulkConfig, BulkItem, ItemOutcome, deliver_bulk};
 use super::index::{IndexNameError, IndexNamer, validate_index_name};
 use super::{SearchApi, doc_id_from_log_id};
 use crate::classify::Record;
@@ -21,20 +24,98 @@ use crate::schema::{KeyDates, TimeZone};
 
 /// Where a document's `_id` comes from.
 ///
-/// With an id, a batch that Lambda replays after a partial failure overwrites the documents
-/// it already indexed instead of duplicating them (SPEC 1.5).
+/// With an id, a batch that Lambda replays after a partial failure (or a whole batch
+/// replayed from the stream) overwrites the documents it already indexed instead of
+/// duplicating them. That is the default.
+///
+/// An explicit id costs the cluster a lookup per document (it must find whether the id
+/// exists), which documents with cluster-assigned ids skip; [`DocIdMode::None`] is the
+/// choice for append-only indices that prefer that speed to idempotent replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocIdMode {
     /// No `_id`: the cluster assigns one (the original module's behaviour). Replays duplicate.
-    #[default]
     None,
     /// The record's `log_id` ([`doc_id_from_log_id`]: as is up to 512 bytes, else hashed);
-    /// a record without one gets the [`DocIdMode::Origin`] id.
+    /// a record without one gets the [`DocIdMode::Origin`] id. Records sharing a `log_id`
+    /// share a document.
     LogId,
-    /// A hash of where the payload came from (shard and sequence number, KPL sub-sequence,
-    /// CloudWatch Logs event id): the same on every replay of the batch.
+    /// The default: [`origin_doc_id`], a hash of where the record came from (the Kinesis
+    /// record's shard and sequence number, its KPL sub-sequence, its CloudWatch Logs event
+    /// id). The same record gets the same id on every replay, and two records of a stream
+    /// never share one.
+    #[default]
     Origin,
+}
+
+/// The `_id` of a record from its origin: URL-safe base64 (43 characters) of a SHA-256 over
+/// everything the origin knows that tells records apart: Lambda's `eventID` (the shard and
+/// the sequence number; the partition key when there is no `eventID`), the sequence number,
+/// the KPL sub-sequence and the CloudWatch Logs event id, each length-prefixed, so that
+/// distinct origins never hash the same input.
+///
+/// `None` when the origin names no Kinesis record (no `eventID` and no sequence number, as
+/// an [`Origin::default`]): such records would all share one id and overwrite each other,
+/// so they are indexed without one.
+///
+/// ```
+/// use kinesis_utils::{CwlOrigin, Origin};
+/// use logging_core::search::origin_doc_id;
+///
+/// let seq = "49590338271490256608559692538361571095921575989136588898";
+/// let record = Origin::new(seq).with_event_id(&format!("shardId-000000000000:{seq}"));
+/// let id = origin_doc_id(&record).unwrap();
+/// assert_eq!(id.len(), 43);
+/// assert_eq!(origin_doc_id(&record.clone()), Some(id.clone()), "the same on every replay");
+/// assert_ne!(origin_doc_id(&record.clone().with_sub_sequence(0)), Some(id.clone()));
+/// let event = record.with_cwl(CwlOrigin::new("3595", "/ecs/app", "web/1", 1_584_154_800_000));
+/// assert_ne!(origin_doc_id(&event), Some(id));
+/// assert_eq!(origin_doc_id(&Origin::default()), None);
+/// ```
+pub fn origin_doc_id(origin: &Origin) -> Option<String> {
+    origin_digest(origin).map(|d| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d))
+}
+
+/// The SHA-256 behind [`origin_doc_id`].
+fn origin_digest(origin: &Origin) -> Option<[u8; 32]> {
+    let event_id = origin.event_id();
+    let sequence = origin.sequence_number();
+    if event_id.is_none() && sequence.is_empty() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    let mut field = |tag: u8, bytes: &[u8]| {
+        h.update([tag]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    match event_id {
+        // Lambda's `shardId-…:{sequence}` already holds the sequence number (digits, so
+        // determined by the event id): hashing it once saves a SHA-256 block per record.
+        Some(id)
+            if !sequence.is_empty()
+                && sequence.bytes().all(|b| b.is_ascii_digit())
+                && id.strip_suffix(sequence).is_some_and(|s| s.ends_with(':')) =>
+        {
+            field(1, id.as_bytes());
+        }
+        Some(id) => {
+            field(2, id.as_bytes());
+            field(3, sequence.as_bytes());
+        }
+        // Sequence numbers are unique per partition key within a shard.
+        None => {
+            field(4, origin.partition_key().as_bytes());
+            field(3, sequence.as_bytes());
+        }
+    }
+    if let Some(sub) = origin.sub_sequence() {
+        field(5, &sub.to_le_bytes());
+    }
+    if let Some(cwl) = origin.cwl() {
+        field(6, cwl.event_id().as_bytes());
+    }
+    Some(h.finalize().into())
 }
 
 /// Configuration of a [`SearchDestination`]. Deserializable; missing fields take defaults.
@@ -53,7 +134,8 @@ pub struct SearchDestinationConfig {
     /// First part of `{index_prefix}-{log_type}-{%Y%m%d}` (`INDEX_NAME_PREFIX`; required,
     /// default empty, which [`SearchDestination::new`] refuses).
     pub index_prefix: String,
-    /// Where `_id` comes from (default: none, as the original module).
+    /// Where `_id` comes from (default: [`DocIdMode::Origin`], so that replays overwrite;
+    /// the original module sent none).
     pub doc_id: DocIdMode,
     /// Zone of the index dates of records without a timestamp, and of every record with
     /// [`KeyDates::Zone`] (default `UTC`; use the schema's zone).
@@ -69,7 +151,7 @@ impl Default for SearchDestinationConfig {
     fn default() -> Self {
         Self {
             index_prefix: String::new(),
-            doc_id: DocIdMode::None,
+            doc_id: DocIdMode::Origin,
             time_zone: TimeZone::UTC,
             index_dates: KeyDates::RecordOffset,
             bulk: BulkConfig::default(),
@@ -188,29 +270,61 @@ impl<S: SearchApi + ?Sized> SearchDestination<S> {
         &self.config
     }
 
-    /// The `_id` this destination gives `record`, per [`DocIdMode`].
+    /// The `_id` this destination gives `record`, per [`DocIdMode`]. Within one delivery,
+    /// a record whose origin id another record of the batch already has is indexed without
+    /// one instead (see [`Destination::deliver`]).
     pub fn doc_id(&self, record: &Record<'_>) -> Option<String> {
         match self.config.doc_id {
             DocIdMode::None => None,
-            DocIdMode::LogId => Some(match record.log_id.as_deref() {
-                Some(id) if !id.is_empty() => doc_id_from_log_id(id),
-                _ => derive_doc_id(&origin_key(record.origin)),
-            }),
-            DocIdMode::Origin => Some(derive_doc_id(&origin_key(record.origin))),
+            DocIdMode::LogId => match record.log_id.as_deref() {
+                Some(id) if !id.is_empty() => Some(doc_id_from_log_id(id)),
+                _ => origin_doc_id(record.origin),
+            },
+            DocIdMode::Origin => origin_doc_id(record.origin),
         }
     }
 }
 
-/// The unsanitised origin (`{event id or sequence}/{sub-sequence}/{CWL event id}`): hashed,
-/// so no character needs replacing and distinct origins stay distinct.
-fn origin_key(origin: &Origin) -> String {
-    let base = origin.event_id().unwrap_or(origin.sequence_number());
-    let sub = origin
-        .sub_sequence()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let cwl = origin.cwl().map_or("", |c| c.event_id());
-    format!("{base}/{sub}/{cwl}")
+/// Ids derived from origins within one delivery: a second record with the same origin (only
+/// possible with origins built by hand) would overwrite the first, so it gets no id.
+#[derive(Default)]
+struct OriginIds {
+    /// The first 8 bytes of each digest: a SHA-256 prefix is already a good hash, and a rare
+    /// false match only costs a record its id (a replay may then duplicate it, never lose it).
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<PrefixHasher>>,
+    shared: usize,
+}
+
+impl OriginIds {
+    fn id(&mut self, origin: &Origin) -> Option<String> {
+        let digest = origin_digest(origin)?;
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&digest[..8]);
+        if self.seen.insert(u64::from_le_bytes(prefix)) {
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+        } else {
+            self.shared += 1;
+            None
+        }
+    }
+}
+
+/// Hashes a `u64` that is already uniformly distributed by taking it as it is.
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 #[async_trait]
@@ -226,6 +340,10 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
         }
         let now = Utc::now();
         let (zone, dates) = (self.config.time_zone, self.config.index_dates);
+        let mut origin_ids = OriginIds::default();
+        if self.config.doc_id != DocIdMode::None {
+            origin_ids.seen.reserve(batch.len());
+        }
         let mut items: Vec<BulkItem<'_>> = Vec::with_capacity(batch.len());
         for group in &batch.groups {
             // Records of a group share the type and mostly the day: name each day once.
@@ -250,13 +368,25 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
                         }
                     },
                 };
+                let id = match (self.config.doc_id, record.log_id.as_deref()) {
+                    (DocIdMode::None, _) => None,
+                    (DocIdMode::LogId, Some(id)) if !id.is_empty() => Some(doc_id_from_log_id(id)),
+                    _ => origin_ids.id(record.origin),
+                };
                 items.push(BulkItem {
                     key: slot,
                     index,
-                    id: self.doc_id(record),
+                    id,
                     source: record.data,
                 });
             }
+        }
+        if origin_ids.shared > 0 {
+            tracing::warn!(
+                destination = %self.name,
+                records = origin_ids.shared,
+                "records share their origin with another record of the batch: indexed without _id"
+            );
         }
         if items.is_empty() {
             return report;
@@ -306,6 +436,7 @@ mod tests {
     use crate::search::{MemorySearch, SearchError};
     use bytes::Bytes;
     use chrono::{DateTime, TimeZone as _};
+    use proptest::prelude::*;
 
     fn config(doc_id: DocIdMode) -> SearchDestinationConfig {
         SearchDestinationConfig {
@@ -401,7 +532,7 @@ mod tests {
         assert_eq!(api.documents("logs-app-20200314")[0].0, "a1");
         let next_day = api.documents("logs-app-20200315");
         // No log_id: the id derived from the origin, byte for byte source (newline -> space).
-        assert_eq!(next_day[0].0, derive_doc_id(&origin_key(&fx.origins[1])));
+        assert_eq!(Some(next_day[0].0.clone()), origin_doc_id(&fx.origins[1]));
         assert_eq!(next_day[0].1, b"{\"n\":1, \"s\":\"x\"}");
         assert_eq!(api.documents("logs-web-20200314").len(), 1);
         assert!(report.artifacts.iter().any(|a| a == "logs-app-20200315"));
@@ -518,12 +649,124 @@ mod tests {
         };
         assert_eq!(id(DocIdMode::None), None);
         assert_eq!(id(DocIdMode::LogId).unwrap().len(), 43);
-        assert_eq!(
-            id(DocIdMode::Origin),
-            Some(derive_doc_id(&origin_key(&fx.origins[0])))
-        );
+        assert_eq!(id(DocIdMode::Origin), origin_doc_id(&fx.origins[0]));
+        assert!(id(DocIdMode::Origin).is_some());
+        assert_eq!(SearchDestinationConfig::default().doc_id, DocIdMode::Origin);
         let o = origin("5").with_sub_sequence(1);
         let p = origin("5").with_sub_sequence(2);
-        assert_ne!(origin_key(&o), origin_key(&p));
+        assert_ne!(origin_doc_id(&o), origin_doc_id(&p));
+    }
+
+    /// The default: a replayed batch overwrites its documents; records whose origin names
+    /// nothing, or repeats another record's, get no id rather than overwriting each other.
+    #[tokio::test]
+    async fn replays_overwrite_and_shared_origins_never_do() {
+        let api = Arc::new(MemorySearch::new());
+        let es = SearchDestination::new(
+            api.clone(),
+            SearchDestinationConfig {
+                index_prefix: "logs".into(),
+                ..SearchDestinationConfig::default()
+            },
+        )
+        .unwrap();
+        let data: Vec<Bytes> = (0..5)
+            .map(|i| Bytes::from(format!("{{\"n\":{i}}}")))
+            .collect();
+        let origins = [
+            origin("1"),
+            origin("1").with_sub_sequence(0),
+            origin("1").with_sub_sequence(0), // the same as the one before
+            Origin::default(),                // names no record
+            Origin::default(),
+        ];
+        let recs: Vec<Record<'_>> = (0..5)
+            .map(|i| Record {
+                index: i,
+                data: &data[i],
+                log_type: "app".into(),
+                log_id: None,
+                timestamp: at(1, 0).map(|t| t.fixed_offset()),
+                origin: &origins[i],
+                line_break: false,
+            })
+            .collect();
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batches = router.route(&recs);
+        for _ in 0..2 {
+            assert_eq!(es.deliver(&batches[0]).await.counts(), (5, 0, 0));
+        }
+        let docs = api.documents("logs-app-20200301");
+        let with_id: Vec<&str> = docs
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| !id.starts_with("auto-"))
+            .collect();
+        // Two ids, overwritten by the replay; the three records without one, twice each.
+        assert_eq!(with_id.len(), 2, "{docs:?}");
+        assert_eq!(docs.len(), 2 + 3 * 2);
+        let sources: std::collections::BTreeSet<&[u8]> =
+            docs.iter().map(|(_, s)| s.as_slice()).collect();
+        assert_eq!(sources.len(), 5, "no record lost to another's id");
+    }
+
+    fn origin_parts() -> impl Strategy<Value = OriginParts> {
+        (
+            proptest::option::of((0u8..4, "[0-9]{1,3}")),
+            proptest::option::of("[0-9]{0,3}|x[0-9]"),
+            "[a-c]{0,2}",
+            proptest::option::of(0u32..3),
+            proptest::option::of("[0-9]{0,3}"),
+        )
+            .prop_map(|(event, seq, pk, sub, cwl)| {
+                // Mostly Lambda's shape: the event id ends with the sequence number.
+                let seq = match (&event, seq) {
+                    (Some((_, s)), None) => s.clone(),
+                    (_, Some(other)) => other,
+                    (None, None) => String::new(),
+                };
+                let event = event.map(|(shard, s)| format!("shardId-00000000000{shard}:{s}"));
+                (event, seq, pk, sub, cwl)
+            })
+    }
+
+    type OriginParts = (Option<String>, String, String, Option<u32>, Option<String>);
+
+    fn build((event, seq, pk, sub, cwl): &OriginParts) -> Origin {
+        let mut o = Origin::new(seq).with_partition_key(pk);
+        if let Some(e) = event {
+            o = o.with_event_id(e);
+        }
+        if let Some(s) = sub {
+            o = o.with_sub_sequence(*s);
+        }
+        if let Some(c) = cwl {
+            o = o.with_cwl(kinesis_utils::CwlOrigin::new(c, "g", "s", 0));
+        }
+        o
+    }
+
+    /// What tells records apart: the event id (else the partition key), the sequence number,
+    /// the sub-sequence and the CloudWatch Logs event id.
+    fn identity((event, seq, pk, sub, cwl): &OriginParts) -> Option<String> {
+        if event.is_none() && seq.is_empty() {
+            return None;
+        }
+        let who = match event {
+            Some(e) => format!("e{e}"),
+            None => format!("p{pk}"),
+        };
+        Some(format!("{who}|{seq}|{sub:?}|{cwl:?}"))
+    }
+
+    proptest! {
+        /// Two origins get the same id exactly when they name the same record.
+        #[test]
+        fn origin_ids_are_equal_exactly_for_the_same_record(a in origin_parts(), b in origin_parts()) {
+            let (ida, idb) = (origin_doc_id(&build(&a)), origin_doc_id(&build(&b)));
+            prop_assert_eq!(ida.is_some(), identity(&a).is_some());
+            prop_assert_eq!(ida == idb, identity(&a) == identity(&b));
+            prop_assert_eq!(origin_doc_id(&build(&a)), ida);
+        }
     }
 }

@@ -19,7 +19,9 @@ pub use bulk::{
     BulkChunk, BulkConfig, BulkEncoder, BulkItem, BulkItemResult, BulkReply, BulkReport,
     EncodedBulk, ItemOutcome, deliver_bulk, derive_doc_id, doc_id_from_log_id,
 };
-pub use destination::{DocIdMode, SearchConfigError, SearchDestination, SearchDestinationConfig};
+pub use destination::{
+    DocIdMode, SearchConfigError, SearchDestination, SearchDestinationConfig, origin_doc_id,
+};
 pub use index::{IndexNameError, IndexNamer, validate_index_name};
 pub use memory::MemorySearch;
 
