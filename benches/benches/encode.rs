@@ -8,8 +8,9 @@
 //! `_id` from `log_id`, and the request bodies (or msgpack chunks). Throughput counts the
 //! log payload bytes (`encode_bytes`) and records (`encode_records`).
 //!
-//! `bulk_ndjson_gzip{1,6}` add what `HttpSearch` does with `gzip_level`: one gzip per body.
-//! The bench prints the bytes each variant puts on the wire.
+//! `bulk_ndjson_gzip{1,6}` add what `HttpSearch` does with `gzip_level`: one gzip per body;
+//! `forward_compressed_gzip{1,6}` are CompressedPackedForward chunks at those levels. The
+//! bench prints the bytes each variant puts on the wire.
 //!
 //! `search_deliver/*` measures `SearchDestination::deliver` on the standard plain batch
 //! (decoded, classified and routed in setup) into a cluster that answers every item 201
@@ -120,6 +121,25 @@ fn encode(c: &mut Criterion) {
         ..FluentConfig::default()
     })
     .unwrap();
+    let compressed = |gzip_level| {
+        FluentClient::new(FluentConfig {
+            mode: ForwardMode::CompressedPackedForward,
+            gzip_level,
+            ..FluentConfig::default()
+        })
+        .unwrap()
+    };
+    let (gzip1, gzip6) = (compressed(1), compressed(6));
+    let wire = |client: &FluentClient| -> usize {
+        forward(client).chunks.iter().map(|c| c.message.len()).sum()
+    };
+    println!(
+        "forward chunks: {} bytes PackedForward, {} Forward, {} CompressedPackedForward gzip level 1, {} level 6",
+        wire(&packed),
+        wire(&plain),
+        wire(&gzip1),
+        wire(&gzip6)
+    );
 
     for (group, throughput) in [
         ("encode_bytes", Throughput::Bytes(payload_bytes as u64)),
@@ -135,6 +155,12 @@ fn encode(c: &mut Criterion) {
         }
         g.bench_function("forward_packed", |b| b.iter(|| black_box(forward(&packed))));
         g.bench_function("forward_forward", |b| b.iter(|| black_box(forward(&plain))));
+        g.bench_function("forward_compressed_gzip1", |b| {
+            b.iter(|| black_box(forward(&gzip1)))
+        });
+        g.bench_function("forward_compressed_gzip6", |b| {
+            b.iter(|| black_box(forward(&gzip6)))
+        });
         g.finish();
     }
 }

@@ -304,6 +304,161 @@ async fn without_acks_chunks_carry_no_chunk_option() {
     assert!(st.events.iter().all(|e| e.chunk.is_none()));
 }
 
+fn compressed(server: &FluentServer) -> FluentConfig {
+    FluentConfig {
+        mode: ForwardMode::CompressedPackedForward,
+        max_chunk_events: 1000,
+        ..config(server)
+    }
+}
+
+#[tokio::test]
+async fn compressed_packed_forward_delivers_fewer_bytes_with_acks() {
+    let recs = records(300);
+    let evs = events(&recs);
+    let mut wire = Vec::new();
+    for mode in [
+        ForwardMode::PackedForward,
+        ForwardMode::CompressedPackedForward,
+    ] {
+        let server = FluentServer::start(None).await;
+        let cfg = FluentConfig {
+            mode,
+            ..compressed(&server)
+        };
+        let report = FluentClient::new(cfg).unwrap().deliver(&evs).await;
+        assert_eq!(report.delivered(), 300, "{mode:?}");
+        assert_all_received(&server, &recs, &evs);
+        let st = server.state();
+        assert_eq!(st.events.len(), 300, "acked once each");
+        assert!(st.events.iter().all(|e| e.chunk.is_some()));
+        let expected = if mode == ForwardMode::PackedForward {
+            "packed"
+        } else {
+            "compressed"
+        };
+        assert!(st.events.iter().all(|e| e.mode == expected));
+        assert_eq!(report.bytes_sent, st.bytes_received, "{mode:?}");
+        wire.push(report.bytes_sent);
+    }
+    assert!(
+        wire[1] * 5 < wire[0],
+        "compressed {} against packed {}",
+        wire[1],
+        wire[0]
+    );
+}
+
+/// Fluentd drops a chunk over `chunk_size_limit` without an ack: uncompressed the chunk is
+/// resent until the attempts run out and its events fail (for Lambda to retry); compressed
+/// it fits.
+#[tokio::test]
+async fn compression_fits_chunks_under_the_server_limit() {
+    let recs = records(200);
+    let evs = events(&recs);
+    let server = FluentServer::start(None).await;
+    let packed = FluentConfig {
+        mode: ForwardMode::PackedForward,
+        max_attempts: 2,
+        ..compressed(&server)
+    };
+    let plain_size = FluentClient::new(packed.clone())
+        .unwrap()
+        .encode(&evs)
+        .chunks[0]
+        .message
+        .len();
+    server.state().chunk_size_limit = Some(plain_size / 3);
+    let report = FluentClient::new(packed).unwrap().deliver(&evs).await;
+    assert_eq!(report.delivered(), 0);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, FluentOutcome::Failed { reason } if reason.contains("ack")))
+    );
+    assert!(server.state().events.is_empty());
+    assert!(server.state().oversized >= 2);
+
+    let report = FluentClient::new(compressed(&server))
+        .unwrap()
+        .deliver(&evs)
+        .await;
+    assert_eq!(report.delivered(), 200, "{report:?}");
+    assert_all_received(&server, &recs, &evs);
+}
+
+/// A server without CompressedPackedForward cannot read the entries and closes the
+/// connection: nothing is acknowledged, every event fails (none is lost or reported
+/// delivered).
+#[tokio::test]
+async fn a_server_without_compression_fails_the_events() {
+    let server = FluentServer::start(None).await;
+    server.state().no_compression = true;
+    let mut cfg = compressed(&server);
+    cfg.max_attempts = 2;
+    let recs = records(10);
+    let report = FluentClient::new(cfg)
+        .unwrap()
+        .deliver(&events(&recs))
+        .await;
+    assert_eq!(report.delivered(), 0);
+    assert_eq!(report.connections, 2);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, FluentOutcome::Failed { .. }))
+    );
+    let st = server.state();
+    assert!(st.events.is_empty());
+    assert_eq!(st.broken.len(), 2, "{:?}", st.broken);
+}
+
+/// Entries that do not inflate close the connection without an ack, as Fluentd does.
+#[tokio::test]
+async fn the_server_refuses_compressed_entries_that_do_not_inflate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = FluentServer::start(None).await;
+    let mut msg = Vec::new();
+    // ["t", bin(not gzip), {"chunk": "c1", "compressed": "gzip"}]
+    msg.extend_from_slice(&[0x93, 0xa1, b't', 0xc4, 4, 0x1f, 0x8b, 0, 1, 0x82]);
+    msg.extend_from_slice(&[0xa5]);
+    msg.extend_from_slice(b"chunk");
+    msg.extend_from_slice(&[0xa2]);
+    msg.extend_from_slice(b"c1");
+    msg.extend_from_slice(&[0xaa]);
+    msg.extend_from_slice(b"compressed");
+    msg.extend_from_slice(&[0xa4]);
+    msg.extend_from_slice(b"gzip");
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    tcp.write_all(&msg).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tcp.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    assert!(read.is_err() || answer.is_empty(), "answered {answer:?}");
+    let st = server.state();
+    assert!(st.broken[0].contains("inflate"), "{:?}", st.broken);
+    assert!(st.events.is_empty());
+}
+
+#[test]
+fn gzip_levels_outside_the_range_are_config_errors() {
+    for gzip_level in [0, 13] {
+        let cfg = FluentConfig {
+            gzip_level,
+            ..FluentConfig::default()
+        };
+        assert!(FluentClient::new(cfg).is_err());
+    }
+}
+
 #[test]
 fn tls_without_feature_or_with_bad_name_is_a_config_error() {
     let cfg = FluentConfig {
@@ -381,12 +536,12 @@ proptest::proptest! {
     #[test]
     fn encoded_chunks_decode_to_the_records(
         objs in proptest::collection::vec(json_object(), 1..12),
-        packed in proptest::bool::ANY,
+        mode in 0..3usize,
     ) {
         let recs: Vec<Vec<u8>> = objs.iter().map(|o| serde_json::to_vec(o).unwrap()).collect();
         let evs = events(&recs);
         let client = FluentClient::new(FluentConfig {
-            mode: if packed { ForwardMode::PackedForward } else { ForwardMode::Forward },
+            mode: [ForwardMode::Forward, ForwardMode::PackedForward, ForwardMode::CompressedPackedForward][mode],
             max_chunk_events: 5,
             ..FluentConfig::default()
         })
@@ -397,7 +552,7 @@ proptest::proptest! {
         for chunk in &encoded.chunks {
             let (msg, used) = support::fluent_server::decode(&chunk.message).unwrap().unwrap();
             proptest::prop_assert_eq!(used, chunk.message.len());
-            let (received, id) = support::fluent_server::decode_message(&msg);
+            let (received, id) = support::fluent_server::decode_message(&msg).unwrap();
             proptest::prop_assert_eq!(id.as_deref(), Some(chunk.id.as_str()));
             got.extend(chunk.keys.iter().copied().zip(received));
         }

@@ -175,11 +175,12 @@ impl Destination for FluentDestination {
             }
         }
         report.artifacts.push(format!(
-            "{} ({} of {} events acknowledged, {} chunks sent on {} new connections)",
+            "{} ({} of {} events acknowledged, {} chunks of {} bytes sent on {} new connections)",
             self.name,
             sent.delivered(),
             events.len(),
             sent.chunks_sent,
+            sent.bytes_sent,
             sent.connections
         ));
         report

@@ -1,7 +1,7 @@
 //! Fluentd / Fluent Bit delivery over the forward protocol v1 (TCP, optional TLS).
 //!
-//! Events are grouped by tag into chunks (Forward or PackedForward mode) carrying the
-//! `chunk` option; each chunk waits for the server's `{"ack": chunk}`. A chunk that is not
+//! Events are grouped by tag into chunks (Forward, PackedForward or CompressedPackedForward
+//! mode) carrying the `chunk` option; each chunk waits for the server's `{"ack": chunk}`. A chunk that is not
 //! acknowledged is resent, with the same chunk id, on a new connection (at-least-once),
 //! up to the configured attempts; what is still unacknowledged is reported as failed.
 
@@ -66,6 +66,12 @@ pub enum ForwardMode {
     /// `[tag, bin(concatenated [time, record] entries), options]` (Fluent Bit's default).
     #[default]
     PackedForward,
+    /// PackedForward with the entries gzipped (at [`FluentConfig::gzip_level`]) and the
+    /// option `"compressed": "gzip"`: fewer bytes on the wire for some CPU. Fluentd's
+    /// `in_forward` and Fluent Bit's `forward` input read it; a server that does not close
+    /// the connection (Fluentd) or refuses the chunk (Fluent Bit) and it is resent until the
+    /// attempts run out.
+    CompressedPackedForward,
 }
 
 /// How a record is represented.
@@ -107,8 +113,12 @@ pub struct FluentConfig {
     pub max_backoff_ms: u64,
     /// Most events per chunk (default 1 000).
     pub max_chunk_events: usize,
-    /// Most entry bytes per chunk (default 4 MiB).
+    /// Most entry bytes per chunk, before compression (default 4 MiB).
     pub max_chunk_bytes: usize,
+    /// gzip level of [`ForwardMode::CompressedPackedForward`] entries, 1 to 12 (default 6,
+    /// zlib's default, which Fluentd and Fluent Bit use; above 9 counts as 9 without the
+    /// `libdeflate` feature).
+    pub gzip_level: u32,
     /// Connect with TLS (needs the `fluent-tls` feature).
     pub tls: bool,
     /// Name to verify the server certificate against (default: `host`).
@@ -133,6 +143,7 @@ impl Default for FluentConfig {
             max_backoff_ms: 10_000,
             max_chunk_events: 1_000,
             max_chunk_bytes: 4 * 1024 * 1024,
+            gzip_level: 6,
             tls: false,
             tls_server_name: None,
             auth: None,
@@ -167,6 +178,9 @@ pub struct FluentReport {
     pub connections: usize,
     /// Chunk messages written (resends included).
     pub chunks_sent: usize,
+    /// Bytes of those messages: what went over the wire, compressed entries as compressed
+    /// (the TLS and handshake overhead aside).
+    pub bytes_sent: usize,
 }
 
 impl FluentReport {
@@ -233,6 +247,7 @@ impl FluentClient {
     /// A client for `config`. With `tls`, server certificates are verified against the
     /// Mozilla roots (`webpki-roots`); use [`FluentClient::with_tls_config`] for others.
     pub fn new(config: FluentConfig) -> Result<Self, FluentError> {
+        check_config(&config)?;
         if config.tls {
             #[cfg(feature = "fluent-tls")]
             {
@@ -261,6 +276,7 @@ impl FluentClient {
         config: FluentConfig,
         tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
     ) -> Result<Self, FluentError> {
+        check_config(&config)?;
         let name = config
             .tls_server_name
             .clone()
@@ -331,6 +347,7 @@ impl FluentClient {
             let mut healthy = true;
             while let Some(chunk) = pending.front() {
                 report.chunks_sent += 1;
+                report.bytes_sent += chunk.message.len();
                 match self.send_chunk(&mut stream, &mut buf, chunk).await {
                     Ok(()) => {
                         for &k in &chunk.keys {
@@ -473,6 +490,17 @@ impl FluentClient {
     }
 }
 
+/// Refuses settings no server could be sent with.
+fn check_config(config: &FluentConfig) -> Result<(), FluentError> {
+    if !(1..=12).contains(&config.gzip_level) {
+        return Err(FluentError::Config(format!(
+            "gzip_level {} is outside 1..=12",
+            config.gzip_level
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(feature = "fluent-tls")]
 fn tls_client_config(
     roots: tokio_rustls::rustls::RootCertStore,
@@ -597,35 +625,74 @@ fn build_message(
     } else {
         String::new()
     };
-    let mut m = Vec::with_capacity(entry_bytes + tag.len() + 64);
     // Counts are bounded by max_chunk_events, itself far below u32::MAX in practice.
     let count = u32::try_from(positions.len()).unwrap_or(u32::MAX);
+    let contiguous = match (positions.first(), positions.last()) {
+        (Some(&a), Some(&b))
+            if positions
+                .windows(2)
+                .all(|w| spans[w[0]].end == spans[w[1]].start) =>
+        {
+            Some(&entries[spans[a].start..spans[b].end])
+        }
+        _ => None,
+    };
+    let write_entries = |out: &mut Vec<u8>| match contiguous {
+        Some(run) => out.extend_from_slice(run),
+        None => {
+            for &p in positions {
+                out.extend_from_slice(&entries[spans[p].clone()]);
+            }
+        }
+    };
+    let compressed = if config.mode == ForwardMode::CompressedPackedForward {
+        let gathered;
+        let plain = match contiguous {
+            Some(run) => run,
+            None => {
+                let mut all = Vec::with_capacity(entry_bytes);
+                write_entries(&mut all);
+                gathered = all;
+                &gathered
+            }
+        };
+        match crate::naming::gzip(plain, config.gzip_level) {
+            Ok(gz) => Some(gz),
+            Err(e) => {
+                // Cannot happen with a checked level; PackedForward still delivers.
+                tracing::warn!(error = %e, tag, "gzip of a forward chunk failed, sending it uncompressed");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let body_len = compressed.as_ref().map_or(entry_bytes, Vec::len);
+    let mut m = Vec::with_capacity(body_len + tag.len() + 64);
     msgpack::write_array_len(&mut m, 3);
     msgpack::write_str(&mut m, tag);
     match config.mode {
         ForwardMode::Forward => msgpack::write_array_len(&mut m, count),
-        ForwardMode::PackedForward => msgpack::write_bin_len(&mut m, entry_bytes),
-    }
-    let contiguous = positions
-        .windows(2)
-        .all(|w| spans[w[0]].end == spans[w[1]].start);
-    match (contiguous, positions.first(), positions.last()) {
-        (true, Some(&a), Some(&b)) => m.extend_from_slice(&entries[spans[a].start..spans[b].end]),
-        _ => {
-            for &p in positions {
-                m.extend_from_slice(&entries[spans[p].clone()]);
-            }
+        ForwardMode::PackedForward | ForwardMode::CompressedPackedForward => {
+            msgpack::write_bin_len(&mut m, body_len);
         }
     }
+    match &compressed {
+        Some(gz) => m.extend_from_slice(gz),
+        None => write_entries(&mut m),
+    }
+    let options = 1 + u32::from(config.require_ack) + u32::from(compressed.is_some());
+    msgpack::write_map_len(&mut m, options);
     if config.require_ack {
-        msgpack::write_map_len(&mut m, 2);
         msgpack::write_str(&mut m, "chunk");
         msgpack::write_str(&mut m, &id);
-    } else {
-        msgpack::write_map_len(&mut m, 1);
     }
     msgpack::write_str(&mut m, "size");
     msgpack::write_u64(&mut m, u64::from(count));
+    if compressed.is_some() {
+        msgpack::write_str(&mut m, "compressed");
+        msgpack::write_str(&mut m, "gzip");
+    }
     FluentChunk {
         id,
         message: m,

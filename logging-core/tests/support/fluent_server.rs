@@ -1,11 +1,19 @@
-//! A local forward-protocol v1 server: decodes Message, Forward and PackedForward modes with
-//! its own msgpack reader, acks `chunk`, optional HELO/PING/PONG, scripted failures.
+//! A local forward-protocol v1 server: decodes Message, Forward, PackedForward and
+//! CompressedPackedForward modes with its own msgpack reader (gzip entries inflated by
+//! flate2, several members allowed), acks `chunk`, optional HELO/PING/PONG, scripted failures.
 //! Binds 127.0.0.1:0.
+//!
+//! Its failure answers are Fluentd's `in_forward`'s: a message it cannot read (broken
+//! msgpack, entries that do not inflate, an unknown `compressed` value) closes the connection
+//! without an ack; a message larger than `chunk_size_limit` is dropped without an ack, the
+//! connection kept.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use logging_core::fluent::sha512_hex;
+use std::io::Read;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -179,7 +187,7 @@ pub struct Received {
     pub nanos: u32,
     pub record: serde_json::Value,
     pub chunk: Option<String>,
-    /// "message", "forward" or "packed".
+    /// "message", "forward", "packed" or "compressed".
     pub mode: &'static str,
 }
 
@@ -203,6 +211,17 @@ pub struct FluentState {
     pub connections: usize,
     pub handshakes_ok: usize,
     pub handshakes_failed: usize,
+    /// Bytes of the chunk messages read (handshakes aside), as on the wire.
+    pub bytes_received: usize,
+    /// Messages larger than this many bytes are dropped without an ack (`chunk_size_limit`).
+    pub chunk_size_limit: Option<usize>,
+    /// Messages dropped for `chunk_size_limit`.
+    pub oversized: usize,
+    /// Messages that could not be read, each of which closed its connection.
+    pub broken: Vec<String>,
+    /// Read `compressed` entries as plain PackedForward, as a server without
+    /// CompressedPackedForward does.
+    pub no_compression: bool,
 }
 
 pub struct FluentServer {
@@ -284,11 +303,19 @@ impl FluentServer {
 }
 
 async fn read_value<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Option<Mp> {
+    read_sized(stream, buf).await.map(|(v, _)| v)
+}
+
+/// The next message and its size on the wire.
+async fn read_sized<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Option<(Mp, usize)> {
     loop {
         match decode(buf) {
             Ok(Some((v, used))) => {
                 buf.drain(..used);
-                return Some(v);
+                return Some((v, used));
             }
             Ok(None) => {}
             Err(_) => return None,
@@ -374,78 +401,116 @@ async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     ok
 }
 
-fn event_time(v: &Mp) -> (u32, u32) {
+fn event_time(v: &Mp) -> Result<(u32, u32), String> {
     match v {
-        Mp::Ext(0, d) if d.len() == 8 => (
+        Mp::Ext(0, d) if d.len() == 8 => Ok((
             u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
             u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
-        ),
-        Mp::UInt(s) => (*s as u32, 0),
-        other => panic!("bad time {other:?}"),
+        )),
+        Mp::UInt(s) => Ok((*s as u32, 0)),
+        other => Err(format!("bad time {other:?}")),
     }
 }
 
-fn entry(tag: &str, e: &Mp, chunk: &Option<String>, mode: &'static str) -> Received {
+fn entry(
+    tag: &str,
+    e: &Mp,
+    chunk: &Option<String>,
+    mode: &'static str,
+) -> Result<Received, String> {
     let Mp::Array(pair) = e else {
-        panic!("entry is not an array: {e:?}")
+        return Err(format!("entry is not an array: {e:?}"));
     };
-    let (secs, nanos) = event_time(&pair[0]);
-    Received {
+    let [time, record] = &pair[..] else {
+        return Err(format!("entry is not [time, record]: {e:?}"));
+    };
+    let (secs, nanos) = event_time(time)?;
+    Ok(Received {
         tag: tag.to_owned(),
         secs,
         nanos,
-        record: pair[1].to_json(),
+        record: record.to_json(),
         chunk: chunk.clone(),
         mode,
+    })
+}
+
+/// The message without its `compressed` option.
+fn strip_compressed(msg: Mp) -> Mp {
+    match msg {
+        Mp::Array(mut parts) => {
+            if let Some(Mp::Map(options)) = parts.get_mut(2) {
+                options.retain(|(k, _)| k.as_str() != Some("compressed"));
+            }
+            Mp::Array(parts)
+        }
+        other => other,
     }
 }
 
-/// Decodes a message in any mode into events and its chunk option.
-pub fn decode_message(msg: &Mp) -> (Vec<Received>, Option<String>) {
+/// Decodes a message in any mode into events and its chunk option, or says why it cannot.
+pub fn decode_message(msg: &Mp) -> Result<(Vec<Received>, Option<String>), String> {
     let Mp::Array(parts) = msg else {
-        panic!("message is not an array")
+        return Err("message is not an array".into());
     };
-    let tag = parts[0].as_str().unwrap().to_owned();
-    match &parts[1] {
+    let tag = parts
+        .first()
+        .and_then(Mp::as_str)
+        .ok_or("message has no tag")?
+        .to_owned();
+    let second = parts.get(1).ok_or("message has no entries")?;
+    let option_at = |i: usize| parts.get(i);
+    let chunk_of = |o: Option<&Mp>| {
+        o.and_then(|o| o.get("chunk"))
+            .and_then(Mp::as_str)
+            .map(str::to_owned)
+    };
+    match second {
         Mp::Array(entries) => {
-            let chunk = parts
-                .get(2)
-                .and_then(|o| o.get("chunk"))
-                .and_then(Mp::as_str)
-                .map(str::to_owned);
-            (
-                entries
-                    .iter()
-                    .map(|e| entry(&tag, e, &chunk, "forward"))
-                    .collect(),
-                chunk,
-            )
+            let chunk = chunk_of(option_at(2));
+            let events = entries
+                .iter()
+                .map(|e| entry(&tag, e, &chunk, "forward"))
+                .collect::<Result<_, _>>()?;
+            Ok((events, chunk))
         }
         Mp::Bin(_) | Mp::Str(_) => {
-            let packed = parts[1].bytes().unwrap();
-            let chunk = parts
-                .get(2)
-                .and_then(|o| o.get("chunk"))
-                .and_then(Mp::as_str)
-                .map(str::to_owned);
+            let option = option_at(2);
+            let chunk = chunk_of(option);
+            let (packed, mode) = match option.and_then(|o| o.get("compressed")) {
+                None => (second.bytes().unwrap_or_default().to_vec(), "packed"),
+                Some(Mp::Str(c)) if c == "gzip" => {
+                    let Mp::Bin(gz) = second else {
+                        return Err("compressed entries must be bin".into());
+                    };
+                    let mut plain = Vec::new();
+                    flate2::read::MultiGzDecoder::new(&gz[..])
+                        .read_to_end(&mut plain)
+                        .map_err(|e| format!("entries do not inflate: {e}"))?;
+                    (plain, "compressed")
+                }
+                Some(other) => return Err(format!("unknown compression {other:?}")),
+            };
             let mut out = Vec::new();
-            let mut rest: &[u8] = packed;
+            let mut rest: &[u8] = &packed;
             while !rest.is_empty() {
-                let (e, used) = decode(rest).unwrap().unwrap();
-                out.push(entry(&tag, &e, &chunk, "packed"));
+                let (e, used) = decode(rest)?.ok_or("truncated entry")?;
+                out.push(entry(&tag, &e, &chunk, mode)?);
                 rest = &rest[used..];
             }
-            (out, chunk)
+            if let Some(size) = option.and_then(|o| o.get("size"))
+                && *size != Mp::UInt(out.len() as u64)
+            {
+                return Err(format!("size {size:?} for {} entries", out.len()));
+            }
+            Ok((out, chunk))
         }
-        _ => {
+        time => {
             // Message mode: [tag, time, record, option?]
-            let chunk = parts
-                .get(3)
-                .and_then(|o| o.get("chunk"))
-                .and_then(Mp::as_str)
-                .map(str::to_owned);
-            let e = Mp::Array(vec![parts[1].clone(), parts[2].clone()]);
-            (vec![entry(&tag, &e, &chunk, "message")], chunk)
+            let chunk = chunk_of(option_at(3));
+            let record = parts.get(2).ok_or("message has no record")?;
+            let e = Mp::Array(vec![time.clone(), record.clone()]);
+            Ok((vec![entry(&tag, &e, &chunk, "message")?], chunk))
         }
     }
 }
@@ -473,10 +538,31 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = stream.read_exact(&mut some).await;
             return;
         }
-        let Some(msg) = read_value(&mut stream, &mut buf).await else {
+        let Some((msg, size)) = read_sized(&mut stream, &mut buf).await else {
             return;
         };
-        let (events, chunk) = decode_message(&msg);
+        let (events, chunk) = {
+            let mut st = state.lock().unwrap();
+            st.bytes_received += size;
+            if st.chunk_size_limit.is_some_and(|limit| size > limit) {
+                // Fluentd: "Input chunk size is larger than 'chunk_size_limit', dropped".
+                st.oversized += 1;
+                continue;
+            }
+            let decoded = if st.no_compression {
+                decode_message(&strip_compressed(msg))
+            } else {
+                decode_message(&msg)
+            };
+            match decoded {
+                Ok(decoded) => decoded,
+                Err(reason) => {
+                    // Fluentd logs the broken chunk and closes the connection: no ack.
+                    st.broken.push(reason);
+                    return;
+                }
+            }
+        };
         state.lock().unwrap().events.extend(events);
         match (fault, chunk) {
             (Some(Fault::NoAck), _) => return,
