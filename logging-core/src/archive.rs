@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::destination::{DeliveryReport, Destination, RetryPolicy, join_all};
+use crate::destination::{Deadline, DeliveryReport, Destination, RetryPolicy, Stopped, join_all};
 use crate::naming::{
     build_body, file_id, finish_body, key_local_time, object_key_local, write_record_line,
 };
@@ -175,7 +175,11 @@ impl S3Archive {
         Ok(key)
     }
 
-    async fn put(&self, object: ArchiveObject) -> Result<String, StoreError> {
+    async fn put(
+        &self,
+        object: ArchiveObject,
+        deadline: Deadline,
+    ) -> Result<String, Stopped<StoreError>> {
         let content_type = if self.config.gzip_level.is_some() {
             "application/gzip"
         } else {
@@ -185,7 +189,9 @@ impl S3Archive {
         let key = object.key;
         self.config
             .retry
-            .run(|| self.store.put(&key, body.clone(), content_type))
+            .run_until(deadline, || {
+                self.store.put(&key, body.clone(), content_type)
+            })
             .await?;
         Ok(key)
     }
@@ -198,14 +204,25 @@ impl Destination for S3Archive {
     }
 
     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+        self.deliver_until(batch, Deadline::none()).await
+    }
+
+    /// The put retry budget ([`RetryPolicy::budget`]): the groups of a batch are put
+    /// concurrently (up to `max_concurrent_puts` at once, more than a batch's types usually).
+    fn retry_budget(&self) -> Option<std::time::Duration> {
+        Some(self.config.retry.budget())
+    }
+
+    async fn deliver_until(&self, batch: &RoutedBatch<'_>, deadline: Deadline) -> DeliveryReport {
         let mut report = DeliveryReport::new(batch);
         let now = Utc::now();
-        type Put<'f> = Pin<Box<dyn Future<Output = Result<String, StoreError>> + Send + 'f>>;
+        type Put<'f> =
+            Pin<Box<dyn Future<Output = Result<String, Stopped<StoreError>>> + Send + 'f>>;
         let mut puts: Vec<(std::ops::Range<usize>, Put<'_>)> =
             Vec::with_capacity(batch.groups.len());
         for (group, object) in batch.groups.iter().zip(self.encode_batch(batch, now)) {
             match object {
-                Ok(object) => puts.push((group.slots(), Box::pin(self.put(object)))),
+                Ok(object) => puts.push((group.slots(), Box::pin(self.put(object, deadline)))),
                 Err(e) => {
                     tracing::error!(destination = %self.name, log_type = group.log_type, error = %e, "encoding an archive object failed");
                     report.fail_range(
@@ -225,6 +242,12 @@ impl Destination for S3Archive {
                     Ok(key) => {
                         report.deliver_range(slots);
                         report.artifacts.push(key);
+                    }
+                    Err(e) if e.is_deadline() => {
+                        tracing::warn!(destination = %self.name, error = %e, "archive put cut at the deadline");
+                        for slot in slots {
+                            report.cut(slot);
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(destination = %self.name, error = %e, "archive put failed after retries");
@@ -426,6 +449,32 @@ mod tests {
             },
             TimeZone::UTC,
         );
+        // Retries that cannot end before the deadline stop early: the group is cut.
+        store.fail_puts("a/", u32::MAX);
+        let slow = S3Archive::new(
+            store.clone(),
+            ArchiveConfig {
+                retry: RetryPolicy {
+                    max_attempts: 10,
+                    initial_backoff: std::time::Duration::from_millis(200),
+                    max_backoff: std::time::Duration::from_millis(200),
+                    ..RetryPolicy::default()
+                },
+                ..ArchiveConfig::default()
+            },
+            TimeZone::UTC,
+        );
+        assert_eq!(
+            slow.retry_budget(),
+            Some(std::time::Duration::from_secs(300) + std::time::Duration::from_millis(1800))
+        );
+        let started = std::time::Instant::now();
+        let deadline = Deadline::after(std::time::Duration::from_millis(300));
+        let report = slow.deliver_until(batch, deadline).await;
+        assert!(started.elapsed() < std::time::Duration::from_millis(300));
+        assert_eq!((report.counts(), report.cut_count()), ((1, 0, 2), 2));
+        assert!(report.status(0).unwrap().is_cut());
+        store.clear();
         // Two failures are absorbed by the three attempts.
         store.fail_puts("a/", 2);
         assert_eq!(archive.deliver(batch).await.counts(), (3, 0, 0));

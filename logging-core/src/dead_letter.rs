@@ -1,20 +1,22 @@
 //! The dead letter: failed and rejected payloads, grouped by reason like the archive, each
-//! line a JSON envelope with the reason, the origin and the raw payload (SPEC 1.2, 1.4).
+//! line a JSON envelope with the reason, the origin and the raw payload, or the raw payload
+//! alone ([`DeadLetterFormat`]).
 //!
-//! Groups (under the dead letter's own prefix, `FAILED_LOG_S3_PREFIX`):
+//! Groups (under the dead letter's own prefix), by [`DeadLetterGroups`]:
 //!
-//! | reason | group |
-//! | --- | --- |
-//! | `unknown_type` | `{unknown_prefix}/unknown_type` |
-//! | `no_timestamp` | `{unknown_prefix}/{log_type}/no_timestamp` |
-//! | `bad_timestamp` | `{unknown_prefix}/{log_type}/bad_timestamp` |
-//! | `undecodable` | `{unknown_prefix}/undecodable` |
-//! | `rejected` | `{unknown_prefix}/{log_type}/rejected` |
+//! | reason | `Folders` (default) | `Suffixed` (kinesis-to-s3's) | `Flat` |
+//! | --- | --- | --- | --- |
+//! | `unknown_type` | `{unknown_prefix}/unknown_type` | `{unknown_prefix}/unknown_type` | none |
+//! | `no_timestamp` | `{unknown_prefix}/{log_type}/no_timestamp` | `{unknown_prefix}/{log_type}_no_timestamp` | none |
+//! | `bad_timestamp` | `{unknown_prefix}/{log_type}/bad_timestamp` | `{unknown_prefix}/{log_type}_bad_timestamp` | none |
+//! | `undecodable` | `{unknown_prefix}/undecodable` | `{unknown_prefix}/undecodable` | none |
+//! | `rejected` | `{unknown_prefix}/{log_type}/rejected` | `{unknown_prefix}/{log_type}_rejected` | none |
 //!
-//! Keys are `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` with the time of the
-//! group's first entry (its record timestamp, else its CloudWatch Logs timestamp, else the
-//! time given by the caller: the pipeline passes the batch's first timestamp, so that a retry of
-//! the same batch overwrites) and an id derived from the first entry's origin.
+//! Keys are `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` (`{prefix}/{%Y-%m}/…`
+//! when flat) with the time of the group's first entry (its record timestamp, else its
+//! CloudWatch Logs timestamp, else the time given by the caller: the pipeline passes the
+//! batch's first timestamp, so that a retry of the same batch overwrites) and an id derived
+//! from the first entry's origin.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,13 +32,75 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use crate::classify::FailureReason;
-use crate::destination::join_all;
-use crate::naming::{build_body, key_local_time, object_key_local, origin_id};
-use crate::schema::TimeZone;
+use crate::destination::{CUT_AT_DEADLINE, Deadline, RetryPolicy, Stopped, join_all};
+use crate::naming::{build_body, key_local_time, object_key_local, origin_id, write_line};
+use crate::schema::{KeyDates, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
-/// Configuration of a [`DeadLetter`].
-pub type DeadLetterConfig = crate::archive::ObjectsConfig;
+/// Configuration of a [`DeadLetter`]. Deserializable; missing fields take defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Key prefix (`FAILED_LOG_S3_PREFIX`); empty for none; surrounding `/` trimmed.
+    pub prefix: String,
+    /// gzip level (default 6), as [`ObjectsConfig::gzip_level`](crate::archive::ObjectsConfig::gzip_level);
+    /// `None` writes `.ndjson` objects.
+    pub gzip_level: Option<u32>,
+    /// Retries of a failed put.
+    pub retry: RetryPolicy,
+    /// Puts in flight at once (default 8).
+    pub max_concurrent_puts: usize,
+    /// How key dates are taken from a timestamp (default: as written; see [`KeyDates`]).
+    pub key_dates: KeyDates,
+    /// The folder of each reason (default [`DeadLetterGroups::Folders`]).
+    pub groups: DeadLetterGroups,
+    /// What a line holds (default [`DeadLetterFormat::Envelope`]).
+    pub format: DeadLetterFormat,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        let objects = crate::archive::ObjectsConfig::default();
+        Self {
+            prefix: objects.prefix,
+            gzip_level: objects.gzip_level,
+            retry: objects.retry,
+            max_concurrent_puts: objects.max_concurrent_puts,
+            key_dates: objects.key_dates,
+            groups: DeadLetterGroups::default(),
+            format: DeadLetterFormat::default(),
+        }
+    }
+}
+
+/// The folders of the dead letter, below its prefix (see the [module documentation](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterGroups {
+    /// `{unknown_prefix}/{reason}` and `{unknown_prefix}/{log_type}/{reason}`.
+    #[default]
+    Folders,
+    /// `{unknown_prefix}/{reason}` and `{unknown_prefix}/{log_type}_{reason}`: the original
+    /// kinesis-to-s3 module's names (`unknown/unknown_type`, `unknown/app_no_timestamp`).
+    Suffixed,
+    /// No folder: `{prefix}/{%Y-%m}/{%d}/…`, as the original kinesis-to-es and
+    /// kinesis-forward modules kept failures (the reason is in each envelope).
+    Flat,
+}
+
+/// What one line of a dead-letter object holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterFormat {
+    /// A JSON envelope with the reason, code, detail, origin and payload ([`Envelope`]).
+    #[default]
+    Envelope,
+    /// The payload alone, as the original modules' failure files held the records: written
+    /// like an archive line ([`write_line`]: outer whitespace trimmed, raw line breaks turned
+    /// into spaces). Exact for JSON payloads; a payload that is not JSON and holds line breaks
+    /// loses them, and the reason and origin are not kept.
+    Raw,
+}
 
 /// One payload for the dead letter.
 #[derive(Debug, Clone, PartialEq)]
@@ -311,6 +375,14 @@ impl DeadLetterReport {
     pub fn failed(&self) -> usize {
         self.errors.len() - self.written()
     }
+
+    /// Number of entries not written because the deadline came first (among `failed`).
+    pub fn cut(&self) -> usize {
+        self.errors
+            .iter()
+            .filter(|e| e.as_deref().is_some_and(|e| e.starts_with(CUT_AT_DEADLINE)))
+            .count()
+    }
 }
 
 /// Writes dead-letter entries to an object store.
@@ -359,15 +431,26 @@ impl DeadLetter {
         &self.name
     }
 
-    /// The group (key path below the prefix) of an entry.
+    /// The configuration.
+    pub fn config(&self) -> &DeadLetterConfig {
+        &self.config
+    }
+
+    /// The group (key path below the prefix) of an entry; empty with
+    /// [`DeadLetterGroups::Flat`].
     pub fn group(&self, entry: &DeadLetterEntry<'_>) -> String {
         let u = self.unknown_prefix.trim_matches('/');
         let reason = entry.reason.as_str();
+        let sep = match self.config.groups {
+            DeadLetterGroups::Flat => return String::new(),
+            DeadLetterGroups::Folders => '/',
+            DeadLetterGroups::Suffixed => '_',
+        };
         match (entry.reason, entry.log_type) {
             (FailureReason::UnknownType | FailureReason::Undecodable, _) | (_, None) => {
                 format!("{u}/{reason}")
             }
-            (_, Some(t)) => format!("{u}/{t}/{reason}"),
+            (_, Some(t)) => format!("{u}/{t}{sep}{reason}"),
         }
     }
 
@@ -376,6 +459,22 @@ impl DeadLetter {
         &self,
         entries: &[DeadLetterEntry<'_>],
         now: DateTime<Utc>,
+    ) -> DeadLetterReport {
+        self.write_until(entries, now, Deadline::none()).await
+    }
+
+    /// The longest [`DeadLetter::write`] can take: its put retry budget.
+    pub fn retry_budget(&self) -> std::time::Duration {
+        self.config.retry.budget()
+    }
+
+    /// [`DeadLetter::write`], giving up at `deadline`: entries not written by then have an
+    /// error starting with [`CUT_AT_DEADLINE`].
+    pub async fn write_until(
+        &self,
+        entries: &[DeadLetterEntry<'_>],
+        now: DateTime<Utc>,
+        deadline: Deadline,
     ) -> DeadLetterReport {
         let mut report = DeadLetterReport {
             errors: vec![None; entries.len()],
@@ -395,11 +494,12 @@ impl DeadLetter {
             };
             groups[n].1.push(i);
         }
-        type Put<'f> = Pin<Box<dyn Future<Output = Result<String, StoreError>> + Send + 'f>>;
+        type Put<'f> =
+            Pin<Box<dyn Future<Output = Result<String, Stopped<StoreError>>> + Send + 'f>>;
         let mut puts: Vec<(Vec<usize>, Put<'_>)> = Vec::with_capacity(groups.len());
         for (group, members) in groups {
             match self.encode(&group, entries, &members, now) {
-                Ok((key, body)) => puts.push((members, Box::pin(self.put(key, body)))),
+                Ok((key, body)) => puts.push((members, Box::pin(self.put(key, body, deadline)))),
                 Err(e) => {
                     let msg: Arc<str> =
                         Arc::from(format!("{}: encoding {group} failed: {e}", self.name));
@@ -454,10 +554,14 @@ impl DeadLetter {
             .filter_map(|&i| entries.get(i))
             .map(|e| e.data.len() + 256)
             .sum();
+        let raw = self.config.format == DeadLetterFormat::Raw;
         let body = build_body(raw_len, self.config.gzip_level, members, |w, &i| {
             let Some(e) = entries.get(i) else {
                 return Ok(());
             };
+            if raw {
+                return write_line(w, e.data);
+            }
             let text = simdutf8::basic::from_utf8(e.data).ok();
             let envelope = EnvelopeOut {
                 reason: e.reason.as_str(),
@@ -483,7 +587,12 @@ impl DeadLetter {
         Ok((key, body))
     }
 
-    async fn put(&self, key: String, body: Vec<u8>) -> Result<String, StoreError> {
+    async fn put(
+        &self,
+        key: String,
+        body: Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<String, Stopped<StoreError>> {
         let content_type = if self.config.gzip_level.is_some() {
             "application/gzip"
         } else {
@@ -492,7 +601,9 @@ impl DeadLetter {
         let body = Bytes::from(body);
         self.config
             .retry
-            .run(|| self.store.put(&key, body.clone(), content_type))
+            .run_until(deadline, || {
+                self.store.put(&key, body.clone(), content_type)
+            })
             .await?;
         Ok(key)
     }
@@ -647,6 +758,97 @@ mod tests {
             rejected[0].payload_bytes().unwrap(),
             "{\"é\":\"\\n\"}".as_bytes()
         );
+    }
+
+    /// The original modules' layouts: kinesis-to-s3's `{type}_no_timestamp` folders and the
+    /// flat one of kinesis-to-es / kinesis-forward, with envelopes or raw lines.
+    #[tokio::test]
+    async fn suffixed_and_flat_groups_and_raw_lines() {
+        let o = origin("9");
+        let now = DateTime::parse_from_rfc3339("2020-03-14T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let entry = |reason, log_type, data: &'static [u8]| DeadLetterEntry {
+            reason,
+            code: "c",
+            detail: "d",
+            log_type,
+            destination: None,
+            timestamp: None,
+            data,
+            origin: &o,
+        };
+        let entries = [
+            entry(FailureReason::UnknownType, None, b"{\"a\":\n1}"),
+            entry(
+                FailureReason::NoTimestamp,
+                Some("app"),
+                b"{\"log_type\":\"app\"}",
+            ),
+            entry(
+                FailureReason::BadTimestamp,
+                Some("app"),
+                b"{\"log_type\":\"app\",\"time\":1}",
+            ),
+        ];
+        let cases = [
+            (
+                DeadLetterGroups::Suffixed,
+                vec![
+                    "logs/unknown/app_bad_timestamp/2020-03/14/2020-03-14-12:00:00-9.gz",
+                    "logs/unknown/app_no_timestamp/2020-03/14/2020-03-14-12:00:00-9.gz",
+                    "logs/unknown/unknown_type/2020-03/14/2020-03-14-12:00:00-9.gz",
+                ],
+            ),
+            (
+                DeadLetterGroups::Flat,
+                vec!["logs/2020-03/14/2020-03-14-12:00:00-9.gz"],
+            ),
+        ];
+        for (groups, keys) in cases {
+            for format in [DeadLetterFormat::Envelope, DeadLetterFormat::Raw] {
+                let store = Arc::new(MemoryStore::new());
+                let dl = DeadLetter::new(
+                    store.clone(),
+                    DeadLetterConfig {
+                        prefix: "logs".into(),
+                        groups,
+                        format,
+                        ..DeadLetterConfig::default()
+                    },
+                    "unknown",
+                    TimeZone::UTC,
+                );
+                assert_eq!(dl.write(&entries, now).await.written(), 3);
+                let objects = store.snapshot();
+                assert_eq!(objects.keys().collect::<Vec<_>>(), keys, "{groups:?}");
+                let mut all = Vec::new();
+                for object in objects.values() {
+                    flate2::read::GzDecoder::new(&object.body[..])
+                        .read_to_end(&mut all)
+                        .unwrap();
+                }
+                let text = String::from_utf8(all).unwrap();
+                match format {
+                    DeadLetterFormat::Raw => {
+                        let mut got: Vec<&str> = text.lines().collect();
+                        got.sort_unstable();
+                        assert_eq!(
+                            got,
+                            [
+                                "{\"a\": 1}",
+                                "{\"log_type\":\"app\",\"time\":1}",
+                                "{\"log_type\":\"app\"}",
+                            ]
+                        );
+                    }
+                    DeadLetterFormat::Envelope => {
+                        assert_eq!(text.lines().count(), 3);
+                        assert!(text.lines().all(|l| Envelope::parse(l.as_bytes()).is_ok()));
+                    }
+                }
+            }
+        }
     }
 
     #[tokio::test]

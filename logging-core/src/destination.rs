@@ -26,6 +26,16 @@
 //! * Make outputs idempotent where the target allows (deterministic keys or ids), since Lambda
 //!   replays records after a partial failure.
 //!
+//! # Deadlines
+//!
+//! A Lambda invocation has a deadline. [`Pipeline::process_until`](crate::Pipeline::process_until)
+//! stops waiting for a destination at the deadline (minus a safety margin) and counts what it
+//! did not report as failed, so that Lambda replays those records instead of the function
+//! timing out. A destination can do better by overriding [`Destination::deliver_until`]: stop
+//! retrying before the deadline and say exactly which records it stored (mark the others with
+//! [`DeliveryReport::cut`]). [`Destination::retry_budget`] states the longest a delivery can
+//! take with every retry, so that the pipeline can warn when it exceeds the time left.
+//!
 //! ```
 //! use async_trait::async_trait;
 //! use logging_core::destination::{Destination, DeliveryReport};
@@ -58,7 +68,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -75,7 +85,83 @@ pub trait Destination: Send + Sync {
 
     /// Delivers the batch and says what happened to every record (slot).
     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport;
+
+    /// Delivers the batch, finishing by `deadline`. The default calls
+    /// [`Destination::deliver`]; the pipeline stops waiting at the deadline either way and
+    /// counts every slot as failed (cut) when it has to. Override it to stop retrying in time
+    /// and report exactly what was stored, marking the rest [`DeliveryReport::cut`].
+    async fn deliver_until(&self, batch: &RoutedBatch<'_>, deadline: Deadline) -> DeliveryReport {
+        let _ = deadline;
+        self.deliver(batch).await
+    }
+
+    /// The longest one [`Destination::deliver`] call can take with every attempt and backoff
+    /// (attempts × per-attempt timeouts + backoffs), when the destination can tell; `None`
+    /// (the default) when it cannot.
+    fn retry_budget(&self) -> Option<Duration> {
+        None
+    }
 }
+
+/// When an invocation must have answered: the Lambda deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use logging_core::Deadline;
+/// // In a Lambda handler: Deadline::from_epoch_millis(event.context.deadline)
+/// let d = Deadline::after(Duration::from_secs(60));
+/// assert!(d.remaining() <= Duration::from_secs(60));
+/// assert!(d.remaining() > Duration::from_secs(59));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(tokio::time::Instant);
+
+impl Deadline {
+    /// The deadline `d` from now.
+    pub fn after(d: Duration) -> Self {
+        Self(tokio::time::Instant::now() + d)
+    }
+
+    /// The deadline at a wall-clock time (already passed: now).
+    pub fn at(t: SystemTime) -> Self {
+        Self::after(t.duration_since(SystemTime::now()).unwrap_or_default())
+    }
+
+    /// The deadline as milliseconds since the Unix epoch: `lambda_runtime::Context::deadline`.
+    pub fn from_epoch_millis(ms: u64) -> Self {
+        Self::at(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+    }
+
+    /// The deadline at a tokio instant.
+    pub fn from_instant(at: tokio::time::Instant) -> Self {
+        Self(at)
+    }
+
+    /// The tokio instant (for `tokio::time::timeout_at`).
+    pub fn instant(self) -> tokio::time::Instant {
+        self.0
+    }
+
+    /// Time left (zero once passed).
+    pub fn remaining(self) -> Duration {
+        self.0
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// `d` earlier, but not before now.
+    pub fn minus(self, d: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self(self.0.checked_sub(d).map_or(now, |t| t.max(now)))
+    }
+
+    /// No deadline: far enough ahead never to matter (a year).
+    pub fn none() -> Self {
+        Self::after(Duration::from_secs(365 * 24 * 3600))
+    }
+}
+
+/// The reason of slots cut at the deadline (see [`DeliveryReport::cut`]).
+pub const CUT_AT_DEADLINE: &str = "cut at the deadline: not delivered in the invocation's time";
 
 impl fmt::Debug for dyn Destination + '_ {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,6 +178,13 @@ pub enum DeliveryStatus {
     Rejected(Arc<str>),
     /// Failed transiently after retries, with the last error: Lambda replays it.
     Failed(Arc<str>),
+}
+
+impl DeliveryStatus {
+    /// Whether the record failed because the deadline came first.
+    pub fn is_cut(&self) -> bool {
+        matches!(self, DeliveryStatus::Failed(e) if e.starts_with(CUT_AT_DEADLINE))
+    }
 }
 
 /// The result of [`Destination::deliver`]: a status per slot of the batch, and the names of
@@ -171,6 +264,12 @@ impl DeliveryReport {
         self.set(slot, DeliveryStatus::Failed(error.into()));
     }
 
+    /// Marks `slot` failed because the deadline came first ([`CUT_AT_DEADLINE`]); Lambda
+    /// replays it.
+    pub fn cut(&mut self, slot: usize) {
+        self.set(slot, DeliveryStatus::Failed(Arc::from(CUT_AT_DEADLINE)));
+    }
+
     /// Marks `slots` failed transiently with one shared `error`.
     pub fn fail_range(&mut self, slots: std::ops::Range<usize>, error: impl fmt::Display) {
         let error: Arc<str> = Arc::from(error.to_string());
@@ -197,6 +296,11 @@ impl DeliveryReport {
     /// Whether the report has no slot.
     pub fn is_empty(&self) -> bool {
         self.statuses.is_empty()
+    }
+
+    /// Number of slots cut at the deadline (failed with [`CUT_AT_DEADLINE`]).
+    pub fn cut_count(&self) -> usize {
+        self.statuses.iter().filter(|s| s.is_cut()).count()
     }
 
     /// Counts of (delivered, rejected, failed) slots.
@@ -227,6 +331,10 @@ pub struct RetryPolicy {
     /// Upper bound of one backoff (default 2 s); in configuration `max_backoff_ms`.
     #[serde(rename = "max_backoff_ms", with = "millis")]
     pub max_backoff: Duration,
+    /// Longest one attempt may take before it counts as failed (default 30 s); in
+    /// configuration `attempt_timeout_ms`.
+    #[serde(rename = "attempt_timeout_ms", with = "millis")]
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -235,6 +343,7 @@ impl Default for RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -257,6 +366,67 @@ impl RetryPolicy {
         bound.mul_f64(fastrand::f64())
     }
 
+    /// The longest [`RetryPolicy::run`] can take: every attempt at its timeout plus the
+    /// largest backoff before each retry.
+    pub fn budget(&self) -> Duration {
+        self.budget_with(self.attempt_timeout)
+    }
+
+    /// [`RetryPolicy::budget`] when each attempt takes at most `attempt`.
+    pub fn budget_with(&self, attempt: Duration) -> Duration {
+        let attempts = self.max_attempts.max(1);
+        let backoffs = (1..attempts)
+            .map(|retry| {
+                self.initial_backoff
+                    .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+                    .min(self.max_backoff)
+            })
+            .fold(Duration::ZERO, Duration::saturating_add);
+        attempt.saturating_mul(attempts).saturating_add(backoffs)
+    }
+
+    /// [`RetryPolicy::run`] with each attempt bounded by [`RetryPolicy::attempt_timeout`],
+    /// giving up at `deadline`: no retry whose backoff would end past it, and an attempt still
+    /// running at the deadline is abandoned.
+    pub async fn run_until<T, E, F, Fut>(
+        &self,
+        deadline: Deadline,
+        mut op: F,
+    ) -> Result<T, Stopped<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display,
+    {
+        let mut attempt = 1;
+        let mut last: Option<String> = None;
+        loop {
+            let attempt_end = deadline
+                .instant()
+                .min(tokio::time::Instant::now() + self.attempt_timeout);
+            let error = match tokio::time::timeout_at(attempt_end, op()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => Stopped::Error(e),
+                Err(_) if attempt_end >= deadline.instant() => {
+                    return Err(Stopped::Deadline(last));
+                }
+                Err(_) => Stopped::TimedOut(self.attempt_timeout),
+            };
+            if attempt >= self.max_attempts.max(1) {
+                return Err(error);
+            }
+            let backoff = self.backoff(attempt);
+            if backoff >= deadline.remaining() {
+                tracing::warn!(attempt, error = %error, "no time left before the deadline to retry");
+                return Err(Stopped::Deadline(Some(error.to_string())));
+            }
+            tracing::warn!(attempt, error = %error, "retrying after a transient failure");
+            last = Some(error.to_string());
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        }
+    }
+
     /// Runs `op` until it succeeds or the attempts are used up; returns the last error.
     pub async fn run<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
     where
@@ -275,6 +445,35 @@ impl RetryPolicy {
                     attempt += 1;
                 }
             }
+        }
+    }
+}
+
+/// Why [`RetryPolicy::run_until`] gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped<E> {
+    /// Every attempt failed; the last error.
+    Error(E),
+    /// The last attempt took longer than the attempt timeout.
+    TimedOut(Duration),
+    /// The deadline came first; the error of the last finished attempt, if one failed.
+    Deadline(Option<String>),
+}
+
+impl<E> Stopped<E> {
+    /// Whether the deadline stopped the retries.
+    pub fn is_deadline(&self) -> bool {
+        matches!(self, Stopped::Deadline(_))
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Stopped<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stopped::Error(e) => e.fmt(f),
+            Stopped::TimedOut(t) => write!(f, "attempt timed out after {t:?}"),
+            Stopped::Deadline(None) => f.write_str(CUT_AT_DEADLINE),
+            Stopped::Deadline(Some(e)) => write!(f, "{CUT_AT_DEADLINE} (last error: {e})"),
         }
     }
 }
@@ -377,6 +576,52 @@ mod tests {
             .await;
         assert_eq!(r, Err("always".to_owned()));
         assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn run_until_times_out_attempts_and_stops_at_the_deadline() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            attempt_timeout: Duration::from_millis(50),
+        };
+        assert_eq!(p.budget(), Duration::from_millis(152));
+        // Hanging attempts time out, are retried, and the last timeout is the error.
+        let mut calls = 0;
+        let r: Result<(), Stopped<String>> = p
+            .run_until(Deadline::none(), || {
+                calls += 1;
+                std::future::pending()
+            })
+            .await;
+        assert_eq!(
+            (r, calls),
+            (Err(Stopped::TimedOut(Duration::from_millis(50))), 3)
+        );
+        // The deadline comes first.
+        let r: Result<(), Stopped<String>> = p
+            .run_until(Deadline::after(Duration::from_millis(20)), || {
+                std::future::pending()
+            })
+            .await;
+        assert!(r.unwrap_err().is_deadline());
+        // No retry when its backoff would end past the deadline.
+        let slow = RetryPolicy {
+            initial_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(10),
+            ..p
+        };
+        let started = tokio::time::Instant::now();
+        let r: Result<(), Stopped<String>> = slow
+            .run_until(Deadline::after(Duration::from_millis(300)), || async {
+                Err("down".to_owned())
+            })
+            .await;
+        assert!(started.elapsed() < Duration::from_millis(400));
+        let e = r.unwrap_err();
+        assert_eq!(e, Stopped::Deadline(Some("down".into())));
+        assert!(e.to_string().contains("down"), "{e}");
     }
 
     #[tokio::test]

@@ -48,8 +48,8 @@ pub mod search;
 
 pub use archive::{ArchiveConfig, S3Archive};
 pub use classify::{Classified, FailureReason, Record};
-pub use dead_letter::{DeadLetter, DeadLetterConfig, Envelope};
-pub use destination::{DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
+pub use dead_letter::{DeadLetter, DeadLetterConfig, DeadLetterFormat, DeadLetterGroups, Envelope};
+pub use destination::{Deadline, DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
 pub use forward::{ForwardConfig, KinesisForward};
 pub use pipeline::{BatchResponse, Pipeline, PipelineError, Processed, Report};
 pub use record::{FieldValue, LogRecord, ParseError};

@@ -36,6 +36,7 @@ pub fn object_key(
 }
 
 /// [`object_key`] with the dates and time of `local` as they are (see [`key_local_time`]).
+/// An empty `group` adds no folder.
 ///
 /// ```
 /// use logging_core::naming::object_key_local;
@@ -47,16 +48,19 @@ pub fn object_key(
 /// ```
 pub fn object_key_local(prefix: &str, group: &str, local: NaiveDateTime, id: &str) -> String {
     use std::fmt::Write as _;
-    let t = local;
-    let prefix = prefix.trim_matches('/');
     let mut key = String::with_capacity(prefix.len() + group.len() + id.len() + 48);
-    if !prefix.is_empty() {
-        key.push_str(prefix);
-        key.push('/');
+    for part in [prefix.trim_matches('/'), group.trim_matches('/')] {
+        if !part.is_empty() {
+            key.push_str(part);
+            key.push('/');
+        }
     }
-    key.push_str(group.trim_matches('/'));
     // Writing into a String cannot fail.
-    let _ = write!(key, "/{}-{id}.gz", t.format("%Y-%m/%d/%Y-%m-%d-%H:%M:%S"));
+    let _ = write!(
+        key,
+        "{}-{id}.gz",
+        local.format("%Y-%m/%d/%Y-%m-%d-%H:%M:%S")
+    );
     key
 }
 

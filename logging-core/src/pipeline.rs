@@ -7,9 +7,25 @@
 //! or `retry` (a delivery or its dead-lettering failed transiently after retries). Lambda is
 //! told the lowest sequence number among the `retry` payloads, and replays from there; an
 //! empty answer means every payload reached an outcome.
+//!
+//! # The Lambda deadline
+//!
+//! Destinations retry (bulk requests of 30 s, 5 attempts; Fluentd acks of 30 s, 5 attempts;
+//! ...), and their budget can outlive the function: Lambda would then kill the invocation and
+//! replay the whole batch. [`Pipeline::process_until`] (and [`Pipeline::process_event_until`])
+//! take the invocation's [`Deadline`] (`Deadline::from_epoch_millis(context.deadline)` in a
+//! `lambda_runtime` handler) and answer in time: deliveries and the dead-lettering of failures
+//! must end by the deadline minus the safety margin ([`Pipeline::with_deadline_margin`],
+//! default 2 s, at most a quarter of the time left); what has not, is *cut*: its records are
+//! `retry`, so the answer names the lowest sequence number among them, and
+//! [`DestinationSummary::cut`] / [`DeadLetterSummary::cut`] say how many. Rejections found in
+//! time are dead-lettered in the rest of the margin. The first invocation whose time left is
+//! shorter than [`Pipeline::retry_budget`] logs a warning.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kinesis_utils::decode::{EventError, cmp_sequence_numbers};
@@ -18,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classified, Classifier, Failure, FailureReason, Record};
 use crate::dead_letter::{DeadLetter, DeadLetterEntry, DeadLetterReport};
-use crate::destination::{DeliveryStatus, Destination, join_all};
+use crate::destination::{
+    CUT_AT_DEADLINE, Deadline, DeliveryReport, DeliveryStatus, Destination, join_all,
+};
 use crate::routing::{Mark, Router, TypeFilter};
 use crate::schema::SchemaConfig;
 
@@ -64,6 +82,8 @@ pub struct DestinationSummary {
     pub rejected: usize,
     /// Records failed transiently after retries.
     pub failed: usize,
+    /// Records not delivered because the deadline came first (among `failed`).
+    pub cut: usize,
     /// What it wrote (object keys, streams).
     pub artifacts: Vec<String>,
 }
@@ -75,6 +95,8 @@ pub struct DeadLetterSummary {
     pub written: usize,
     /// Entries that could not be written (their payloads are `retry`).
     pub failed: usize,
+    /// Entries not written because the deadline came first (among `failed`).
+    pub cut: usize,
     /// Entries that had nowhere to go because no dead letter is configured (logged).
     pub not_configured: usize,
     /// The keys written.
@@ -212,7 +234,12 @@ pub struct Pipeline {
     schema: SchemaConfig,
     router: Router,
     dead_letter: Option<DeadLetter>,
+    deadline_margin: Duration,
+    budget_warned: AtomicBool,
 }
+
+/// The default of [`Pipeline::with_deadline_margin`].
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,6 +273,39 @@ impl Pipeline {
             schema,
             router: Router::new(),
             dead_letter: None,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+            budget_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the safety margin kept before the deadline of [`Pipeline::process_until`]
+    /// (default 2 s): deliveries must end that long before the deadline, and the rest of the
+    /// margin dead-letters rejections and answers. It is capped at a quarter of the time left.
+    pub fn with_deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
+    /// The safety margin before the deadline.
+    pub fn deadline_margin(&self) -> Duration {
+        self.deadline_margin
+    }
+
+    /// The longest a batch can take with every retry of its destinations (they run
+    /// concurrently: the largest budget among them) and of the dead letter (rejections are
+    /// written after the deliveries), from what they can tell
+    /// ([`Destination::retry_budget`]); `None` when none can.
+    pub fn retry_budget(&self) -> Option<Duration> {
+        let deliveries = self
+            .router
+            .routes()
+            .iter()
+            .filter_map(|r| r.destination.retry_budget())
+            .max();
+        let dead_letter = self.dead_letter.as_ref().map(DeadLetter::retry_budget);
+        match (deliveries, dead_letter) {
+            (None, None) => None,
+            (d, l) => Some(d.unwrap_or_default() + l.unwrap_or_default()),
         }
     }
 
@@ -283,10 +343,36 @@ impl Pipeline {
         &self.decoder
     }
 
-    /// Processes a raw Lambda Kinesis event (the JSON bytes the runtime hands over).
+    /// Processes a raw Lambda Kinesis event (the JSON bytes the runtime hands over), with no
+    /// deadline.
     pub async fn process(&self, event_json: &[u8]) -> Result<Processed, PipelineError> {
         let batch = self.decoder.decode_event_json(event_json)?;
         Ok(self.process_decoded(&batch, Utc::now()).await)
+    }
+
+    /// [`Pipeline::process`], answering before `deadline` (see the
+    /// [module documentation](self#the-lambda-deadline)).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use logging_core::{Deadline, Pipeline, SchemaConfig};
+    /// let pipeline = Pipeline::new(SchemaConfig::default());
+    /// // In a lambda_runtime handler: Deadline::from_epoch_millis(event.context.deadline).
+    /// let deadline = Deadline::after(Duration::from_secs(60));
+    /// let out = pipeline.process_until(br#"{"Records":[]}"#, deadline).await.unwrap();
+    /// assert!(out.response.batch_item_failures.is_empty());
+    /// # });
+    /// ```
+    pub async fn process_until(
+        &self,
+        event_json: &[u8],
+        deadline: Deadline,
+    ) -> Result<Processed, PipelineError> {
+        let batch = self.decoder.decode_event_json(event_json)?;
+        Ok(self
+            .process_decoded_until(&batch, Utc::now(), deadline)
+            .await)
     }
 
     /// Processes a Lambda Kinesis event (taken by value: its data buffers are reused) and
@@ -304,9 +390,62 @@ impl Pipeline {
         (out.report, out.response.into())
     }
 
-    /// Processes an already decoded batch. `now` names dead-letter objects only when the batch
-    /// carries no timestamp at all (otherwise its first timestamp does, so retries overwrite).
+    /// [`Pipeline::process_event`], answering before `deadline`
+    /// (`Deadline::from_epoch_millis(event.context.deadline)`).
+    #[cfg(feature = "lambda-events")]
+    pub async fn process_event_until(
+        &self,
+        event: aws_lambda_events::event::kinesis::KinesisEvent,
+        deadline: Deadline,
+    ) -> (
+        Report,
+        aws_lambda_events::event::streams::KinesisEventResponse,
+    ) {
+        let batch = self.decoder.decode_event(event);
+        let out = self
+            .process_decoded_until(&batch, Utc::now(), deadline)
+            .await;
+        (out.report, out.response.into())
+    }
+
+    /// Processes an already decoded batch, with no deadline. `now` names dead-letter objects
+    /// only when the batch carries no timestamp at all (otherwise its first timestamp does, so
+    /// retries overwrite).
     pub async fn process_decoded(&self, batch: &DecodedBatch, now: DateTime<Utc>) -> Processed {
+        self.process_decoded_until(batch, now, Deadline::none())
+            .await
+    }
+
+    /// Warns once when the time left is shorter than the retry budget.
+    fn check_budget(&self, left: Duration) {
+        if let Some(budget) = self.retry_budget()
+            && budget > left
+            && !self.budget_warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                retry_budget_ms = budget.as_millis() as u64,
+                time_left_ms = left.as_millis() as u64,
+                "the destinations' retry budget exceeds the invocation's time: deliveries still \
+                 retrying near the deadline are cut and their records reported for retry"
+            );
+        }
+    }
+
+    /// [`Pipeline::process_decoded`], answering before `deadline`.
+    pub async fn process_decoded_until(
+        &self,
+        batch: &DecodedBatch,
+        now: DateTime<Utc>,
+        deadline: Deadline,
+    ) -> Processed {
+        let left = deadline.remaining();
+        self.check_budget(left);
+        let margin = self.deadline_margin.min(left / 4);
+        // Destinations aim for `soft`; the pipeline stops waiting at `hard`; rejections are
+        // dead-lettered by `last`.
+        let soft = deadline.minus(margin);
+        let hard = deadline.minus(margin / 2);
+        let last = deadline.minus(margin / 4);
         let mut report = Report {
             records: batch.records.len(),
             payloads: batch.items.len(),
@@ -380,7 +519,22 @@ impl Pipeline {
             .iter()
             .filter_map(|b| self.router.routes().get(b.route))
             .zip(&batches)
-            .map(|(route, b)| route.destination.deliver(b))
+            .map(|(route, b)| -> std::pin::Pin<Box<dyn Future<Output = DeliveryReport> + Send + '_>> {
+                let delivery = route.destination.deliver_until(b, soft);
+                let len = b.len();
+                Box::pin(async move {
+                    match tokio::time::timeout_at(hard.instant(), delivery).await {
+                        Ok(report) => report,
+                        Err(_) => {
+                            let mut report = DeliveryReport::with_len(len);
+                            for slot in 0..len {
+                                report.cut(slot);
+                            }
+                            report
+                        }
+                    }
+                })
+            })
             .collect();
         let failure_entries: Vec<DeadLetterEntry<'_>> = failures
             .iter()
@@ -397,7 +551,7 @@ impl Pipeline {
             .collect();
         let (delivery_reports, failure_dl) = tokio::join!(
             join_all(deliveries),
-            self.dead_letter(&failure_entries, now)
+            self.dead_letter(&failure_entries, now, soft, hard)
         );
 
         let mut rejections: Vec<DeadLetterEntry<'_>> = Vec::new();
@@ -420,8 +574,16 @@ impl Pipeline {
             let mut summary = DestinationSummary {
                 name: name.to_owned(),
                 artifacts: delivery.artifacts.clone(),
+                cut: delivery.cut_count(),
                 ..DestinationSummary::default()
             };
+            if summary.cut > 0 {
+                tracing::warn!(
+                    destination = name,
+                    cut = summary.cut,
+                    "deliveries cut at the deadline; Lambda will replay them"
+                );
+            }
             for (slot, _, record) in b.iter() {
                 let Some(State::Routed { rejected, failed }) = states.get_mut(record.index) else {
                     continue;
@@ -460,7 +622,10 @@ impl Pipeline {
         let rejection_dl = if rejections.is_empty() {
             None
         } else {
-            Some(self.dead_letter(&rejections, now).await)
+            Some(
+                self.dead_letter(&rejections, now, last, deadline.minus(margin / 8))
+                    .await,
+            )
         };
 
         // Failed dead-lettering turns the payload into a retry.
@@ -472,6 +637,7 @@ impl Pipeline {
             let Some(dl) = dl else { continue };
             report.dead_letter.written += dl.written;
             report.dead_letter.failed += dl.failed;
+            report.dead_letter.cut += dl.cut;
             report.dead_letter.not_configured += dl.not_configured;
             report
                 .dead_letter
@@ -548,12 +714,33 @@ impl Pipeline {
         Processed { report, response }
     }
 
-    async fn dead_letter(&self, entries: &[DeadLetterEntry<'_>], now: DateTime<Utc>) -> DlOutcome {
+    /// Dead-letters `entries`, aiming to finish by `soft` and giving up at `hard`.
+    async fn dead_letter(
+        &self,
+        entries: &[DeadLetterEntry<'_>],
+        now: DateTime<Utc>,
+        soft: Deadline,
+        hard: Deadline,
+    ) -> DlOutcome {
         if entries.is_empty() {
             return DlOutcome::default();
         }
         match &self.dead_letter {
-            Some(dl) => DlOutcome::from(dl.write(entries, now).await),
+            Some(dl) => {
+                let write = dl.write_until(entries, now, soft);
+                match tokio::time::timeout_at(hard.instant(), write).await {
+                    Ok(report) => DlOutcome::from(report),
+                    Err(_) => {
+                        let cut: Arc<str> = Arc::from(CUT_AT_DEADLINE);
+                        DlOutcome {
+                            errors: vec![Some(cut); entries.len()],
+                            failed: entries.len(),
+                            cut: entries.len(),
+                            ..DlOutcome::default()
+                        }
+                    }
+                }
+            }
             None => {
                 for e in entries {
                     tracing::warn!(
@@ -584,6 +771,7 @@ struct DlOutcome {
     objects: Vec<String>,
     written: usize,
     failed: usize,
+    cut: usize,
     not_configured: usize,
 }
 
@@ -592,6 +780,7 @@ impl From<DeadLetterReport> for DlOutcome {
         Self {
             written: r.written(),
             failed: r.failed(),
+            cut: r.cut(),
             errors: r.errors,
             objects: r.objects,
             not_configured: 0,
@@ -688,6 +877,83 @@ mod tests {
             "{:?}",
             runs[0]
         );
+    }
+
+    /// Never answers.
+    struct Stuck;
+
+    #[async_trait]
+    impl Destination for Stuck {
+        fn name(&self) -> &str {
+            "stuck"
+        }
+        async fn deliver(&self, _batch: &RoutedBatch<'_>) -> DeliveryReport {
+            std::future::pending().await
+        }
+        fn retry_budget(&self) -> Option<Duration> {
+            Some(Duration::from_secs(150))
+        }
+    }
+
+    /// A destination that cannot finish in time is cut before the deadline: its records are
+    /// retried from the lowest sequence number, what was delivered elsewhere stays delivered,
+    /// failures are still dead-lettered, and the answer comes before the deadline.
+    #[tokio::test]
+    async fn deliveries_are_cut_before_the_deadline() {
+        use crate::{DeadLetterConfig, MemoryStore, ObjectStore};
+        let store = Arc::new(MemoryStore::new());
+        let schema = SchemaConfig::default();
+        let p = Pipeline::new(schema.clone())
+            .with_route(TypeFilter::only(["a"]), Arc::new(Stuck))
+            .with_route(TypeFilter::only(["b"]), Arc::new(Forgetful))
+            .with_dead_letter(DeadLetter::new(
+                store.clone(),
+                DeadLetterConfig::default(),
+                "unknown",
+                schema.time_zone,
+            ))
+            .with_deadline_margin(Duration::from_millis(400));
+        assert_eq!(
+            p.retry_budget(),
+            Some(Duration::from_secs(150) + DeadLetterConfig::default().retry.budget())
+        );
+        const OK_B: &str = r#"{"log_type":"b","time":"2020-03-14"}"#;
+        let started = tokio::time::Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(1600));
+        let out = p
+            .process_until(&event(&[OK_B, OK1, "x", OK1]), deadline)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1600), "{took:?}");
+        assert!(took >= Duration::from_millis(1100), "{took:?}");
+        let r = &out.report;
+        assert_eq!(
+            (r.routed, r.retry, r.failed.unknown_type),
+            (1, 2, 1),
+            "{r:?}"
+        );
+        assert_eq!(r.destinations[0].name, "stuck");
+        assert_eq!((r.destinations[0].cut, r.destinations[0].failed), (2, 2));
+        assert_eq!(r.destinations[1].cut, 0);
+        // Sequence numbers 90, 95, 100, 105: the stuck records are 95 and 105.
+        assert_eq!(r.batch_item_failure.as_deref(), Some("95"));
+        assert_eq!(r.dead_letter.written, 1);
+        assert_eq!(store.list("").await.unwrap().len(), 1);
+        assert_eq!(r.outcome_total(), r.payloads);
+    }
+
+    /// A deadline already too close: every routed record is retried, nothing hangs.
+    #[tokio::test]
+    async fn a_passed_deadline_retries_everything_at_once() {
+        let p =
+            Pipeline::new(SchemaConfig::default()).with_route(TypeFilter::all(), Arc::new(Stuck));
+        let out = p
+            .process_until(&event(&[OK1, OK1]), Deadline::after(Duration::ZERO))
+            .await
+            .unwrap();
+        assert_eq!((out.report.retry, out.report.destinations[0].cut), (2, 2));
+        assert_eq!(out.report.batch_item_failure.as_deref(), Some("90"));
     }
 
     #[tokio::test]

@@ -554,6 +554,7 @@ async fn run_case(
         max_attempts: 3,
         initial_backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
+        ..RetryPolicy::default()
     };
 
     let archive_store = Arc::new(FaultyStore::new(MemoryStore::new()));

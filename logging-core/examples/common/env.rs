@@ -8,7 +8,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
 use logging_core::store::s3::S3Store;
-use logging_core::{KeyDates, Pipeline, SchemaConfig, TimeZone, TypeFilter};
+use logging_core::{Deadline, KeyDates, Pipeline, SchemaConfig, TimeZone, TypeFilter};
 
 /// A variable, or `None` when unset or blank.
 pub fn var(name: &str) -> Option<String> {
@@ -88,13 +88,21 @@ pub fn dead_letter(
 }
 
 /// Serves `pipeline` as the function's handler: Kinesis events in, partial batch responses
-/// (`batchItemFailures`) out.
+/// (`batchItemFailures`) out, answered before the invocation's deadline (records whose
+/// delivery is still retrying then are reported for retry instead of the function timing out).
 pub async fn serve(pipeline: Pipeline) -> Result<(), Error> {
+    if let Some(budget) = pipeline.retry_budget() {
+        tracing::info!(
+            retry_budget_ms = budget.as_millis() as u64,
+            "longest delivery with every retry; deliveries are cut before the function's deadline"
+        );
+    }
     let pipeline = Arc::new(pipeline);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let pipeline = pipeline.clone();
         async move {
-            let (_report, response) = pipeline.process_event(event.payload).await;
+            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let (_report, response) = pipeline.process_event_until(event.payload, deadline).await;
             Ok::<KinesisEventResponse, Error>(response)
         }
     }))

@@ -143,6 +143,24 @@ impl Destination for FluentDestination {
         &self.name
     }
 
+    /// `max_attempts` connections, each waiting up to the connect, write and ack timeouts,
+    /// plus the largest backoffs.
+    fn retry_budget(&self) -> Option<std::time::Duration> {
+        let c = self.client.config();
+        let attempts = c.max_attempts.max(1);
+        let attempt = c.connect_timeout_ms + c.write_timeout_ms + c.ack_timeout_ms;
+        let backoffs: u64 = (1..attempts)
+            .map(|a| {
+                c.initial_backoff_ms
+                    .saturating_mul(1u64 << a.saturating_sub(1).min(30))
+                    .min(c.max_backoff_ms)
+            })
+            .sum();
+        Some(std::time::Duration::from_millis(
+            attempt.saturating_mul(u64::from(attempts)) + backoffs,
+        ))
+    }
+
     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
         let mut report = DeliveryReport::new(batch);
         if batch.is_empty() {

@@ -333,6 +333,22 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
         &self.name
     }
 
+    /// `max_attempts` requests at the client's timeout plus the largest backoffs, when the
+    /// client has a timeout (per chunk; a batch is one chunk up to 500 records / 5 MB).
+    fn retry_budget(&self) -> Option<std::time::Duration> {
+        let timeout = self.api.request_timeout()?;
+        let bulk = &self.config.bulk;
+        let attempts = bulk.max_attempts.max(1);
+        let backoffs: u64 = (1..attempts)
+            .map(|a| {
+                bulk.initial_backoff_ms
+                    .saturating_mul(1u64 << a.saturating_sub(1).min(30))
+                    .min(bulk.max_backoff_ms)
+            })
+            .sum();
+        Some(timeout * attempts + std::time::Duration::from_millis(backoffs))
+    }
+
     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
         let mut report = DeliveryReport::new(batch);
         if batch.is_empty() {

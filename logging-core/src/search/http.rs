@@ -104,6 +104,7 @@ pub struct HttpSearch {
     auth: SearchAuth,
     gzip_level: Option<u32>,
     accept_gzip: bool,
+    timeout: Duration,
 }
 
 /// The `User-Agent` of every request: this crate and its version, so that cluster operators
@@ -152,6 +153,7 @@ impl HttpSearch {
             auth,
             gzip_level: config.gzip_level,
             accept_gzip: config.accept_gzip,
+            timeout: Duration::from_millis(config.timeout_ms),
         })
     }
 
@@ -352,6 +354,10 @@ struct CatIndex {
 
 #[async_trait]
 impl SearchApi for HttpSearch {
+    fn request_timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
     async fn bulk(&self, body: Bytes) -> Result<BulkReply, SearchError> {
         let answer = self
             .send("bulk", "_bulk", Method::POST, "_bulk", Some(body))

@@ -153,6 +153,12 @@ pub trait SearchApi: Send + Sync {
     /// Deletes the named indices in one request (`DELETE /a,b,c`); names that no longer
     /// exist are not an error.
     async fn delete_indices(&self, names: &[String]) -> Result<(), SearchError>;
+
+    /// The longest one request may take (the client's timeout), when there is one; used for
+    /// retry budgets ([`crate::Destination::retry_budget`]). Default `None`.
+    fn request_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 #[cfg(test)]
