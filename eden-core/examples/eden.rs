@@ -28,7 +28,6 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use eden_core::config_file;
 use eden_core::environment::{CreateOptions, DeleteOptions, Environment, Outcome};
-use eden_core::lease::GuardedEnvironment;
 use eden_core::memory::{MemoryCloud, MemoryOptions};
 use eden_core::remote::RemoteProfiles;
 use eden_core::{Cloud, Profile};
@@ -258,10 +257,7 @@ impl Backend {
             } => {
                 let profile = profile_of(profile, config)?;
                 self.seed(&profile);
-                let options = CreateOptions {
-                    now: Some(*now),
-                    ..CreateOptions::default()
-                };
+                let options = CreateOptions::default().now(*now);
                 eden.create(&profile, name, image_uri, &options).await?;
             }
             Op::Delete {
@@ -399,11 +395,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let profile = load(&path)?;
             backend.seed(&profile);
             let now = chrono::Utc::now().timestamp();
-            let options = CreateOptions {
-                now: Some(now),
-                ..CreateOptions::default()
-            };
-            let eden = GuardedEnvironment::new(backend.cloud.clone()).with_table(&table);
+            let options = CreateOptions::default().now(now);
+            let eden = Environment::new(backend.cloud.clone()).with_table(&table);
             let outcome = eden.create(&profile, &name, &image_uri, &options).await?;
             backend.record(Op::Create {
                 profile: profile.name.clone(),
@@ -417,7 +410,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Delete { name } => {
             let profile = load(&path)?;
             backend.seed(&profile);
-            let eden = GuardedEnvironment::new(backend.cloud.clone()).with_table(&table);
+            let eden = Environment::new(backend.cloud.clone()).with_table(&table);
             let outcome = eden
                 .delete(&profile, &name, &DeleteOptions::default())
                 .await?;

@@ -36,10 +36,7 @@ async fn main() -> Result<(), eden_core::Error> {
             &profile,
             "feature-1",
             v1,
-            &CreateOptions {
-                dry_run: true,
-                ..CreateOptions::default()
-            },
+            &CreateOptions::default().dry_run(true),
         )
         .await?;
     print("plan", &plan, &inst);

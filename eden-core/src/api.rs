@@ -14,11 +14,14 @@ use crate::image::EcrImage;
 /// An error answered by a cloud API (or its transport), with the service's code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
+#[non_exhaustive]
 pub struct CloudError {
     /// The service's error code, e.g. `PriorityInUse`; `Transport` for network failures.
     pub code: String,
     /// The service's message.
     pub message: String,
+    /// The HTTP status of the answer, when there was one.
+    pub status: Option<u16>,
 }
 
 impl CloudError {
@@ -27,7 +30,14 @@ impl CloudError {
         Self {
             code: code.into(),
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error, with the HTTP status of the answer.
+    pub fn with_status(mut self, status: Option<u16>) -> Self {
+        self.status = status;
+        self
     }
 
     /// True when the code is one of `codes`.
@@ -38,6 +48,22 @@ impl CloudError {
     /// True when the error means the resource does not exist.
     pub fn is_not_found(&self) -> bool {
         self.is(codes::NOT_FOUND)
+    }
+
+    /// True when the service throttled the call (retrying later helps).
+    pub fn is_throttling(&self) -> bool {
+        self.is(codes::THROTTLING) || self.status == Some(429)
+    }
+
+    /// True when the service failed (a 5xx answer) or never answered (transport): the
+    /// failure is AWS's, not the caller's.
+    pub fn is_service_failure(&self) -> bool {
+        self.is(codes::SERVICE_FAILURE) || self.status.is_some_and(|s| s >= 500)
+    }
+
+    /// True when the caller was refused permission (IAM).
+    pub fn is_access_denied(&self) -> bool {
+        self.is(codes::ACCESS_DENIED) || (self.status == Some(403) && !self.is_throttling())
     }
 }
 
@@ -63,6 +89,43 @@ pub mod codes {
     pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailedException";
     /// Network or timeout failure before the service answered.
     pub const TRANSPORT: &str = "Transport";
+    /// Route 53: a change batch conflicts with the zone (the record exists, or does not).
+    pub const INVALID_CHANGE_BATCH: &str = "InvalidChangeBatch";
+    /// Codes of throttling.
+    pub const THROTTLING: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "PriorRequestNotComplete",
+        "SlowDown",
+    ];
+    /// Codes meaning the service itself failed, or did not answer.
+    pub const SERVICE_FAILURE: &[&str] = &[
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "InternalServiceError",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceException",
+        TRANSPORT,
+    ];
+    /// Codes of permission refusals.
+    pub const ACCESS_DENIED: &[&str] = &[
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    ];
     /// Codes meaning "it does not exist".
     pub const NOT_FOUND: &[&str] = &[
         "NotFound",
@@ -157,6 +220,102 @@ pub struct DeploymentConfiguration {
     pub minimum_healthy_percent: Option<i32>,
     /// Deployment circuit breaker `(enable, rollback)`.
     pub circuit_breaker: Option<(bool, bool)>,
+    /// CloudWatch alarms that fail a deployment.
+    pub alarms: Option<DeploymentAlarms>,
+}
+
+/// CloudWatch alarms watched during a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeploymentAlarms {
+    /// Alarm names.
+    pub alarm_names: Vec<String>,
+    /// Watch them.
+    pub enable: bool,
+    /// Roll back when one fires.
+    pub rollback: bool,
+}
+
+/// A log configuration (of the Service Connect proxy).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogConfiguration {
+    /// Log driver (`awslogs`, ...).
+    pub log_driver: String,
+    /// Driver options.
+    pub options: BTreeMap<String, String>,
+    /// Secret options `(name, valueFrom)`.
+    pub secret_options: Vec<(String, String)>,
+}
+
+/// One service a task publishes through Service Connect (a discovery name and client aliases
+/// in the namespace).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceConnectService {
+    /// The task definition port name.
+    pub port_name: String,
+    /// The name registered in Cloud Map.
+    pub discovery_name: Option<String>,
+    /// `(port, dns name)` clients use.
+    pub client_aliases: Vec<(i32, Option<String>)>,
+}
+
+/// A service's Service Connect configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceConnect {
+    /// Enabled.
+    pub enabled: bool,
+    /// Cloud Map namespace.
+    pub namespace: Option<String>,
+    /// Services published to the namespace (none for a client-only configuration).
+    pub services: Vec<ServiceConnectService>,
+    /// The proxy's log configuration.
+    pub log_configuration: Option<LogConfiguration>,
+}
+
+/// Tags ECS puts on the EBS volumes it creates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EbsTagSpecification {
+    /// `volume`.
+    pub resource_type: String,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// `TASK_DEFINITION` / `SERVICE` / `NONE`.
+    pub propagate_tags: Option<String>,
+}
+
+/// An EBS volume ECS creates for each task (configured at deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManagedEbsVolume {
+    /// The ECS infrastructure role.
+    pub role_arn: String,
+    /// Encrypted.
+    pub encrypted: Option<bool>,
+    /// KMS key.
+    pub kms_key_id: Option<String>,
+    /// `gp3`, `io2`...
+    pub volume_type: Option<String>,
+    /// Size.
+    pub size_in_gib: Option<i32>,
+    /// Snapshot to restore.
+    pub snapshot_id: Option<String>,
+    /// Initialization rate from the snapshot (MiB/s).
+    pub volume_initialization_rate: Option<i32>,
+    /// IOPS.
+    pub iops: Option<i32>,
+    /// Throughput.
+    pub throughput: Option<i32>,
+    /// Tags of the volumes.
+    pub tag_specifications: Vec<EbsTagSpecification>,
+    /// `ext3`, `ext4`, `xfs`, `ntfs`.
+    pub filesystem_type: Option<String>,
+}
+
+/// A volume configured when the service deploys (instead of in the task definition).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeConfiguration {
+    /// The task definition volume it fills.
+    pub name: String,
+    /// The EBS volume.
+    pub managed_ebs_volume: Option<ManagedEbsVolume>,
 }
 
 /// A placement constraint.
@@ -225,6 +384,14 @@ pub struct ServiceSpec {
     pub enable_ecs_managed_tags: bool,
     /// `REPLICA` / `DAEMON`.
     pub scheduling_strategy: Option<String>,
+    /// Service Connect (of the primary deployment).
+    pub service_connect: Option<ServiceConnect>,
+    /// Volumes configured at deployment (of the primary deployment).
+    pub volume_configurations: Vec<VolumeConfiguration>,
+    /// `ECS` / `CODE_DEPLOY` / `EXTERNAL`.
+    pub deployment_controller: Option<String>,
+    /// `ENABLED` / `DISABLED`.
+    pub availability_zone_rebalancing: Option<String>,
 }
 
 /// A deployment of a service.
@@ -240,6 +407,19 @@ pub struct Deployment {
     pub desired_count: i32,
     /// Running tasks.
     pub running_count: i32,
+    /// Tasks that failed to start.
+    pub failed_tasks: i32,
+    /// Why the rollout is in its state.
+    pub rollout_state_reason: Option<String>,
+}
+
+/// An event of a service (what ECS says it is doing, or why it cannot).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceEvent {
+    /// When, RFC 3339.
+    pub created_at: Option<String>,
+    /// The message.
+    pub message: String,
 }
 
 /// A described ECS service.
@@ -259,11 +439,23 @@ pub struct Service {
     pub running_count: i32,
     /// Deployments.
     pub deployments: Vec<Deployment>,
+    /// The latest events, newest first.
+    pub events: Vec<ServiceEvent>,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Parts of the service that [`ServiceSpec`] cannot carry (named, e.g. `VPC Lattice
+    /// configurations`); a copy of this service would silently lack them.
+    pub unmodelled: Vec<String>,
 }
 
 impl Service {
+    /// The primary deployment's rollout failed (`FAILED`).
+    pub fn rollout_failed(&self) -> bool {
+        self.deployments
+            .iter()
+            .any(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("FAILED"))
+    }
+
     /// True when the service is stable: one deployment, completed or fully running.
     pub fn is_stable(&self) -> bool {
         match self.deployments.as_slice() {
@@ -373,6 +565,11 @@ pub trait EcsApi: Send + Sync {
     async fn delete_service(&self, cluster: &str, name: &str, force: bool) -> CloudResult<Service>;
     /// Describes a task definition, with its tags.
     async fn describe_task_definition(&self, arn: &str) -> CloudResult<TaskDefinition>;
+    /// The latest ACTIVE revision of a family, with its tags; `None` when it has none.
+    async fn describe_latest_task_definition(
+        &self,
+        family: &str,
+    ) -> CloudResult<Option<TaskDefinition>>;
     /// Registers a revision copied from another (see [`RegisterTaskDefinition`]).
     async fn register_task_definition(
         &self,
@@ -533,6 +730,12 @@ pub trait LoadBalancerApi: Send + Sync {
     async fn describe_target_group_by_name(&self, name: &str) -> CloudResult<Option<TargetGroup>>;
     /// Describes a target group by ARN; `None` when missing.
     async fn describe_target_group(&self, arn: &str) -> CloudResult<Option<TargetGroup>>;
+    /// One page of every target group of the region (`DescribeTargetGroups` without a filter,
+    /// pages of up to 400).
+    async fn list_target_groups(&self, marker: Option<String>) -> CloudResult<Page<TargetGroup>>;
+    /// The tags of up to 20 target groups, rules or load balancers, by ARN (ARNs that do not
+    /// exist are left out).
+    async fn describe_tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Vec<Tag>>>;
     /// A target group's attributes.
     async fn target_group_attributes(&self, arn: &str) -> CloudResult<BTreeMap<String, String>>;
     /// Creates a target group.
@@ -575,6 +778,33 @@ pub struct DnsRecord {
     pub values: Vec<String>,
 }
 
+/// What to do with a record in a change batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    /// Create it; the batch fails when it exists.
+    Create,
+    /// Create or replace it.
+    Upsert,
+    /// Delete it; the batch fails unless it exists exactly as given.
+    Delete,
+}
+
+/// One change of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordChange {
+    /// The action.
+    pub action: ChangeAction,
+    /// The record.
+    pub record: DnsRecord,
+}
+
+impl RecordChange {
+    /// A change.
+    pub fn new(action: ChangeAction, record: DnsRecord) -> Self {
+        Self { action, record }
+    }
+}
+
 /// Amazon Route 53.
 #[async_trait]
 pub trait DnsApi: Send + Sync {
@@ -588,10 +818,25 @@ pub trait DnsApi: Send + Sync {
         name: &str,
         record_type: &str,
     ) -> CloudResult<Option<DnsRecord>>;
+    /// Applies a batch of changes atomically: all of them, or none
+    /// (`InvalidChangeBatch` when one does not apply).
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<()>;
     /// Creates or replaces a record.
-    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()>;
+    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
+        self.change_records(
+            zone_id,
+            &[RecordChange::new(ChangeAction::Upsert, record.clone())],
+        )
+        .await
+    }
     /// Deletes a record (it must match exactly, as Route 53 requires).
-    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()>;
+    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
+        self.change_records(
+            zone_id,
+            &[RecordChange::new(ChangeAction::Delete, record.clone())],
+        )
+        .await
+    }
 }
 
 // ---------------------------------------------------------------- ECR
@@ -745,13 +990,11 @@ pub trait StateStore: Send + Sync {
     async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>>;
 
     /// Writes an item only when `condition` holds for the item now stored under its key
-    /// (`ConditionalCheckFailedException` otherwise); returns the item it replaced. Leases use
-    /// it (see `crate::lease`).
+    /// (`ConditionalCheckFailedException` otherwise); returns the item it replaced.
     ///
     /// The default reads, checks and writes with [`WriteCondition`]s and undoes a write that
-    /// replaced something other than what it read, which is safe for leases but not atomic;
-    /// stores with condition expressions (DynamoDB: `attribute_not_exists(#h) OR #a < :v`,
-    /// `#a = :v`) should override it.
+    /// replaced something other than what it read, which keeps leases safe but is not atomic;
+    /// stores with condition expressions (DynamoDB) override it.
     async fn put_item_when(
         &self,
         table: &str,
@@ -777,6 +1020,34 @@ pub trait StateStore: Send + Sync {
         Ok(replaced)
     }
 
+    /// Changes some attributes of an item (creating it when absent) only when `condition`
+    /// holds (`ConditionalCheckFailedException` otherwise); returns the item as it was.
+    /// DynamoDB's `UpdateItem` with `SET`, `if_not_exists` and `REMOVE`.
+    ///
+    /// The default reads, applies the update and writes with [`StateStore::put_item_when`]
+    /// (not atomic; stores with update expressions override it).
+    async fn update_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        update: &ItemUpdate,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let current = self.get_item(table, hash, range).await?;
+        if !condition.holds(current.as_ref()) {
+            return Err(condition_failed());
+        }
+        let next = update.apply(hash, range, current.as_ref());
+        // Written only if the item is still the one read (or still absent).
+        let unchanged = match &current {
+            None => ItemCondition::Absent,
+            Some(item) => ItemCondition::Same(item.clone()),
+        };
+        self.put_item_when(table, next, &unchanged).await?;
+        Ok(current)
+    }
+
     /// Deletes an item only when `condition` holds for it (`ConditionalCheckFailedException`
     /// otherwise); returns it. The default reads, checks and deletes (not atomic; override it
     /// where the store has condition expressions).
@@ -796,40 +1067,131 @@ pub trait StateStore: Send + Sync {
     }
 }
 
-/// A condition on the item stored under a key, beyond [`WriteCondition`] (used by leases).
+/// A condition on the item stored under a key, evaluated as DynamoDB evaluates a condition
+/// expression: against the stored item, where an absent item has no attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ItemCondition {
-    /// No item has the key, or its number attribute `attribute` is below `value` (an expired
-    /// lease). An item without the attribute counts as expired.
-    AbsentOrBelow {
-        /// Number attribute.
-        attribute: String,
-        /// Bound (exclusive).
-        value: i64,
-    },
-    /// An item has the key and its string attribute `attribute` equals `value`.
+    /// No item has the key (`attribute_not_exists` of the hash key).
+    Absent,
+    /// An item has the key.
+    Exists,
+    /// The item has this attribute.
+    Has(String),
+    /// The item lacks this attribute (true when there is no item).
+    Missing(String),
+    /// The item's string attribute `attribute` equals `value`.
     Equals {
         /// String attribute.
         attribute: String,
         /// Expected value.
         value: String,
     },
+    /// The item's number attribute `attribute` is below `value`.
+    Below {
+        /// Number attribute.
+        attribute: String,
+        /// Bound (exclusive).
+        value: i64,
+    },
+    /// The item is exactly this one (every attribute equal). Only the default
+    /// [`StateStore::update_item_when`] uses it; stores need not translate it.
+    Same(Item),
+    /// Every condition holds.
+    All(Vec<ItemCondition>),
+    /// At least one condition holds.
+    Any(Vec<ItemCondition>),
 }
 
 impl ItemCondition {
+    /// [`ItemCondition::Equals`].
+    pub fn equals(attribute: impl Into<String>, value: impl Into<String>) -> Self {
+        Self::Equals {
+            attribute: attribute.into(),
+            value: value.into(),
+        }
+    }
+
+    /// [`ItemCondition::Below`].
+    pub fn below(attribute: impl Into<String>, value: i64) -> Self {
+        Self::Below {
+            attribute: attribute.into(),
+            value,
+        }
+    }
+
     /// True when the condition holds for `current` (the stored item, if any).
     pub fn holds(&self, current: Option<&Item>) -> bool {
-        match (self, current) {
-            (Self::AbsentOrBelow { .. }, None) => true,
-            (Self::AbsentOrBelow { attribute, value }, Some(item)) => item
-                .get(attribute)
-                .and_then(AttrValue::as_i64)
-                .is_none_or(|v| v < *value),
-            (Self::Equals { .. }, None) => false,
-            (Self::Equals { attribute, value }, Some(item)) => {
-                item.get(attribute).and_then(AttrValue::as_s) == Some(value.as_str())
+        match self {
+            Self::Absent => current.is_none(),
+            Self::Exists => current.is_some(),
+            Self::Has(a) => current.is_some_and(|i| i.contains_key(a)),
+            Self::Missing(a) => !current.is_some_and(|i| i.contains_key(a)),
+            Self::Equals { attribute, value } => {
+                current
+                    .and_then(|i| i.get(attribute))
+                    .and_then(AttrValue::as_s)
+                    == Some(value.as_str())
             }
+            Self::Below { attribute, value } => current
+                .and_then(|i| i.get(attribute))
+                .and_then(AttrValue::as_i64)
+                .is_some_and(|v| v < *value),
+            Self::Same(item) => current == Some(item),
+            Self::All(all) => all.iter().all(|c| c.holds(current)),
+            Self::Any(any) => any.iter().any(|c| c.holds(current)),
         }
+    }
+}
+
+/// An update of some attributes of one item (DynamoDB `UpdateItem`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ItemUpdate {
+    /// Attributes set (`SET #a = :v`).
+    pub set: Item,
+    /// Attributes set only when the item lacks them (`SET #a = if_not_exists(#a, :v)`).
+    pub set_if_absent: Item,
+    /// Attributes removed (`REMOVE #a`).
+    pub remove: Vec<String>,
+}
+
+impl ItemUpdate {
+    /// Sets `attribute`.
+    pub fn set(mut self, attribute: impl Into<String>, value: AttrValue) -> Self {
+        self.set.insert(attribute.into(), value);
+        self
+    }
+
+    /// Sets `attribute` unless the item has it.
+    pub fn set_if_absent(mut self, attribute: impl Into<String>, value: AttrValue) -> Self {
+        self.set_if_absent.insert(attribute.into(), value);
+        self
+    }
+
+    /// Removes `attribute`.
+    pub fn remove(mut self, attribute: impl Into<String>) -> Self {
+        self.remove.push(attribute.into());
+        self
+    }
+
+    /// The item after the update, from the item before (or none).
+    pub fn apply(&self, hash: &str, range: &str, current: Option<&Item>) -> Item {
+        let mut item = current.cloned().unwrap_or_else(|| {
+            Item::from([
+                (schema::HASH_KEY.into(), AttrValue::S(hash.to_owned())),
+                (schema::RANGE_KEY.into(), AttrValue::S(range.to_owned())),
+            ])
+        });
+        for (k, v) in &self.set_if_absent {
+            item.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &self.set {
+            item.insert(k.clone(), v.clone());
+        }
+        for k in &self.remove {
+            item.remove(k);
+        }
+        item
     }
 }
 
@@ -867,6 +1229,9 @@ pub struct Cloud {
     pub documents: Arc<dyn DocumentStore>,
     /// DynamoDB.
     pub state: Arc<dyn StateStore>,
+    /// The region the clients call, when known: create and delete refuse a profile whose
+    /// ARNs name another region, before any call.
+    pub region: Option<String>,
 }
 
 impl std::fmt::Debug for Cloud {
@@ -888,6 +1253,13 @@ impl Cloud {
             images: one.clone(),
             documents: one.clone(),
             state: one,
+            region: None,
         }
+    }
+
+    /// The same clients, calling `region`.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
     }
 }

@@ -20,26 +20,38 @@ use aws_types::region::Region;
 
 use crate::api::ItemCondition;
 use crate::api::{
-    AliasTarget, AttrValue, CapacityProviderItem, Cloud, CloudError, CloudResult, ContainerImage,
-    CreateRule, CreateService, CreateTargetGroup, Deployment, DeploymentConfiguration, DnsApi,
-    DnsRecord, DocumentStore, EcsApi, HealthCheck, ImageDetails, ImageRegistry, Item, Listener,
-    LoadBalancer, LoadBalancerApi, NetworkConfiguration, Page, PlacementConstraint,
-    PlacementStrategy, PutMode, RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer,
+    AliasTarget, AttrValue, CapacityProviderItem, ChangeAction, Cloud, CloudError, CloudResult,
+    ContainerImage, CreateRule, CreateService, CreateTargetGroup, Deployment, DeploymentAlarms,
+    DeploymentConfiguration, DnsApi, DnsRecord, DocumentStore, EbsTagSpecification, EcsApi,
+    HealthCheck, ImageDetails, ImageRegistry, Item, ItemUpdate, Listener, LoadBalancer,
+    LoadBalancerApi, LogConfiguration, ManagedEbsVolume, NetworkConfiguration, Page,
+    PlacementConstraint, PlacementStrategy, PutMode, RecordChange, RegisterTaskDefinition, Rule,
+    Service, ServiceConnect, ServiceConnectService, ServiceEvent, ServiceLoadBalancer,
     ServiceRegistry, ServiceSpec, StateStore, StoredDocument, Tag, TargetGroup, TargetGroupSpec,
-    TaskDefinition, TaskDefinitionStatus, WriteCondition, codes, schema,
+    TaskDefinition, TaskDefinitionStatus, VolumeConfiguration, WriteCondition, codes, schema,
 };
 use crate::image::{EcrImage, ImageSelector};
 
-/// Converts any SDK error, keeping the service's code and message.
-fn cloud_error<E, R>(e: SdkError<E, R>) -> CloudError
+/// Converts any SDK error, keeping the service's code, message and HTTP status.
+fn cloud_error<E>(e: SdkError<E, aws_sdk_ecs::config::http::HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    match e.code() {
-        Some(code) => CloudError::new(code, e.message().unwrap_or_default()),
-        None => CloudError::new(codes::TRANSPORT, DisplayErrorContext(&e).to_string()),
-    }
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let error = match (e.code(), status) {
+        (Some(code), _) => CloudError::new(code, e.message().unwrap_or_default()),
+        // An answer without a parsable error body (S3 HEAD-like 403/404s, proxies).
+        (None, Some(status)) => CloudError::new(
+            match status {
+                403 => "AccessDenied",
+                404 => "NotFound",
+                _ => "HttpError",
+            },
+            DisplayErrorContext(&e).to_string(),
+        ),
+        (None, None) => CloudError::new(codes::TRANSPORT, DisplayErrorContext(&e).to_string()),
+    };
+    error.with_status(status)
 }
 
 fn build_error(e: impl std::fmt::Display) -> CloudError {
@@ -52,7 +64,8 @@ pub fn cloud(config: &SdkConfig) -> Cloud {
 }
 
 /// Every trait on AWS, with a separate S3 configuration (e.g. `force_path_style(true)` for
-/// S3-compatible servers).
+/// S3-compatible servers). The cloud knows the configuration's region, so that a profile
+/// naming resources in another region is refused by name before any call.
 pub fn cloud_with_s3(config: &SdkConfig, s3: aws_sdk_s3::Config) -> Cloud {
     Cloud {
         ecs: std::sync::Arc::new(AwsEcs::new(config)),
@@ -61,6 +74,7 @@ pub fn cloud_with_s3(config: &SdkConfig, s3: aws_sdk_s3::Config) -> Cloud {
         images: std::sync::Arc::new(AwsEcr::new(config)),
         documents: std::sync::Arc::new(AwsS3::from_conf(s3)),
         state: std::sync::Arc::new(AwsDynamoDb::new(config)),
+        region: config.region().map(|r| r.as_ref().to_owned()),
     }
 }
 
@@ -105,8 +119,104 @@ fn to_ecs_tags(tags: &[Tag]) -> Option<Vec<aws_sdk_ecs::types::Tag>> {
     })
 }
 
+/// What a service has that [`ServiceSpec`] does not carry, by name.
+fn unmodelled_parts(s: &aws_sdk_ecs::types::Service) -> Vec<String> {
+    let mut parts = Vec::new();
+    let primary = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
+    if primary.is_some_and(|d| !d.vpc_lattice_configurations().is_empty()) {
+        parts.push("VPC Lattice configurations".to_owned());
+    }
+    if let Some(d) = s.deployment_configuration() {
+        if !d.lifecycle_hooks().is_empty() {
+            parts.push("deployment lifecycle hooks".to_owned());
+        }
+        if let Some(strategy) = d.strategy()
+            && strategy.as_str() != "ROLLING"
+        {
+            parts.push(format!("deployment strategy {}", strategy.as_str()));
+        }
+    }
+    if s.load_balancers()
+        .iter()
+        .any(|l| l.advanced_configuration().is_some())
+    {
+        parts.push("load balancer advanced configuration (blue/green)".to_owned());
+    }
+    parts
+}
+
+fn log_configuration_from(l: &aws_sdk_ecs::types::LogConfiguration) -> LogConfiguration {
+    LogConfiguration {
+        log_driver: l.log_driver().as_str().to_owned(),
+        options: l
+            .options()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        secret_options: l
+            .secret_options()
+            .iter()
+            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+            .collect(),
+    }
+}
+
+fn service_connect_from(c: &aws_sdk_ecs::types::ServiceConnectConfiguration) -> ServiceConnect {
+    ServiceConnect {
+        enabled: c.enabled(),
+        namespace: c.namespace().map(str::to_owned),
+        services: c
+            .services()
+            .iter()
+            .map(|s| ServiceConnectService {
+                port_name: s.port_name().to_owned(),
+                discovery_name: s.discovery_name().map(str::to_owned),
+                client_aliases: s
+                    .client_aliases()
+                    .iter()
+                    .map(|a| (a.port(), a.dns_name().map(str::to_owned)))
+                    .collect(),
+            })
+            .collect(),
+        log_configuration: c.log_configuration().map(log_configuration_from),
+    }
+}
+
+fn volume_from(v: &aws_sdk_ecs::types::ServiceVolumeConfiguration) -> VolumeConfiguration {
+    VolumeConfiguration {
+        name: v.name().to_owned(),
+        managed_ebs_volume: v.managed_ebs_volume().map(|e| ManagedEbsVolume {
+            role_arn: e.role_arn().to_owned(),
+            encrypted: e.encrypted(),
+            kms_key_id: e.kms_key_id().map(str::to_owned),
+            volume_type: e.volume_type().map(str::to_owned),
+            size_in_gib: e.size_in_gib(),
+            snapshot_id: e.snapshot_id().map(str::to_owned),
+            volume_initialization_rate: e.volume_initialization_rate(),
+            iops: e.iops(),
+            throughput: e.throughput(),
+            tag_specifications: e
+                .tag_specifications()
+                .iter()
+                .map(|t| EbsTagSpecification {
+                    resource_type: t.resource_type().as_str().to_owned(),
+                    tags: ecs_tags(t.tags()),
+                    propagate_tags: t.propagate_tags().map(|p| p.as_str().to_owned()),
+                })
+                .collect(),
+            filesystem_type: e.filesystem_type().map(|f| f.as_str().to_owned()),
+        }),
+    }
+}
+
 fn service_from(s: &aws_sdk_ecs::types::Service) -> Service {
     use aws_sdk_ecs::types as t;
+    let primary = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"));
     let network = s
         .network_configuration()
         .and_then(t::NetworkConfiguration::awsvpc_configuration)
@@ -147,6 +257,11 @@ fn service_from(s: &aws_sdk_ecs::types::Service) -> Service {
                 circuit_breaker: d
                     .deployment_circuit_breaker()
                     .map(|c| (c.enable(), c.rollback())),
+                alarms: d.alarms().map(|a| DeploymentAlarms {
+                    alarm_names: a.alarm_names().to_vec(),
+                    enable: a.enable(),
+                    rollback: a.rollback(),
+                }),
             }),
         placement_constraints: s
             .placement_constraints()
@@ -185,6 +300,18 @@ fn service_from(s: &aws_sdk_ecs::types::Service) -> Service {
         propagate_tags: s.propagate_tags().map(|p| p.as_str().to_owned()),
         enable_ecs_managed_tags: s.enable_ecs_managed_tags(),
         scheduling_strategy: s.scheduling_strategy().map(|p| p.as_str().to_owned()),
+        service_connect: primary
+            .and_then(|d| d.service_connect_configuration())
+            .map(service_connect_from),
+        volume_configurations: primary
+            .map(|d| d.volume_configurations().iter().map(volume_from).collect())
+            .unwrap_or_default(),
+        deployment_controller: s
+            .deployment_controller()
+            .map(|c| c.r#type().as_str().to_owned()),
+        availability_zone_rebalancing: s
+            .availability_zone_rebalancing()
+            .map(|a| a.as_str().to_owned()),
     };
     Service {
         arn: s.service_arn().unwrap_or_default().to_owned(),
@@ -202,9 +329,21 @@ fn service_from(s: &aws_sdk_ecs::types::Service) -> Service {
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
                 desired_count: d.desired_count(),
                 running_count: d.running_count(),
+                failed_tasks: d.failed_tasks(),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+            })
+            .collect(),
+        events: s
+            .events()
+            .iter()
+            .take(20)
+            .map(|e| ServiceEvent {
+                created_at: e.created_at().map(|t| t.to_string()),
+                message: e.message().unwrap_or_default().to_owned(),
             })
             .collect(),
         tags: ecs_tags(s.tags()),
+        unmodelled: unmodelled_parts(s),
     }
 }
 
@@ -240,6 +379,114 @@ fn task_definition_from(
             .collect(),
         tags: ecs_tags(tags),
     }
+}
+
+fn to_log_configuration(l: &LogConfiguration) -> CloudResult<aws_sdk_ecs::types::LogConfiguration> {
+    use aws_sdk_ecs::types as t;
+    let secrets = l
+        .secret_options
+        .iter()
+        .map(|(name, from)| {
+            t::Secret::builder()
+                .name(name)
+                .value_from(from)
+                .build()
+                .map_err(build_error)
+        })
+        .collect::<CloudResult<Vec<_>>>()?;
+    t::LogConfiguration::builder()
+        .log_driver(t::LogDriver::from(l.log_driver.as_str()))
+        .set_options((!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()))
+        .set_secret_options(non_empty(secrets))
+        .build()
+        .map_err(build_error)
+}
+
+fn to_service_connect(
+    c: &ServiceConnect,
+) -> CloudResult<aws_sdk_ecs::types::ServiceConnectConfiguration> {
+    use aws_sdk_ecs::types as t;
+    let services = c
+        .services
+        .iter()
+        .map(|s| {
+            let aliases = s
+                .client_aliases
+                .iter()
+                .map(|(port, dns)| {
+                    t::ServiceConnectClientAlias::builder()
+                        .port(*port)
+                        .set_dns_name(dns.clone())
+                        .build()
+                        .map_err(build_error)
+                })
+                .collect::<CloudResult<Vec<_>>>()?;
+            t::ServiceConnectService::builder()
+                .port_name(&s.port_name)
+                .set_discovery_name(s.discovery_name.clone())
+                .set_client_aliases(non_empty(aliases))
+                .build()
+                .map_err(build_error)
+        })
+        .collect::<CloudResult<Vec<_>>>()?;
+    Ok(t::ServiceConnectConfiguration::builder()
+        .enabled(c.enabled)
+        .set_namespace(c.namespace.clone())
+        .set_services(non_empty(services))
+        .set_log_configuration(
+            c.log_configuration
+                .as_ref()
+                .map(to_log_configuration)
+                .transpose()?,
+        )
+        .build())
+}
+
+fn to_volume(
+    v: &VolumeConfiguration,
+) -> CloudResult<aws_sdk_ecs::types::ServiceVolumeConfiguration> {
+    use aws_sdk_ecs::types as t;
+    let ebs = v
+        .managed_ebs_volume
+        .as_ref()
+        .map(|e| {
+            let tags = e
+                .tag_specifications
+                .iter()
+                .map(|t| {
+                    t::EbsTagSpecification::builder()
+                        .resource_type(t::EbsResourceType::from(t.resource_type.as_str()))
+                        .set_tags(to_ecs_tags(&t.tags))
+                        .set_propagate_tags(t.propagate_tags.as_deref().map(t::PropagateTags::from))
+                        .build()
+                        .map_err(build_error)
+                })
+                .collect::<CloudResult<Vec<_>>>()?;
+            t::ServiceManagedEbsVolumeConfiguration::builder()
+                .role_arn(&e.role_arn)
+                .set_encrypted(e.encrypted)
+                .set_kms_key_id(e.kms_key_id.clone())
+                .set_volume_type(e.volume_type.clone())
+                .set_size_in_gib(e.size_in_gib)
+                .set_snapshot_id(e.snapshot_id.clone())
+                .set_volume_initialization_rate(e.volume_initialization_rate)
+                .set_iops(e.iops)
+                .set_throughput(e.throughput)
+                .set_tag_specifications(non_empty(tags))
+                .set_filesystem_type(
+                    e.filesystem_type
+                        .as_deref()
+                        .map(t::TaskFilesystemType::from),
+                )
+                .build()
+                .map_err(build_error)
+        })
+        .transpose()?;
+    t::ServiceVolumeConfiguration::builder()
+        .name(&v.name)
+        .set_managed_ebs_volume(ebs)
+        .build()
+        .map_err(build_error)
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
@@ -300,6 +547,26 @@ impl EcsApi for AwsEcs {
             None => None,
         };
         let daemon = s.scheduling_strategy.as_deref() == Some("DAEMON");
+        let service_connect = s
+            .service_connect
+            .as_ref()
+            .map(to_service_connect)
+            .transpose()?;
+        let volumes = s
+            .volume_configurations
+            .iter()
+            .map(to_volume)
+            .collect::<CloudResult<Vec<_>>>()?;
+        let controller = s
+            .deployment_controller
+            .as_deref()
+            .map(|c| {
+                t::DeploymentController::builder()
+                    .r#type(t::DeploymentControllerType::from(c))
+                    .build()
+                    .map_err(build_error)
+            })
+            .transpose()?;
         let out = self
             .client
             .create_service()
@@ -333,8 +600,24 @@ impl EcsApi for AwsEcs {
                             .rollback(rollback)
                             .build()
                     }))
+                    .set_alarms(d.alarms.as_ref().and_then(|a| {
+                        t::DeploymentAlarms::builder()
+                            .set_alarm_names(Some(a.alarm_names.clone()))
+                            .enable(a.enable)
+                            .rollback(a.rollback)
+                            .build()
+                            .ok()
+                    }))
                     .build()
             }))
+            .set_service_connect_configuration(service_connect)
+            .set_volume_configurations(non_empty(volumes))
+            .set_deployment_controller(controller)
+            .set_availability_zone_rebalancing(
+                s.availability_zone_rebalancing
+                    .as_deref()
+                    .map(t::AvailabilityZoneRebalancing::from),
+            )
             .set_placement_constraints(non_empty(
                 s.placement_constraints
                     .iter()
@@ -437,6 +720,23 @@ impl EcsApi for AwsEcs {
         out.task_definition()
             .map(|td| task_definition_from(td, out.tags()))
             .ok_or_else(|| CloudError::new("InvalidResponse", "no task definition"))
+    }
+
+    async fn describe_latest_task_definition(
+        &self,
+        family: &str,
+    ) -> CloudResult<Option<TaskDefinition>> {
+        match self.describe_task_definition(family).await {
+            Ok(td) => Ok(Some(td)),
+            // ECS answers a family without ACTIVE revisions with this client error.
+            Err(e)
+                if e.is(&["ClientException"])
+                    && e.message.contains("Unable to describe task definition") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn register_task_definition(
@@ -769,6 +1069,7 @@ impl LoadBalancerApi for AwsLoadBalancer {
             .client
             .describe_rules()
             .listener_arn(listener_arn)
+            .page_size(400)
             .set_marker(marker)
             .send()
             .await
@@ -831,6 +1132,46 @@ impl LoadBalancerApi for AwsLoadBalancer {
 
     async fn describe_target_group(&self, arn: &str) -> CloudResult<Option<TargetGroup>> {
         self.describe_groups(None, Some(arn)).await
+    }
+
+    async fn list_target_groups(&self, marker: Option<String>) -> CloudResult<Page<TargetGroup>> {
+        let out = self
+            .client
+            .describe_target_groups()
+            .page_size(400)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(Page {
+            items: out.target_groups().iter().map(target_group_from).collect(),
+            next: out
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+        })
+    }
+
+    async fn describe_tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Vec<Tag>>> {
+        let out = self
+            .client
+            .describe_tags()
+            .set_resource_arns(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let tags = d
+                    .tags()
+                    .iter()
+                    .map(|t| Tag::new(t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+                    .collect();
+                Some((d.resource_arn()?.to_owned(), tags))
+            })
+            .collect())
     }
 
     async fn target_group_attributes(&self, arn: &str) -> CloudResult<BTreeMap<String, String>> {
@@ -946,12 +1287,10 @@ impl AwsDns {
         Self { client }
     }
 
-    async fn change(
-        &self,
-        zone_id: &str,
-        action: aws_sdk_route53::types::ChangeAction,
+    fn change(
+        action: ChangeAction,
         record: &DnsRecord,
-    ) -> CloudResult<()> {
+    ) -> CloudResult<aws_sdk_route53::types::Change> {
         use aws_sdk_route53::types as t;
         let alias = match &record.alias {
             Some(a) => Some(
@@ -982,24 +1321,15 @@ impl AwsDns {
             .set_resource_records(non_empty(values))
             .build()
             .map_err(build_error)?;
-        let batch = t::ChangeBatch::builder()
-            .changes(
-                t::Change::builder()
-                    .action(action)
-                    .resource_record_set(set)
-                    .build()
-                    .map_err(build_error)?,
-            )
+        t::Change::builder()
+            .action(match action {
+                ChangeAction::Create => t::ChangeAction::Create,
+                ChangeAction::Upsert => t::ChangeAction::Upsert,
+                ChangeAction::Delete => t::ChangeAction::Delete,
+            })
+            .resource_record_set(set)
             .build()
-            .map_err(build_error)?;
-        self.client
-            .change_resource_record_sets()
-            .hosted_zone_id(zone_id)
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(cloud_error)?;
-        Ok(())
+            .map_err(build_error)
     }
 }
 
@@ -1063,22 +1393,23 @@ impl DnsApi for AwsDns {
             }))
     }
 
-    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
-        self.change(
-            zone_id,
-            aws_sdk_route53::types::ChangeAction::Upsert,
-            record,
-        )
-        .await
-    }
-
-    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
-        self.change(
-            zone_id,
-            aws_sdk_route53::types::ChangeAction::Delete,
-            record,
-        )
-        .await
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<()> {
+        let changes = changes
+            .iter()
+            .map(|c| Self::change(c.action, &c.record))
+            .collect::<CloudResult<Vec<_>>>()?;
+        let batch = aws_sdk_route53::types::ChangeBatch::builder()
+            .set_changes(Some(changes))
+            .build()
+            .map_err(build_error)?;
+        self.client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(())
     }
 }
 
@@ -1386,29 +1717,109 @@ fn condition(c: WriteCondition) -> Option<&'static str> {
     }
 }
 
-type ExpressionParts = (
-    &'static str,
-    HashMap<String, String>,
-    HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-);
+/// A condition or update expression with its placeholders.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+}
 
-/// An [`ItemCondition`] as a DynamoDB condition expression, checked atomically by DynamoDB.
-fn item_condition(condition: &ItemCondition) -> ExpressionParts {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    match condition {
-        ItemCondition::AbsentOrBelow { attribute, value } => (
-            "attribute_not_exists(#h) OR attribute_not_exists(#a) OR #a < :v",
-            HashMap::from([
-                ("#h".to_owned(), schema::HASH_KEY.to_owned()),
-                ("#a".to_owned(), attribute.clone()),
-            ]),
-            HashMap::from([(":v".to_owned(), A::N(value.to_string()))]),
-        ),
-        ItemCondition::Equals { attribute, value } => (
-            "#a = :v",
-            HashMap::from([("#a".to_owned(), attribute.clone())]),
-            HashMap::from([(":v".to_owned(), A::S(value.clone()))]),
-        ),
+impl Expression {
+    fn name(&mut self, attribute: &str) -> String {
+        if let Some((k, _)) = self.names.iter().find(|(_, v)| *v == attribute) {
+            return k.clone();
+        }
+        let key = format!("#n{}", self.names.len());
+        self.names.insert(key.clone(), attribute.to_owned());
+        key
+    }
+
+    fn value(&mut self, value: aws_sdk_dynamodb::types::AttributeValue) -> String {
+        let key = format!(":v{}", self.values.len());
+        self.values.insert(key.clone(), value);
+        key
+    }
+
+    /// An [`ItemCondition`] as a DynamoDB condition expression, checked atomically.
+    fn condition(&mut self, condition: &ItemCondition) -> CloudResult<String> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        Ok(match condition {
+            ItemCondition::Absent => {
+                format!("attribute_not_exists({})", self.name(schema::HASH_KEY))
+            }
+            ItemCondition::Exists => format!("attribute_exists({})", self.name(schema::HASH_KEY)),
+            ItemCondition::Has(a) => format!("attribute_exists({})", self.name(a)),
+            ItemCondition::Missing(a) => format!("attribute_not_exists({})", self.name(a)),
+            ItemCondition::Equals { attribute, value } => {
+                format!(
+                    "{} = {}",
+                    self.name(attribute),
+                    self.value(A::S(value.clone()))
+                )
+            }
+            ItemCondition::Below { attribute, value } => {
+                format!(
+                    "{} < {}",
+                    self.name(attribute),
+                    self.value(A::N(value.to_string()))
+                )
+            }
+            ItemCondition::All(all) if all.is_empty() => {
+                format!(
+                    "attribute_exists({0}) OR attribute_not_exists({0})",
+                    self.name(schema::HASH_KEY)
+                )
+            }
+            ItemCondition::Any(any) if any.is_empty() => {
+                format!(
+                    "attribute_exists({0}) AND attribute_not_exists({0})",
+                    self.name(schema::HASH_KEY)
+                )
+            }
+            ItemCondition::All(all) => all
+                .iter()
+                .map(|c| self.condition(c).map(|e| format!("({e})")))
+                .collect::<CloudResult<Vec<_>>>()?
+                .join(" AND "),
+            ItemCondition::Any(any) => any
+                .iter()
+                .map(|c| self.condition(c).map(|e| format!("({e})")))
+                .collect::<CloudResult<Vec<_>>>()?
+                .join(" OR "),
+            other => {
+                return Err(CloudError::new(
+                    "ValidationException",
+                    format!("condition {other:?} has no DynamoDB expression"),
+                ));
+            }
+        })
+    }
+
+    /// An [`ItemUpdate`] as an update expression.
+    fn update(&mut self, update: &ItemUpdate) -> String {
+        let mut sets = Vec::new();
+        for (k, v) in &update.set {
+            let (n, v) = (self.name(k), self.value(to_attr(v)));
+            sets.push(format!("{n} = {v}"));
+        }
+        for (k, v) in &update.set_if_absent {
+            let (n, v) = (self.name(k), self.value(to_attr(v)));
+            sets.push(format!("{n} = if_not_exists({n}, {v})"));
+        }
+        let removes: Vec<String> = update.remove.iter().map(|k| self.name(k)).collect();
+        let mut out = String::new();
+        if !sets.is_empty() {
+            out.push_str("SET ");
+            out.push_str(&sets.join(", "));
+        }
+        if !removes.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str("REMOVE ");
+            out.push_str(&removes.join(", "));
+        }
+        out
     }
 }
 
@@ -1558,7 +1969,8 @@ impl StateStore for AwsDynamoDb {
         item: Item,
         condition: &ItemCondition,
     ) -> CloudResult<Option<Item>> {
-        let (expression, names, values) = item_condition(condition);
+        let mut e = Expression::default();
+        let expression = e.condition(condition)?;
         let out = self
             .client
             .put_item()
@@ -1566,8 +1978,37 @@ impl StateStore for AwsDynamoDb {
             .set_item(Some(to_item(&item)))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .condition_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
+            .send()
+            .await
+            .map_err(cloud_error)?;
+        Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
+    }
+
+    async fn update_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        update: &ItemUpdate,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let mut e = Expression::default();
+        let expression = e.condition(condition)?;
+        let update_expression = e.update(update);
+        let out = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(schema::HASH_KEY, A::S(hash.to_owned()))
+            .key(schema::RANGE_KEY, A::S(range.to_owned()))
+            .update_expression(update_expression)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
             .send()
             .await
             .map_err(cloud_error)?;
@@ -1582,7 +2023,8 @@ impl StateStore for AwsDynamoDb {
         condition: &ItemCondition,
     ) -> CloudResult<Option<Item>> {
         use aws_sdk_dynamodb::types::AttributeValue as A;
-        let (expression, names, values) = item_condition(condition);
+        let mut e = Expression::default();
+        let expression = e.condition(condition)?;
         let out = self
             .client
             .delete_item()
@@ -1591,8 +2033,8 @@ impl StateStore for AwsDynamoDb {
             .key(schema::RANGE_KEY, A::S(range.to_owned()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .condition_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
             .send()
             .await
             .map_err(cloud_error)?;

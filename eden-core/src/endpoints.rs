@@ -3,8 +3,19 @@
 //! Edits are pure functions over the parsed document; the store does compare-and-swap around
 //! them (see [`crate::environment`]). Several profiles write different keys into the same
 //! entry, so an edit only ever touches its own key.
+//!
+//! Each key eden writes has its owner recorded in the entry's `eden_owners` object:
+//! `{"env": "dev", "name": "svc-dev-foo", "api_endpoint": "api-foo.dev.example.com",
+//! "eden_owners": {"api_endpoint": {"profile": "api", "environment": "foo", "run": "..."}}}`.
+//! [`EndpointsDocument::upsert_owned`] and [`EndpointsDocument::remove_owned`] refuse a key
+//! that exists without this environment as its owner.
 
 use serde_json::{Map, Value};
+
+use crate::ownership::{ForeignOwner, Owner, Verdict};
+
+/// The entry field recording the owner of each key.
+pub const OWNERS_FIELD: &str = "eden_owners";
 
 /// Why the stored document could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,14 +143,20 @@ impl EndpointsDocument {
         }
     }
 
-    /// Removes `key` from the entry `(env, name)`; the entry goes when only `env` and `name`
-    /// are left.
+    /// Removes `key` from the entry `(env, name)` (and its owner record); the entry goes when
+    /// only `env` and `name` are left.
     pub fn remove(&mut self, env: &str, name: &str, key: &str) -> Edit {
         let Some(i) = self.position(env, name) else {
             return Edit::Absent;
         };
         let entry = &mut self.environments[i];
-        let removed = entry.remove(key).is_some();
+        let mut removed = entry.remove(key).is_some();
+        if let Some(Value::Object(owners)) = entry.get_mut(OWNERS_FIELD) {
+            removed |= owners.remove(key).is_some();
+            if owners.is_empty() {
+                entry.remove(OWNERS_FIELD);
+            }
+        }
         if entry.keys().all(|k| k == "env" || k == "name") {
             self.environments.remove(i);
             return Edit::RemovedEntry;
@@ -148,6 +165,103 @@ impl EndpointsDocument {
             Edit::RemovedKey
         } else {
             Edit::Absent
+        }
+    }
+
+    /// The owner recorded for `key` of the entry `(env, name)`: `None` when none is recorded,
+    /// `Some(Err(text))` when the record is not one eden wrote.
+    pub fn owner(&self, env: &str, name: &str, key: &str) -> Option<Result<Owner, String>> {
+        let i = self.position(env, name)?;
+        let record = self.environments[i].get(OWNERS_FIELD)?.get(key)?;
+        let field = |f: &str| record.get(f).and_then(Value::as_str).map(str::to_owned);
+        Some(match (field("profile"), field("environment")) {
+            (Some(profile), Some(environment)) => Ok(Owner {
+                profile,
+                environment,
+                run: field("run"),
+            }),
+            _ => Err(format!("an owner record eden did not write: {record}")),
+        })
+    }
+
+    /// Whether `key` of the entry `(env, name)` is `ours`: `None` when neither the key nor an
+    /// owner record for it exists.
+    pub fn verdict(&self, env: &str, name: &str, key: &str, ours: &Owner) -> Option<Verdict> {
+        let present = self.get_value(env, name, key).is_some();
+        let verdict = match self.owner(env, name, key) {
+            Some(Ok(owner)) if owner.same_environment(ours) => Verdict::Ours { run: owner.run },
+            Some(Ok(owner)) => Verdict::Foreign(ForeignOwner::Eden(owner)),
+            Some(Err(text)) => Verdict::Foreign(ForeignOwner::Other(text)),
+            None if present => Verdict::Foreign(ForeignOwner::Unrecorded),
+            None => return None,
+        };
+        Some(verdict)
+    }
+
+    fn get_value(&self, env: &str, name: &str, key: &str) -> Option<&Value> {
+        let i = self.position(env, name)?;
+        self.environments[i].get(key)
+    }
+
+    /// [`EndpointsDocument::upsert`] of a key this environment owns, recording `owner` when the
+    /// key is new; refused (the document unchanged) when the key, or an owner record of it,
+    /// belongs to someone else.
+    pub fn upsert_owned(
+        &mut self,
+        env: &str,
+        name: &str,
+        key: &str,
+        value: &str,
+        owner: &Owner,
+    ) -> Result<Edit, ForeignOwner> {
+        match self.verdict(env, name, key, owner) {
+            Some(Verdict::Foreign(foreign)) => return Err(foreign),
+            Some(Verdict::Ours { .. }) => {}
+            None => {}
+        }
+        let edit = self.upsert(env, name, key, value);
+        if let Some(i) = self.position(env, name) {
+            let entry = &mut self.environments[i];
+            let owners = entry
+                .entry(OWNERS_FIELD)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !owners.is_object() {
+                *owners = Value::Object(Map::new());
+            }
+            if let Value::Object(owners) = owners
+                && !owners.contains_key(key)
+            {
+                let mut record = Map::new();
+                record.insert("profile".into(), Value::String(owner.profile.clone()));
+                record.insert(
+                    "environment".into(),
+                    Value::String(owner.environment.clone()),
+                );
+                if let Some(run) = &owner.run {
+                    record.insert("run".into(), Value::String(run.clone()));
+                }
+                owners.insert(key.to_owned(), Value::Object(record));
+                if edit == Edit::Unchanged {
+                    return Ok(Edit::Updated);
+                }
+            }
+        }
+        Ok(edit)
+    }
+
+    /// [`EndpointsDocument::remove`] of a key this environment owns; refused (the document
+    /// unchanged) when it belongs to someone else.
+    pub fn remove_owned(
+        &mut self,
+        env: &str,
+        name: &str,
+        key: &str,
+        owner: &Owner,
+    ) -> Result<Edit, ForeignOwner> {
+        match self.verdict(env, name, key, owner) {
+            Some(Verdict::Foreign(foreign)) => Err(foreign),
+            Some(Verdict::Ours { .. }) => Ok(self.remove(env, name, key)),
+            None => Ok(Edit::Absent),
         }
     }
 }

@@ -1,55 +1,71 @@
-//! `Environment::create`, `delete`, `list`, the dry-run plan and the expiry sweep (SPEC 3.3-3.6).
+//! `Environment::create`, `delete`, `list`, the dry-run plan and the expiry sweep.
 //!
 //! Create runs in five rounds of concurrent calls (the critical path):
 //!
-//! 1. reads: image, reference service, ALB, listeners, zone name, existing target group and
-//!    service, endpoints document, state table (created when missing);
-//! 2. reference task definition, reference target group and its attributes, listener rules,
-//!    the DNS record; writes of the endpoints entry and the state item;
-//! 3. register the task definition, create the target group, upsert the DNS record;
-//! 4. create the listener rule, copy the target group attributes;
-//! 5. create (or update) the ECS service.
+//! 1. the environment's lease, taken with the state item written as `creating` (one
+//!    conditional update), beside every read that depends only on the profile: image, reference
+//!    service, ALB, listeners, zone, target groups (one page finds the reference's and an
+//!    existing one of the environment), the environment's service and task definition family
+//!    (with their owner tags), the endpoints document;
+//! 2. the target group (created, or its owner tags read), the reference task definition and
+//!    target group attributes, the listener rules, the DNS record and its ownership TXT record;
+//! 3. the task definition revision; the listener rule (created, or its owner tags read); the
+//!    new target group's tags (did this run create it?);
+//! 4. the ECS service (created, or updated with the new revision), the target group attributes;
+//! 5. publishing, once the service exists (and is stable, when asked): the DNS record with its
+//!    ownership TXT record, the endpoints entry, and the state item `ready`, which releases the
+//!    lease.
 //!
-//! Every write this run makes is journaled; when any step fails the journal is undone in
-//! reverse order, so only what existed before the run is left.
+//! Every owner is read before the resource is changed; a resource that is not this
+//! environment's is refused ([`Error::NotOwned`]) and what this run created is removed again.
+//! Every write this run makes is journaled; when a step fails the journal is undone in reverse
+//! order, so only what existed before the run is left.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::api::{
-    AliasTarget, AttrValue, Cloud, CloudError, CreateRule, CreateService, CreateTargetGroup,
-    DnsRecord, Item, Listener, LoadBalancer, PutMode, RegisterTaskDefinition, Rule, Service,
-    ServiceLoadBalancer, StoredDocument, Tag, TargetGroup, TaskDefinition, TaskDefinitionStatus,
-    WriteCondition, codes, schema,
+    AttrValue, ChangeAction, Cloud, CloudError, CreateRule, CreateService, CreateTargetGroup,
+    DnsRecord, Item, ItemCondition, ItemUpdate, Listener, LoadBalancer, Page, PutMode,
+    RecordChange, RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer, ServiceSpec,
+    StoredDocument, Tag, TargetGroup, TaskDefinition, TaskDefinitionStatus, WriteCondition, codes,
+    schema,
 };
+use crate::decide::{self, DnsPlan, GroupsFound, RulePlan, ServicePlan};
 use crate::endpoints::{Edit, EndpointsDocument};
 use crate::error::{Error, Result, Step};
 use crate::image::ImageRef;
+use crate::lease::{self, Lease, LeaseInfo, LeaseOptions, Refused};
 use crate::names::{EnvironmentName, EnvironmentNames};
+use crate::ownership::{Owner, RunId, Verdict};
 use crate::profile::Profile;
+
+pub use crate::ownership::tags;
 
 /// Attempts at a free rule priority before giving up.
 const PRIORITY_ATTEMPTS: u32 = 60;
 /// Attempts at the endpoints compare-and-swap before giving up.
 const CAS_ATTEMPTS: u32 = 60;
-/// Highest listener rule priority.
-const MAX_PRIORITY: i32 = 50_000;
+/// Attempts at a DNS change batch that lost to another writer.
+const DNS_ATTEMPTS: u32 = 3;
+/// Calls in flight when fanning out over a list (task definition revisions).
+const FAN_OUT: usize = 10;
 
-/// Tag keys on every resource eden creates.
-pub mod tags {
-    /// The profile name.
-    pub const PROFILE: &str = "eden:profile";
-    /// The environment name.
-    pub const ENVIRONMENT: &str = "eden:environment";
-    /// Creation time, RFC 3339.
-    pub const CREATED_AT: &str = "eden:created-at";
+/// State item attributes beyond the key, `kind`, `last_updated` and the lease's.
+mod attr {
+    pub const ENDPOINT: &str = "endpoint";
+    pub const TARGET_GROUP: &str = "target_group_arn";
+    pub const RULE: &str = "rule_arn";
+    pub const SERVICE: &str = "service_arn";
 }
 
 /// What kind of resource a change is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResourceKind {
     /// The container image.
     Image,
@@ -61,7 +77,7 @@ pub enum ResourceKind {
     ListenerRule,
     /// The ECS service.
     Service,
-    /// The Route 53 record.
+    /// The Route 53 record (with its ownership TXT record).
     DnsRecord,
     /// The endpoints document entry.
     EndpointsEntry,
@@ -87,12 +103,14 @@ impl fmt::Display for ResourceKind {
 /// What was (or, in a dry run, would be) done to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Created by this run.
     Created,
     /// Existed and was changed.
     Updated,
-    /// Existed as wanted and was left alone.
+    /// Existed as wanted and was left alone (also when an earlier run of this environment
+    /// created it).
     Reused,
     /// Deleted by this run.
     Deleted,
@@ -102,6 +120,8 @@ pub enum Action {
     Checked,
     /// Not checked (an image outside private ECR).
     Unchecked,
+    /// Left for a later run: not published because the service did not become stable in time.
+    Deferred,
 }
 
 /// One resource and what happened to it.
@@ -138,6 +158,8 @@ pub struct Outcome {
     pub host: Option<String>,
     /// True for a plan: nothing was changed, actions say what would be done.
     pub dry_run: bool,
+    /// The run's id (recorded in the owner of what it created); `None` for a plan.
+    pub run: Option<String>,
     /// Every resource, with what was done.
     pub resources: Vec<ResourceChange>,
 }
@@ -149,26 +171,131 @@ impl Outcome {
     }
 }
 
+/// Something create or delete is doing, reported while it runs (see
+/// [`Environment::with_progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// A resource was created, changed, reused, deleted or checked (or would be, in a plan).
+    Resource(ResourceChange),
+    /// Waiting for something, with its latest state.
+    Waiting {
+        /// What for.
+        what: String,
+        /// Its state now.
+        status: String,
+    },
+    /// Waiting for another run's lease on the environment.
+    Lease(LeaseInfo),
+}
+
 /// Options of [`Environment::create`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CreateOptions {
     /// Only plan: read, and report what would be created, updated or left alone.
     pub dry_run: bool,
-    /// Wait until the service is stable, at most this long (the environment is kept when the
-    /// wait times out: it is complete, only not healthy yet).
+    /// Wait until the service is stable, at most this long, before publishing the DNS record
+    /// and endpoints entry. A failed rollout fails the create (and rolls it back); a wait that
+    /// runs out keeps the environment unpublished and says so ([`Error::Timeout`] with the
+    /// outcome).
     pub wait_stable: Option<Duration>,
     /// How long to wait for a DRAINING service of the same name to become INACTIVE
     /// (default 10 minutes).
     pub draining_timeout: Option<Duration>,
     /// "Now" in epoch seconds (for tests); the clock by default.
     pub now: Option<i64>,
+    /// Create the environment without the parts of the reference service a preview must not
+    /// copy (service registries, Service Connect services, other load balancers, a
+    /// non-ECS deployment controller...), instead of refusing with
+    /// [`Error::ReferenceNotCopyable`]. The service's outcome note names what was left out.
+    pub leave_out_uncopyable: bool,
+}
+
+impl CreateOptions {
+    /// Only plan.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Wait until the service is stable, at most `timeout`, before publishing.
+    pub fn wait_stable(mut self, timeout: Duration) -> Self {
+        self.wait_stable = Some(timeout);
+        self
+    }
+
+    /// Wait at most `timeout` for a DRAINING service of the same name.
+    pub fn draining_timeout(mut self, timeout: Duration) -> Self {
+        self.draining_timeout = Some(timeout);
+        self
+    }
+
+    /// "Now", epoch seconds.
+    pub fn now(mut self, now: i64) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Leave out what cannot be copied from the reference instead of refusing.
+    pub fn leave_out_uncopyable(mut self, leave_out: bool) -> Self {
+        self.leave_out_uncopyable = leave_out;
+        self
+    }
 }
 
 /// Options of [`Environment::delete`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct DeleteOptions {
     /// Only plan.
     pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    /// Only plan.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// Where an environment is in its life, as its state item says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EnvironmentStatus {
+    /// A create is running, or one stopped before publishing (a later create or delete
+    /// finishes or undoes it).
+    Creating,
+    /// Created and published.
+    Ready,
+    /// A delete is running, or one stopped (run delete again).
+    Deleting,
+}
+
+impl EnvironmentStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Ready => "ready",
+            Self::Deleting => "deleting",
+        }
+    }
+
+    fn parse(text: Option<&str>) -> Self {
+        match text {
+            Some("creating") => Self::Creating,
+            Some("deleting") => Self::Deleting,
+            _ => Self::Ready,
+        }
+    }
+}
+
+impl fmt::Display for EnvironmentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An environment as recorded in the state table.
@@ -182,21 +309,50 @@ pub struct EnvironmentRecord {
     pub endpoint: String,
     /// Last create/deploy, epoch seconds.
     pub last_updated: i64,
+    /// Where it is in its life.
+    pub status: EnvironmentStatus,
+    /// The run of its latest create or delete (absent on items eden did not write).
+    pub run: Option<String>,
 }
 
 impl EnvironmentRecord {
+    /// A ready environment.
+    pub fn new(
+        profile: impl Into<String>,
+        name: impl Into<String>,
+        endpoint: impl Into<String>,
+        last_updated: i64,
+    ) -> Self {
+        Self {
+            profile: profile.into(),
+            name: name.into(),
+            endpoint: endpoint.into(),
+            last_updated,
+            status: EnvironmentStatus::Ready,
+            run: None,
+        }
+    }
+
     /// The state table item.
     pub fn to_item(&self) -> Item {
-        Item::from([
+        let mut item = Item::from([
             (schema::HASH_KEY.into(), AttrValue::S(self.profile.clone())),
             (schema::RANGE_KEY.into(), AttrValue::S(self.name.clone())),
-            ("endpoint".into(), AttrValue::S(self.endpoint.clone())),
+            (attr::ENDPOINT.into(), AttrValue::S(self.endpoint.clone())),
             (
                 schema::LAST_UPDATED.into(),
                 AttrValue::N(self.last_updated.to_string()),
             ),
             (schema::KIND.into(), AttrValue::S("environment".into())),
-        ])
+            (
+                lease::STATUS.into(),
+                AttrValue::S(self.status.as_str().into()),
+            ),
+        ]);
+        if let Some(run) = &self.run {
+            item.insert(lease::RUN.into(), AttrValue::S(run.clone()));
+        }
+        item
     }
 
     /// Reads an item; `None` when it is not an environment.
@@ -208,11 +364,13 @@ impl EnvironmentRecord {
         Some(Self {
             profile: s(schema::HASH_KEY)?,
             name: s(schema::RANGE_KEY)?,
-            endpoint: s("endpoint").unwrap_or_default(),
+            endpoint: s(attr::ENDPOINT).unwrap_or_default(),
             last_updated: item
                 .get(schema::LAST_UPDATED)
                 .and_then(AttrValue::as_i64)
                 .unwrap_or(0),
+            status: EnvironmentStatus::parse(s(lease::STATUS).as_deref()),
+            run: s(lease::RUN),
         })
     }
 }
@@ -229,8 +387,15 @@ pub struct SweepReport {
 /// A write this run made, and how to undo it.
 #[derive(Debug, Clone)]
 enum Undo {
-    TaskDefinition(String),
+    /// The lease was taken; the state item was `old` before.
+    State {
+        old: Option<Item>,
+    },
+    /// CreateTargetGroup answered this group; whether this run created it is not known yet
+    /// (AWS answers an existing group with the same settings).
+    TargetGroupUnverified(String),
     TargetGroup(String),
+    TaskDefinition(String),
     Rule(String),
     ServiceCreated {
         cluster: String,
@@ -241,16 +406,19 @@ enum Undo {
         name: String,
         previous: String,
     },
-    DnsCreated(DnsRecord),
-    DnsReplaced(DnsRecord),
+    DnsCreated(Vec<DnsRecord>),
+    DnsUpdated(DnsRecord),
     EndpointKey {
         previous: Option<String>,
     },
-    StateCreated,
-    StateReplaced(Item),
 }
 
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// Creates, deploys, deletes and lists environments on a [`Cloud`].
+///
+/// `create` and `delete` take the environment's lease themselves (see [`crate::lease`]), read
+/// every resource's owner before changing it, and change only what this environment created.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -273,19 +441,40 @@ enum Undo {
 /// # Ok::<(), eden_core::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Environment {
     cloud: Cloud,
     table: String,
     poll_interval: Duration,
+    lease: LeaseOptions,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("cloud", &self.cloud)
+            .field("table", &self.table)
+            .field("poll_interval", &self.poll_interval)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared state of one create or delete run.
 struct Run<'a> {
     profile: &'a Profile,
     names: EnvironmentNames,
+    /// This environment, as the creator of what this run creates.
+    owner: Owner,
+    run: RunId,
+    lease: Lease,
+    now: i64,
     journal: Mutex<Vec<Undo>>,
     changes: Mutex<Vec<ResourceChange>>,
+    progress: Option<ProgressFn>,
+    /// Delete: something was deleted (the state item then stays, `deleting`).
+    destroyed: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -300,16 +489,48 @@ impl Run<'_> {
         action: Action,
         note: Option<String>,
     ) {
-        lock(&self.changes).push(ResourceChange {
+        let change = ResourceChange {
             kind,
             id: id.into(),
             action,
             note,
-        });
+        };
+        if let Some(progress) = &self.progress {
+            progress(&Progress::Resource(change.clone()));
+        }
+        lock(&self.changes).push(change);
+    }
+
+    fn waiting(&self, what: impl Into<String>, status: impl Into<String>) {
+        if let Some(progress) = &self.progress {
+            progress(&Progress::Waiting {
+                what: what.into(),
+                status: status.into(),
+            });
+        }
     }
 
     fn journal(&self, undo: Undo) {
         lock(&self.journal).push(undo);
+    }
+
+    /// Replaces the journal entry `from` (by its target group ARN) with `to`, or drops it.
+    fn rejournal_target_group(&self, arn: &str, to: Option<Undo>) {
+        let mut journal = lock(&self.journal);
+        if let Some(entry) = journal
+            .iter_mut()
+            .find(|u| matches!(u, Undo::TargetGroupUnverified(a) if a == arn))
+        {
+            match to {
+                Some(to) => *entry = to,
+                None => *entry = Undo::TargetGroupUnverified(String::new()),
+            }
+        }
+        journal.retain(|u| !matches!(u, Undo::TargetGroupUnverified(a) if a.is_empty()));
+    }
+
+    fn take_journal(&self) -> Vec<Undo> {
+        std::mem::take(&mut *lock(&self.journal))
     }
 
     fn outcome(&self, host: Option<String>, dry_run: bool) -> Outcome {
@@ -321,30 +542,42 @@ impl Run<'_> {
             names: self.names.clone(),
             host,
             dry_run,
+            run: (!dry_run).then(|| self.run.to_string()),
             resources,
         }
+    }
+
+    fn state_id(&self, table: &str) -> String {
+        format!("{table}/{}/{}", self.profile.name, self.names.env)
+    }
+
+    fn doc_id(&self) -> String {
+        format!(
+            "s3://{}/{}",
+            self.profile.endpoint_s3_bucket_name, self.profile.endpoint_s3_key
+        )
+    }
+
+    fn entry_id(&self) -> String {
+        format!(
+            "{}.{}",
+            self.names.endpoint_entry, self.profile.endpoint_update_key
+        )
+    }
+
+    fn created_at(&self) -> String {
+        chrono::DateTime::from_timestamp(self.now, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    }
+
+    fn tags(&self) -> Vec<Tag> {
+        self.owner.tags(&self.created_at())
     }
 }
 
 fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-fn eden_tags(profile: &Profile, env: &EnvironmentName, now: i64) -> Vec<Tag> {
-    let created = chrono::DateTime::from_timestamp(now, 0)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default();
-    vec![
-        Tag::new(tags::PROFILE, &profile.name),
-        Tag::new(tags::ENVIRONMENT, env.as_str()),
-        Tag::new(tags::CREATED_AT, created),
-    ]
-}
-
-/// Lowercase, without the trailing dot or ELB's `dualstack.` prefix, for comparing alias targets.
-fn normalize_dns(name: &str) -> String {
-    let n = name.trim_end_matches('.').to_ascii_lowercase();
-    n.strip_prefix("dualstack.").map(str::to_owned).unwrap_or(n)
 }
 
 fn is_precondition(e: &CloudError) -> bool {
@@ -356,6 +589,73 @@ async fn jitter(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=max))).await;
 }
 
+/// Drops lease attributes from a state item being restored.
+fn without_lease(mut item: Item) -> Item {
+    for k in [
+        lease::LEASE_HOLDER,
+        lease::LEASE_UNTIL,
+        lease::LEASE_OPERATION,
+    ] {
+        item.remove(k);
+    }
+    item
+}
+
+/// What create reads in its first round, checked.
+struct CreateReads {
+    reference: Service,
+    target: ServiceLoadBalancer,
+    spec: ServiceSpec,
+    left_out: Vec<String>,
+    alb: LoadBalancer,
+    https: Listener,
+    host: String,
+    groups: GroupsFound,
+    service_plan: ServicePlan,
+    document: Option<StoredDocument>,
+    old_state: Option<Item>,
+}
+
+/// The environment's target group after the second round.
+enum GroupState {
+    /// It existed, and is ours.
+    Existing(TargetGroup),
+    /// CreateTargetGroup answered it; its tags say whether this run created it.
+    Answered(TargetGroup),
+    /// Not known after the first listing page: create it from this reference in round 3.
+    Later(TargetGroup),
+}
+
+impl GroupState {
+    fn group(&self) -> Option<&TargetGroup> {
+        match self {
+            Self::Existing(tg) | Self::Answered(tg) => Some(tg),
+            Self::Later(_) => None,
+        }
+    }
+}
+
+/// The rule after round 3.
+enum RuleState {
+    /// Created or reused, with its ARN.
+    Done(String),
+    /// To create once the target group exists (slow path).
+    AfterGroup,
+}
+
+/// What delete reads before changing anything, checked.
+struct DeleteReads {
+    host: String,
+    service: Option<Service>,
+    group: Option<TargetGroup>,
+    rules: Vec<Rule>,
+    records: Vec<DnsRecord>,
+    document: Option<StoredDocument>,
+    active: Vec<String>,
+    inactive: Vec<String>,
+    old_state: Option<Item>,
+}
+
 impl Environment {
     /// Environments on `cloud`, recorded in the state table `eden`.
     pub fn new(cloud: Cloud) -> Self {
@@ -363,6 +663,8 @@ impl Environment {
             cloud,
             table: schema::DEFAULT_TABLE.into(),
             poll_interval: Duration::from_secs(5),
+            lease: LeaseOptions::default(),
+            progress: None,
         }
     }
 
@@ -378,14 +680,99 @@ impl Environment {
         self
     }
 
+    /// Takes and keeps leases this way (see [`LeaseOptions`]).
+    pub fn with_lease(mut self, options: LeaseOptions) -> Self {
+        self.lease = options;
+        self
+    }
+
+    /// Calls `progress` as create and delete go: each resource done, each wait.
+    pub fn with_progress(mut self, progress: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
     /// The state table name.
     pub fn table(&self) -> &str {
         &self.table
     }
 
+    /// The lease options.
+    pub fn lease_options(&self) -> &LeaseOptions {
+        &self.lease
+    }
+
+    /// The cloud.
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+
+    fn run<'a>(
+        &self,
+        profile: &'a Profile,
+        names: EnvironmentNames,
+        operation: &'static str,
+        now: i64,
+    ) -> Run<'a> {
+        let run = RunId::new();
+        Run {
+            owner: Owner::new(&profile.name, names.env.as_str()).with_run(run.as_str()),
+            lease: Lease {
+                state: self.cloud.state.clone(),
+                table: self.table.clone(),
+                profile: profile.name.clone(),
+                environment: names.env.to_string(),
+                run: run.clone(),
+                operation,
+                options: self.lease.clone(),
+            },
+            profile,
+            names,
+            run,
+            now,
+            journal: Mutex::new(Vec::new()),
+            changes: Mutex::new(Vec::new()),
+            progress: self.progress.clone(),
+            destroyed: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks everything that needs no call: the names, the image URI, names colliding with
+    /// the reference service's, the region.
+    fn validate(&self, profile: &Profile, name: &str) -> Result<EnvironmentNames> {
+        let env = EnvironmentName::new(name)?;
+        let names = EnvironmentNames::derive(profile, &env)?;
+        decide::reference_names(profile, &names)?;
+        decide::region(self.cloud.region.as_deref(), profile)?;
+        Ok(names)
+    }
+
+    /// Who holds the lease of environment `name` of `profile`, if anyone.
+    pub async fn lease_holder(&self, profile: &str, name: &str) -> Result<Option<LeaseInfo>> {
+        lease::holder(&*self.cloud.state, &self.table, profile, name)
+            .await
+            .map_err(|e| Error::cloud(Step::Lease, format!("{}/{profile}/{name}", self.table), e))
+    }
+
+    /// Breaks the lease of environment `name` of `profile`: use it when its holder is known to
+    /// be gone and waiting for the lease to expire is not an option. Logged; the holder, if it
+    /// still runs, stops at its next renewal. Returns the holder it removed.
+    pub async fn break_lease(&self, profile: &str, name: &str) -> Result<Option<LeaseInfo>> {
+        EnvironmentName::new(name)?;
+        lease::break_lease(&*self.cloud.state, &self.table, profile, name, None)
+            .await
+            .map_err(|e| Error::cloud(Step::Lease, format!("{}/{profile}/{name}", self.table), e))
+    }
+}
+
+// ---------------------------------------------------------------- create
+
+impl Environment {
     /// Creates environment `name` from the profile's reference service running `image_uri`,
-    /// or deploys `image_uri` to it when it exists (SPEC 3.3). Converges: running it twice
-    /// gives the same environment. On failure, what this run created is removed again.
+    /// or deploys `image_uri` to it when it exists. Converges: running it twice gives the same
+    /// environment, and a run that died is finished. Takes the environment's lease; refuses
+    /// anything that is not this environment's ([`Error::NotOwned`]); on failure, what this
+    /// run created is removed again.
     pub async fn create(
         &self,
         profile: &Profile,
@@ -393,77 +780,160 @@ impl Environment {
         image_uri: &str,
         options: &CreateOptions,
     ) -> Result<Outcome> {
-        let env = EnvironmentName::new(name)?;
-        let names = EnvironmentNames::derive(profile, &env)?;
+        let names = self.validate(profile, name)?;
         let image = ImageRef::parse(image_uri)?;
         let now = options.now.unwrap_or_else(now_epoch);
-        let run = Run {
-            profile,
-            names,
-            journal: Mutex::new(Vec::new()),
-            changes: Mutex::new(Vec::new()),
+        let run = self.run(profile, names, "create", now);
+        if options.dry_run {
+            return self.plan_create(&run, &image, image_uri, options).await;
+        }
+        let reads = match self.create_first(&run, &image, image_uri, options).await {
+            Ok(reads) => reads,
+            Err(e) => return Err(self.undo(&run, e).await),
         };
-        let result = self
-            .create_inner(&run, &image, image_uri, options, now)
-            .await;
+        let host = reads.host.clone();
+        let result = tokio::select! {
+            r = self.create_rest(&run, reads, image_uri, options) => r,
+            lost = run.lease.keep() => Err(lost),
+        };
         match result {
-            Ok(host) => {
-                let outcome = run.outcome(Some(host.clone()), options.dry_run);
-                if let (Some(timeout), false) = (options.wait_stable, options.dry_run) {
-                    self.wait_stable(profile, &run.names.resource, timeout)
-                        .await?;
-                }
-                tracing::info!(profile = %profile.name, env = %env, dry_run = options.dry_run, "environment created");
-                Ok(outcome)
+            Ok(()) => {
+                tracing::info!(profile = %profile.name, env = %run.names.env, run = %run.run, "environment created");
+                Ok(run.outcome(Some(host), false))
             }
-            Err(cause) => {
-                let journal = std::mem::take(&mut *lock(&run.journal));
-                tracing::warn!(error = %cause, undo = journal.len(), "create failed, rolling back");
-                let leftover = self.rollback(&run, journal).await;
-                if leftover.is_empty() {
-                    Err(cause)
-                } else {
-                    Err(Error::RollbackIncomplete {
-                        cause: Box::new(cause),
-                        leftover,
-                    })
-                }
+            Err(e) => Err(self.undo(&run, e).await),
+        }
+    }
+
+    /// Rolls back what the journal holds (nothing after a lost lease), then returns `cause`
+    /// (or the rollback's failure).
+    async fn undo(&self, run: &Run<'_>, cause: Error) -> Error {
+        let journal = run.take_journal();
+        if journal.is_empty() || matches!(cause, Error::LeaseLost { .. }) {
+            return cause;
+        }
+        tracing::warn!(error = %cause, undo = journal.len(), "create failed, rolling back");
+        let leftover = tokio::select! {
+            left = self.rollback(run, journal) => left,
+            lost = run.lease.keep() => vec![lost.to_string()],
+        };
+        if leftover.is_empty() {
+            cause
+        } else {
+            Error::RollbackIncomplete {
+                cause: Box::new(cause),
+                leftover,
             }
         }
     }
 
-    async fn create_inner(
+    fn lease_update(&self, run: &Run<'_>, status: &str) -> ItemUpdate {
+        ItemUpdate::default()
+            .set(lease::STATUS, AttrValue::S(status.into()))
+            .set(lease::RUN, AttrValue::S(run.run.to_string()))
+            .set(schema::KIND, AttrValue::S("environment".into()))
+            .set_if_absent(schema::LAST_UPDATED, AttrValue::N(run.now.to_string()))
+    }
+
+    /// Takes the lease, waiting for another holder up to the lease options' `wait`.
+    async fn wait_lease(&self, run: &Run<'_>, update: &ItemUpdate) -> Result<Option<Item>> {
+        let started = tokio::time::Instant::now();
+        loop {
+            match run.lease.try_acquire(update).await {
+                Ok(old) => {
+                    run.journal(Undo::State { old: old.clone() });
+                    return Ok(old);
+                }
+                Err(Refused::Retry) => tokio::task::yield_now().await,
+                Err(Refused::Held(holder)) => {
+                    let waited = started.elapsed();
+                    if waited >= self.lease.wait {
+                        return Err(run.lease.busy(holder));
+                    }
+                    if let Some(progress) = &run.progress {
+                        progress(&Progress::Lease(holder.clone()));
+                    }
+                    let until_expiry = u64::try_from(holder.expires_at_ms - lease::now_ms())
+                        .map(|ms| Duration::from_millis(ms + 1))
+                        .unwrap_or(Duration::ZERO);
+                    let pause = self
+                        .lease
+                        .poll
+                        .min(until_expiry)
+                        .min(self.lease.wait - waited)
+                        .max(Duration::from_millis(1));
+                    tokio::time::sleep(pause).await;
+                }
+                Err(refused) => return Err(self.refused(run, refused)),
+            }
+        }
+    }
+
+    fn refused(&self, run: &Run<'_>, refused: Refused) -> Error {
+        match refused {
+            Refused::Held(holder) => run.lease.busy(holder),
+            Refused::NotEden => Error::NotOwned {
+                kind: ResourceKind::StateItem,
+                resource: run.state_id(&self.table),
+                owner: crate::ownership::ForeignOwner::Unrecorded,
+            },
+            Refused::Retry => run.lease.lost("the state item kept changing"),
+            Refused::Store(e) => run.lease.store_error(e),
+        }
+    }
+
+    /// Round 1: the lease (and `creating` state), beside the reads. When the lease is held
+    /// elsewhere, waits for it and reads again.
+    async fn create_first(
         &self,
         run: &Run<'_>,
         image: &ImageRef,
         image_uri: &str,
         options: &CreateOptions,
-        now: i64,
-    ) -> Result<String> {
+    ) -> Result<CreateReads> {
+        let update = self.lease_update(run, "creating");
+        let (taken, reads) = tokio::join!(
+            run.lease.try_acquire(&update),
+            self.create_reads(run, image, image_uri, options)
+        );
+        let (old, reads) = match taken {
+            Ok(old) => {
+                run.journal(Undo::State { old: old.clone() });
+                (old, reads)
+            }
+            Err(Refused::Held(_) | Refused::Retry) => {
+                let old = self.wait_lease(run, &update).await?;
+                // What was read before the wait may be stale.
+                lock(&run.changes).clear();
+                (old, self.create_reads(run, image, image_uri, options).await)
+            }
+            Err(refused) => return Err(self.refused(run, refused)),
+        };
+        let mut reads = reads?;
+        reads.old_state = old;
+        Ok(reads)
+    }
+
+    /// The reads of round 1, and every check they allow.
+    async fn create_reads(
+        &self,
+        run: &Run<'_>,
+        image: &ImageRef,
+        image_uri: &str,
+        options: &CreateOptions,
+    ) -> Result<CreateReads> {
         let p = run.profile;
         let c = &self.cloud;
         let names = &run.names;
         let reference = &p.reference_service_arn;
         let alb_arn = &p.master_alb_arn.arn;
-        let doc_id = format!("s3://{}/{}", p.endpoint_s3_bucket_name, p.endpoint_s3_key);
-
-        // Round 1: everything that depends only on the profile.
-        let (_, ref_service, alb, https, zone, existing_tg, existing_service, document, _table) = tokio::try_join!(
+        let (_, found, alb, https, zone, page, service, family, document) = tokio::try_join!(
             self.check_image(run, image, image_uri),
             async {
-                let svc = c
-                    .ecs
+                c.ecs
                     .describe_service(&reference.cluster, &reference.service)
                     .await
-                    .map_err(|e| Error::cloud(Step::ReadReference, &reference.arn, e))?;
-                match svc {
-                    Some(s) if s.status == "ACTIVE" => Ok(s),
-                    _ => Err(Error::Conflict {
-                        step: Step::ReadReference,
-                        resource: reference.arn.clone(),
-                        message: "the reference service does not exist or is not ACTIVE".into(),
-                    }),
-                }
+                    .map_err(|e| Error::cloud(Step::ReadReference, &reference.arn, e))
             },
             async {
                 c.elb
@@ -475,7 +945,7 @@ impl Environment {
             self.zone_name(p),
             async {
                 c.elb
-                    .describe_target_group_by_name(&names.target_group)
+                    .list_target_groups(None)
                     .await
                     .map_err(|e| Error::cloud(Step::TargetGroup, &names.target_group, e))
             },
@@ -486,79 +956,961 @@ impl Environment {
                     .map_err(|e| Error::cloud(Step::Service, &names.resource, e))
             },
             async {
-                c.documents
-                    .get(&p.endpoint_s3_bucket_name, &p.endpoint_s3_key)
+                c.ecs
+                    .describe_latest_task_definition(&names.resource)
                     .await
-                    .map_err(|e| Error::cloud(Step::Endpoints, &doc_id, e))
+                    .map_err(|e| Error::cloud(Step::TaskDefinition, &names.resource, e))
+            },
+            self.read_document(run),
+        )?;
+        let reference_service = decide::reference(found, &reference.arn)?;
+        decide::reference_resources(&reference_service, names)?;
+        let target = decide::target_of(&reference_service)?;
+        let (spec, left_out) =
+            decide::service_spec(&reference_service, &target, options.leave_out_uncopyable)?;
+        let service_plan = decide::service(service.as_ref(), &run.owner)?;
+        decide::family(family.as_ref(), &run.owner)?;
+        let host = names.host(&zone)?;
+        if run
+            .owner
+            .txt_record(&host)
+            .values
+            .iter()
+            .any(|v| v.len() > 257)
+        {
+            return Err(Error::Conflict {
+                step: Step::Dns,
+                resource: host,
+                message: "the profile name is too long for the DNS ownership record (255 \
+                          characters with the environment name)"
+                    .into(),
+            });
+        }
+        // The document is checked, and the entry's owner, before anything is written.
+        let doc = self.parse_document(run, document.as_ref())?;
+        decide::endpoint_upsert(&doc, p, &names.endpoint_entry, &host, &run.owner)?;
+        let ref_tg = target.target_group_arn.clone().unwrap_or_default();
+        let groups = decide::find_groups(
+            &page.items,
+            page.next.is_none(),
+            &ref_tg,
+            &names.target_group,
+        );
+        Ok(CreateReads {
+            reference: reference_service,
+            target,
+            spec,
+            left_out,
+            alb,
+            https,
+            host,
+            groups,
+            service_plan,
+            document,
+            old_state: None,
+        })
+    }
+
+    async fn read_document(&self, run: &Run<'_>) -> Result<Option<StoredDocument>> {
+        let p = run.profile;
+        self.cloud
+            .documents
+            .get(&p.endpoint_s3_bucket_name, &p.endpoint_s3_key)
+            .await
+            .map_err(|e| Error::cloud(Step::Endpoints, run.doc_id(), e))
+    }
+
+    fn parse_document(
+        &self,
+        run: &Run<'_>,
+        document: Option<&StoredDocument>,
+    ) -> Result<EndpointsDocument> {
+        EndpointsDocument::parse(document.map(|d| d.bytes.as_slice())).map_err(|source| {
+            Error::Document {
+                resource: run.doc_id(),
+                source,
+            }
+        })
+    }
+
+    /// Rounds 2 to 5, under the lease.
+    async fn create_rest(
+        &self,
+        run: &Run<'_>,
+        r: CreateReads,
+        image_uri: &str,
+        options: &CreateOptions,
+    ) -> Result<()> {
+        let c = &self.cloud;
+        let p = run.profile;
+        let host = r.host.clone();
+        let ref_tg_arn = r.target.target_group_arn.clone().unwrap_or_default();
+        let container = r.target.container_name.clone().unwrap_or_default();
+
+        // Round 2: the target group, what the writes copy from, what routes the host.
+        let (ref_td, attributes, rules, a, txt, group) = tokio::join!(
+            async {
+                c.ecs
+                    .describe_task_definition(&r.reference.spec.task_definition)
+                    .await
+                    .map_err(|e| {
+                        Error::cloud(Step::ReadReference, &r.reference.spec.task_definition, e)
+                    })
             },
             async {
-                if options.dry_run {
-                    return Ok(false);
+                if r.groups.environment.is_some() {
+                    return Ok(BTreeMap::new());
                 }
-                c.state
-                    .ensure_table(&self.table)
+                c.elb
+                    .target_group_attributes(&ref_tg_arn)
                     .await
-                    .map(|_| true)
-                    .map_err(|e| Error::cloud(Step::State, &self.table, e))
+                    .map_err(|e| Error::cloud(Step::ReadReference, &ref_tg_arn, e))
             },
-        )?;
-        let host = names.host(&zone)?;
-        let target = ref_service
-            .spec
-            .load_balancers
-            .iter()
-            .find(|lb| lb.target_group_arn.is_some() && lb.container_name.is_some())
-            .cloned()
-            .ok_or_else(|| Error::Conflict {
-                step: Step::ReadReference,
-                resource: reference.arn.clone(),
-                message: "the reference service has no load balancer (target group and container)"
-                    .into(),
-            })?;
-        if options.dry_run {
-            self.plan_create(
-                run,
-                &ref_service,
-                &https,
-                &host,
-                existing_tg,
-                existing_service,
-                document,
-                &alb,
-            )
-            .await?;
-            return Ok(host);
-        }
-
-        let core = self.create_core(
-            run,
-            &ref_service,
-            &target,
-            &https,
-            &host,
-            existing_tg,
-            existing_service,
-            image_uri,
-            options,
-            now,
+            self.all_rules(&r.https.arn),
+            self.find_record(p, &host, "A"),
+            self.find_record(p, &host, "TXT"),
+            self.second_round_group(run, &r.groups, &ref_tg_arn),
         );
-        let dns = self.upsert_dns(run, &host, &alb);
-        let endpoints = self.update_endpoints(run, &host, document);
-        let state = self.put_state(run, &host, now);
-        let (core, dns, endpoints, state) = tokio::join!(core, dns, endpoints, state);
-        let mut first = None;
-        for r in [core, dns, endpoints, state] {
-            if let Err(e) = r {
-                if first.is_none() {
-                    first = Some(e);
-                } else {
-                    tracing::warn!(error = %e, "another step failed too");
+        let group = group?;
+        let (ref_td, attributes, rules) = (ref_td?, attributes?, rules?);
+        let wanted = decide::wanted_record(&host, &r.alb);
+        let dns_plan = decide::dns(a?.as_ref(), txt?.as_ref(), &wanted, &run.owner)?;
+        if !ref_td.containers.iter().any(|ct| ct.name == container) {
+            return Err(Error::Conflict {
+                step: Step::ReadReference,
+                resource: ref_td.arn.clone(),
+                message: format!(
+                    "no container named {container:?} (the reference load balancer's container)"
+                ),
+            });
+        }
+        let routing: Vec<String> = decide::host_rules(&rules, &host)
+            .iter()
+            .map(|r| r.arn.clone())
+            .collect();
+
+        // Round 3: the revision; the rule (or its owner); whether this run made the group.
+        let (td, verified, rule) = tokio::join!(
+            self.register_task_definition(run, &ref_td, &container, image_uri),
+            self.verify_group(run, &group),
+            self.third_round_rule(run, &r.https, &host, &rules, &routing, &group),
+        );
+        let td = td?;
+        let (tg, tg_created) = verified?;
+        let rule = rule?;
+
+        // Round 4: the service (the rule first, on the slow path), the copied attributes.
+        let (service, attrs) = tokio::join!(
+            async {
+                let rule_arn = match rule {
+                    RuleState::Done(arn) => arn,
+                    RuleState::AfterGroup => {
+                        self.create_rule(run, &r.https, &host, &tg, &rules).await?
+                    }
+                };
+                let svc = self.ensure_service(run, &r, &td, &tg, options).await?;
+                Ok::<_, Error>((rule_arn, svc))
+            },
+            async {
+                if !tg_created || attributes.is_empty() {
+                    return Ok(());
                 }
+                c.elb
+                    .modify_target_group_attributes(&tg.arn, &attributes)
+                    .await
+                    .map_err(|e| Error::cloud(Step::TargetGroup, &tg.arn, e))
+            }
+        );
+        let (rule_arn, service) = service?;
+        attrs?;
+
+        if let Some(timeout) = options.wait_stable {
+            match self
+                .wait_stable(run, &p.target_cluster, &run.names.resource, timeout)
+                .await
+            {
+                Ok(()) => {}
+                Err(Error::Timeout {
+                    step,
+                    resource,
+                    waited,
+                    ..
+                }) => {
+                    return Err(self
+                        .keep_unpublished(run, &host, step, resource, waited)
+                        .await);
+                }
+                Err(e) => return Err(e),
             }
         }
-        match first {
-            Some(e) => Err(e),
-            None => Ok(host),
+
+        // Round 5: publish, now that the service exists; the ready state releases the lease.
+        let manifest = [
+            (attr::TARGET_GROUP, tg.arn.clone()),
+            (attr::RULE, rule_arn),
+            (attr::SERVICE, service),
+        ];
+        self.publish(
+            run,
+            &host,
+            &r.alb,
+            dns_plan,
+            r.document,
+            r.old_state.is_some(),
+            &manifest,
+        )
+        .await
+    }
+
+    /// Round 2 for the target group: reads its owner when it exists, creates it when it is
+    /// known to be absent.
+    async fn second_round_group(
+        &self,
+        run: &Run<'_>,
+        groups: &GroupsFound,
+        reference_arn: &str,
+    ) -> Result<GroupState> {
+        let elb = &self.cloud.elb;
+        let name = &run.names.target_group;
+        if let Some(tg) = &groups.environment {
+            self.check_group_owner(run, tg).await?;
+            return Ok(GroupState::Existing(tg.clone()));
+        }
+        if groups.complete {
+            let reference = groups.reference.clone().ok_or_else(|| Error::Conflict {
+                step: Step::ReadReference,
+                resource: reference_arn.to_owned(),
+                message: "the reference target group does not exist".into(),
+            })?;
+            return self.create_group(run, &reference).await;
+        }
+        // More target groups than one page: look both up by name and ARN.
+        let (existing, reference) = tokio::try_join!(
+            async {
+                elb.describe_target_group_by_name(name)
+                    .await
+                    .map_err(|e| Error::cloud(Step::TargetGroup, name, e))
+            },
+            async {
+                elb.describe_target_group(reference_arn)
+                    .await
+                    .map_err(|e| Error::cloud(Step::ReadReference, reference_arn, e))
+            },
+        )?;
+        if let Some(tg) = existing {
+            self.check_group_owner(run, &tg).await?;
+            return Ok(GroupState::Existing(tg));
+        }
+        let reference = reference.ok_or_else(|| Error::Conflict {
+            step: Step::ReadReference,
+            resource: reference_arn.to_owned(),
+            message: "the reference target group does not exist".into(),
+        })?;
+        Ok(GroupState::Later(reference))
+    }
+
+    async fn group_tags(&self, arn: &str) -> Result<Vec<Tag>> {
+        let mut tags = self
+            .cloud
+            .elb
+            .describe_tags(&[arn.to_owned()])
+            .await
+            .map_err(|e| Error::cloud(Step::TargetGroup, arn, e))?;
+        Ok(tags.remove(arn).unwrap_or_default())
+    }
+
+    async fn check_group_owner(&self, run: &Run<'_>, tg: &TargetGroup) -> Result<()> {
+        let tags = self.group_tags(&tg.arn).await?;
+        decide::target_group(tg, &tags, &run.owner)
+    }
+
+    /// CreateTargetGroup with this run's owner tags. AWS answers an existing group with the
+    /// same settings instead of creating one, so the answer is verified by its tags.
+    async fn create_group(&self, run: &Run<'_>, reference: &TargetGroup) -> Result<GroupState> {
+        let name = &run.names.target_group;
+        let created = self
+            .cloud
+            .elb
+            .create_target_group(CreateTargetGroup {
+                name: name.clone(),
+                spec: reference.spec.clone(),
+                tags: run.tags(),
+            })
+            .await;
+        match created {
+            Ok(tg) => {
+                run.journal(Undo::TargetGroupUnverified(tg.arn.clone()));
+                Ok(GroupState::Answered(tg))
+            }
+            // Created meanwhile with other settings (moto answers this even for equal ones).
+            Err(e) if e.is(&[codes::DUPLICATE_TARGET_GROUP_NAME]) => {
+                let tg = self
+                    .cloud
+                    .elb
+                    .describe_target_group_by_name(name)
+                    .await
+                    .map_err(|e| Error::cloud(Step::TargetGroup, name, e))?
+                    .ok_or_else(|| Error::cloud(Step::TargetGroup, name, e))?;
+                self.check_group_owner(run, &tg).await?;
+                Ok(GroupState::Existing(tg))
+            }
+            Err(e) if e.is(&[codes::TOO_MANY_TARGET_GROUPS]) => Err(Error::AlbFull {
+                alb: run.profile.master_alb_arn.arn.clone(),
+                code: e.code,
+                message: e.message,
+            }),
+            Err(e) => Err(Error::cloud(Step::TargetGroup, name, e)),
+        }
+    }
+
+    /// Round 3 for the target group: whether this run created the group CreateTargetGroup
+    /// answered (its `eden:run` tag), or creates it on the slow path. Returns the group and
+    /// whether this run created it.
+    async fn verify_group(&self, run: &Run<'_>, group: &GroupState) -> Result<(TargetGroup, bool)> {
+        let tg = match group {
+            GroupState::Existing(tg) => {
+                run.record(ResourceKind::TargetGroup, &tg.arn, Action::Reused, None);
+                return Ok((tg.clone(), false));
+            }
+            GroupState::Answered(tg) => tg.clone(),
+            GroupState::Later(reference) => match self.create_group(run, reference).await? {
+                GroupState::Answered(tg) => tg,
+                GroupState::Existing(tg) | GroupState::Later(tg) => {
+                    run.record(ResourceKind::TargetGroup, &tg.arn, Action::Reused, None);
+                    return Ok((tg, false));
+                }
+            },
+        };
+        let tags = self.group_tags(&tg.arn).await?;
+        let verdict = Verdict::of_tags(&tags, &run.owner);
+        if verdict.created_by(&run.run) {
+            run.rejournal_target_group(&tg.arn, Some(Undo::TargetGroup(tg.arn.clone())));
+            run.record(ResourceKind::TargetGroup, &tg.arn, Action::Created, None);
+            return Ok((tg, true));
+        }
+        // It existed: not this run's to remove.
+        run.rejournal_target_group(&tg.arn, None);
+        decide::target_group(&tg, &tags, &run.owner)?;
+        run.record(
+            ResourceKind::TargetGroup,
+            &tg.arn,
+            Action::Reused,
+            Some("created by an earlier run".into()),
+        );
+        Ok((tg, false))
+    }
+
+    /// Round 3 for the rule: creates it when nothing routes the host (and the group is
+    /// known), or reads the owner of what routes it.
+    async fn third_round_rule(
+        &self,
+        run: &Run<'_>,
+        https: &Listener,
+        host: &str,
+        rules: &[Rule],
+        routing: &[String],
+        group: &GroupState,
+    ) -> Result<RuleState> {
+        if routing.is_empty() {
+            return match group.group() {
+                Some(tg) => Ok(RuleState::Done(
+                    self.create_rule(run, https, host, tg, rules).await?,
+                )),
+                None => Ok(RuleState::AfterGroup),
+            };
+        }
+        let tags = self.rule_tags(routing).await?;
+        let tg_arn = match group {
+            GroupState::Existing(tg) | GroupState::Answered(tg) => Some(tg.arn.as_str()),
+            GroupState::Later(_) => None,
+        };
+        match decide::rule(rules, host, tg_arn, &tags, &run.owner)? {
+            RulePlan::Reuse(rule) => {
+                run.record(
+                    ResourceKind::ListenerRule,
+                    &rule.arn,
+                    Action::Reused,
+                    rule.priority.map(|p| format!("priority {p}")),
+                );
+                Ok(RuleState::Done(rule.arn))
+            }
+            // Ours routes no host here, yet the host is routed: decide::rule refused that.
+            RulePlan::Create { .. } => Ok(RuleState::AfterGroup),
+        }
+    }
+
+    async fn rule_tags(&self, arns: &[String]) -> Result<BTreeMap<String, Vec<Tag>>> {
+        let mut out = BTreeMap::new();
+        for chunk in arns.chunks(20) {
+            let tags = self
+                .cloud
+                .elb
+                .describe_tags(chunk)
+                .await
+                .map_err(|e| Error::cloud(Step::ListenerRule, chunk.join(", "), e))?;
+            out.extend(tags);
+        }
+        Ok(out)
+    }
+
+    /// Creates the host rule at the lowest free priority, retrying on `PriorityInUse`.
+    async fn create_rule(
+        &self,
+        run: &Run<'_>,
+        https: &Listener,
+        host: &str,
+        tg: &TargetGroup,
+        rules: &[Rule],
+    ) -> Result<String> {
+        let mut used: Vec<Rule> = rules.to_vec();
+        let alb = &run.profile.master_alb_arn.arn;
+        for attempt in 0..PRIORITY_ATTEMPTS {
+            // The lowest free priority first (reusing freed ones); after a conflict, a random
+            // one of the lowest few, so concurrent creates stop colliding.
+            let free = decide::free_priorities(&used, 8);
+            let Some(&priority) = (if attempt == 0 {
+                free.first()
+            } else {
+                free.get(fastrand::usize(0..free.len().max(1)))
+            }) else {
+                return Err(Error::AlbFull {
+                    alb: alb.clone(),
+                    code: codes::TOO_MANY_RULES.into(),
+                    message: "no free rule priority".into(),
+                });
+            };
+            let created = self
+                .cloud
+                .elb
+                .create_rule(CreateRule {
+                    listener_arn: https.arn.clone(),
+                    priority,
+                    host: host.to_owned(),
+                    target_group_arn: tg.arn.clone(),
+                    tags: run.tags(),
+                })
+                .await;
+            match created {
+                Ok(rule) => {
+                    run.journal(Undo::Rule(rule.arn.clone()));
+                    run.record(
+                        ResourceKind::ListenerRule,
+                        &rule.arn,
+                        Action::Created,
+                        Some(format!("priority {priority}")),
+                    );
+                    return Ok(rule.arn);
+                }
+                Err(e) if e.is(&[codes::PRIORITY_IN_USE]) => {
+                    used.push(Rule {
+                        priority: Some(priority),
+                        ..Rule::default()
+                    });
+                    if attempt % 4 == 3 {
+                        // Refresh: others may also have freed priorities.
+                        used = self.all_rules(&https.arn).await?;
+                    }
+                    jitter(attempt).await;
+                }
+                Err(e) if e.is(&[codes::TOO_MANY_RULES, codes::TOO_MANY_TARGET_GROUPS]) => {
+                    return Err(Error::AlbFull {
+                        alb: alb.clone(),
+                        code: e.code,
+                        message: e.message,
+                    });
+                }
+                Err(e) => return Err(Error::cloud(Step::ListenerRule, host, e)),
+            }
+        }
+        Err(Error::Contention {
+            step: Step::ListenerRule,
+            resource: host.to_owned(),
+            attempts: PRIORITY_ATTEMPTS,
+        })
+    }
+
+    async fn register_task_definition(
+        &self,
+        run: &Run<'_>,
+        reference: &TaskDefinition,
+        container: &str,
+        image_uri: &str,
+    ) -> Result<TaskDefinition> {
+        let family = &run.names.resource;
+        let td = self
+            .cloud
+            .ecs
+            .register_task_definition(RegisterTaskDefinition {
+                base: reference.arn.clone(),
+                family: family.clone(),
+                images: vec![crate::api::ContainerImage {
+                    name: container.to_owned(),
+                    image: image_uri.to_owned(),
+                }],
+                tags: run.tags(),
+            })
+            .await
+            .map_err(|e| Error::cloud(Step::TaskDefinition, family, e))?;
+        run.journal(Undo::TaskDefinition(td.arn.clone()));
+        run.record(
+            ResourceKind::TaskDefinition,
+            &td.arn,
+            Action::Created,
+            Some(format!("revision {} from {}", td.revision, reference.arn)),
+        );
+        Ok(td)
+    }
+
+    /// Creates the service, or points the existing one at the new revision; returns its ARN.
+    async fn ensure_service(
+        &self,
+        run: &Run<'_>,
+        r: &CreateReads,
+        td: &TaskDefinition,
+        tg: &TargetGroup,
+        options: &CreateOptions,
+    ) -> Result<String> {
+        let p = run.profile;
+        let name = &run.names.resource;
+        let ecs = &self.cloud.ecs;
+        let mut plan = r.service_plan.clone();
+        if plan == ServicePlan::CreateAfterDraining {
+            let timeout = options.draining_timeout.unwrap_or(Duration::from_secs(600));
+            let now = self
+                .wait_inactive(run, &p.target_cluster, name, timeout)
+                .await?;
+            plan = decide::service(now.as_ref(), &run.owner)?;
+        }
+        let left_out =
+            (!r.left_out.is_empty()).then(|| format!("left out: {}", r.left_out.join("; ")));
+        if let ServicePlan::Update { previous } = plan {
+            let svc = ecs
+                .update_service(&p.target_cluster, name, &td.arn, true)
+                .await
+                .map_err(|e| Error::cloud(Step::Service, name, e))?;
+            run.journal(Undo::ServiceUpdated {
+                cluster: p.target_cluster.clone(),
+                name: name.clone(),
+                previous,
+            });
+            run.record(
+                ResourceKind::Service,
+                &svc.arn,
+                Action::Updated,
+                Some(format!("deploying {}", td.arn)),
+            );
+            return Ok(svc.arn);
+        }
+        let mut spec = r.spec.clone();
+        spec.task_definition = td.arn.clone();
+        spec.load_balancers = vec![ServiceLoadBalancer {
+            target_group_arn: Some(tg.arn.clone()),
+            container_name: r.target.container_name.clone(),
+            container_port: r.target.container_port,
+        }];
+        let svc = ecs
+            .create_service(CreateService {
+                cluster: p.target_cluster.clone(),
+                name: name.clone(),
+                spec,
+                tags: run.tags(),
+            })
+            .await
+            .map_err(|e| Error::cloud(Step::Service, name, e))?;
+        run.journal(Undo::ServiceCreated {
+            cluster: p.target_cluster.clone(),
+            name: name.clone(),
+        });
+        run.record(ResourceKind::Service, &svc.arn, Action::Created, left_out);
+        Ok(svc.arn)
+    }
+
+    /// Polls until the service is INACTIVE or gone; returns what is left of it.
+    async fn wait_inactive(
+        &self,
+        run: &Run<'_>,
+        cluster: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Option<Service>> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let svc = self
+                .cloud
+                .ecs
+                .describe_service(cluster, name)
+                .await
+                .map_err(|e| Error::cloud(Step::Wait, name, e))?;
+            match svc {
+                Some(s) if s.status == "DRAINING" => {}
+                other => return Ok(other),
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    step: Step::Wait,
+                    resource: name.to_owned(),
+                    waited: started.elapsed(),
+                    outcome: None,
+                });
+            }
+            run.waiting(format!("service {name} to finish draining"), "DRAINING");
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    /// Polls until the service is stable; a `FAILED` rollout fails with the service's events.
+    async fn wait_stable(
+        &self,
+        run: &Run<'_>,
+        cluster: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let svc = self
+                .cloud
+                .ecs
+                .describe_service(cluster, name)
+                .await
+                .map_err(|e| Error::cloud(Step::Wait, name, e))?;
+            if let Some(s) = &svc {
+                if s.rollout_failed() {
+                    let reason = s
+                        .deployments
+                        .iter()
+                        .find(|d| d.status == "PRIMARY")
+                        .and_then(|d| d.rollout_state_reason.clone())
+                        .unwrap_or_else(|| "rollout FAILED".into());
+                    return Err(Error::RolloutFailed {
+                        service: s.arn.clone(),
+                        reason,
+                        events: s.events.iter().take(5).map(|e| e.message.clone()).collect(),
+                    });
+                }
+                if s.is_stable() {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    step: Step::Wait,
+                    resource: name.to_owned(),
+                    waited: started.elapsed(),
+                    outcome: None,
+                });
+            }
+            let status = svc.as_ref().map_or_else(
+                || "not found".to_owned(),
+                |s| {
+                    let d = s.deployments.first();
+                    format!(
+                        "{} running of {} ({})",
+                        d.map_or(s.running_count, |d| d.running_count),
+                        d.map_or(s.spec.desired_count, |d| d.desired_count),
+                        d.and_then(|d| d.rollout_state.clone())
+                            .unwrap_or_else(|| s.status.clone())
+                    )
+                },
+            );
+            run.waiting(format!("service {name} to become stable"), status);
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    /// The service did not become stable in time: keep what was made, unpublished, release
+    /// the lease (the state stays `creating`), and say what was done.
+    async fn keep_unpublished(
+        &self,
+        run: &Run<'_>,
+        host: &str,
+        step: Step,
+        resource: String,
+        waited: Duration,
+    ) -> Error {
+        run.take_journal();
+        let release = ItemUpdate::default()
+            .remove(lease::LEASE_HOLDER)
+            .remove(lease::LEASE_UNTIL)
+            .remove(lease::LEASE_OPERATION);
+        if let Err(e) = self
+            .cloud
+            .state
+            .update_item_when(
+                &self.table,
+                &run.profile.name,
+                run.names.env.as_str(),
+                &release,
+                &run.lease.held(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the lease; it expires on its own");
+        }
+        let note =
+            Some("not published: the service is not stable yet; create again to finish".to_owned());
+        run.record(
+            ResourceKind::DnsRecord,
+            format!("{host} A"),
+            Action::Deferred,
+            note.clone(),
+        );
+        run.record(
+            ResourceKind::EndpointsEntry,
+            run.entry_id(),
+            Action::Deferred,
+            note.clone(),
+        );
+        run.record(
+            ResourceKind::StateItem,
+            run.state_id(&self.table),
+            Action::Deferred,
+            Some("left `creating`".into()),
+        );
+        Error::Timeout {
+            step,
+            resource,
+            waited,
+            outcome: Some(Box::new(run.outcome(Some(host.to_owned()), false))),
+        }
+    }
+
+    /// Round 5: the DNS record, the endpoints entry and the `ready` state (which releases the
+    /// lease), at once. When publishing failed but the state went through, the lease is taken
+    /// back to roll back, unless another run took the environment meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
+        &self,
+        run: &Run<'_>,
+        host: &str,
+        alb: &LoadBalancer,
+        dns: DnsPlan,
+        document: Option<StoredDocument>,
+        existed: bool,
+        manifest: &[(&str, String)],
+    ) -> Result<()> {
+        let (dns, endpoints, ready) = tokio::join!(
+            self.publish_dns(run, host, alb, dns),
+            self.publish_endpoint(run, host, document),
+            self.write_ready(run, host, existed, manifest),
+        );
+        match (ready, dns.and(endpoints)) {
+            (Ok(()), Ok(())) => {
+                run.take_journal();
+                Ok(())
+            }
+            (Ok(()), Err(e)) => {
+                // Released: take the lease back to roll back, unless someone else has it.
+                let back = ItemUpdate::default()
+                    .set(lease::LEASE_HOLDER, AttrValue::S(run.run.to_string()))
+                    .set(
+                        lease::LEASE_UNTIL,
+                        AttrValue::N((lease::now_ms() + self.lease.ttl_ms()).to_string()),
+                    )
+                    .set(lease::LEASE_OPERATION, AttrValue::S("create".into()));
+                let ours = ItemCondition::All(vec![
+                    ItemCondition::equals(lease::RUN, run.run.as_str()),
+                    ItemCondition::Missing(lease::LEASE_UNTIL.into()),
+                ]);
+                match self
+                    .cloud
+                    .state
+                    .update_item_when(
+                        &self.table,
+                        &run.profile.name,
+                        run.names.env.as_str(),
+                        &back,
+                        &ours,
+                    )
+                    .await
+                {
+                    Ok(_) => Err(e),
+                    Err(_) => {
+                        run.take_journal();
+                        Err(e)
+                    }
+                }
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn find_record(&self, p: &Profile, host: &str, kind: &str) -> Result<Option<DnsRecord>> {
+        self.cloud
+            .dns
+            .find_record(&p.dynamic_zone_id, host, kind)
+            .await
+            .map_err(|e| Error::cloud(Step::Dns, format!("{host} {kind}"), e))
+    }
+
+    async fn publish_dns(
+        &self,
+        run: &Run<'_>,
+        host: &str,
+        alb: &LoadBalancer,
+        mut plan: DnsPlan,
+    ) -> Result<()> {
+        let p = run.profile;
+        let zone = &p.dynamic_zone_id;
+        let wanted = decide::wanted_record(host, alb);
+        let id = format!("{host} A");
+        for attempt in 0..DNS_ATTEMPTS {
+            let (changes, undo, action) = match &plan {
+                DnsPlan::Reuse => {
+                    run.record(ResourceKind::DnsRecord, id, Action::Reused, None);
+                    return Ok(());
+                }
+                DnsPlan::Create { with_txt } => {
+                    let mut records = vec![wanted.clone()];
+                    if *with_txt {
+                        records.push(run.owner.txt_record(host));
+                    }
+                    let changes = records
+                        .iter()
+                        .map(|r| RecordChange::new(ChangeAction::Create, r.clone()))
+                        .collect::<Vec<_>>();
+                    (changes, Undo::DnsCreated(records), Action::Created)
+                }
+                DnsPlan::Update { old } => (
+                    vec![RecordChange::new(ChangeAction::Upsert, wanted.clone())],
+                    Undo::DnsUpdated(old.clone()),
+                    Action::Updated,
+                ),
+            };
+            match self.cloud.dns.change_records(zone, &changes).await {
+                Ok(()) => {
+                    run.journal(undo);
+                    run.record(
+                        ResourceKind::DnsRecord,
+                        id,
+                        action,
+                        Some(format!("alias to {}, owner in TXT {host}", alb.dns_name)),
+                    );
+                    return Ok(());
+                }
+                // Written meanwhile by someone else: read again and decide again.
+                Err(e) if e.is(&[codes::INVALID_CHANGE_BATCH]) && attempt + 1 < DNS_ATTEMPTS => {
+                    let (a, txt) = tokio::try_join!(
+                        self.find_record(p, host, "A"),
+                        self.find_record(p, host, "TXT")
+                    )?;
+                    plan = decide::dns(a.as_ref(), txt.as_ref(), &wanted, &run.owner)?;
+                }
+                Err(e) => return Err(Error::cloud(Step::Dns, host, e)),
+            }
+        }
+        Err(Error::Contention {
+            step: Step::Dns,
+            resource: host.to_owned(),
+            attempts: DNS_ATTEMPTS,
+        })
+    }
+
+    async fn publish_endpoint(
+        &self,
+        run: &Run<'_>,
+        host: &str,
+        mut current: Option<StoredDocument>,
+    ) -> Result<()> {
+        let p = run.profile;
+        let docs = &self.cloud.documents;
+        for attempt in 0..CAS_ATTEMPTS {
+            let doc = self.parse_document(run, current.as_ref())?;
+            let (next, edit, previous) =
+                decide::endpoint_upsert(&doc, p, &run.names.endpoint_entry, host, &run.owner)?;
+            if !edit.changed() {
+                run.record(
+                    ResourceKind::EndpointsEntry,
+                    run.entry_id(),
+                    Action::Reused,
+                    Some(run.doc_id()),
+                );
+                return Ok(());
+            }
+            let mode = match &current {
+                Some(d) => PutMode::Update(d.etag.clone()),
+                None => PutMode::Create,
+            };
+            match docs
+                .put(
+                    &p.endpoint_s3_bucket_name,
+                    &p.endpoint_s3_key,
+                    next.to_bytes(),
+                    mode,
+                )
+                .await
+            {
+                Ok(_) => {
+                    run.journal(Undo::EndpointKey { previous });
+                    let action = match edit {
+                        Edit::AddedEntry | Edit::AddedKey => Action::Created,
+                        _ => Action::Updated,
+                    };
+                    run.record(
+                        ResourceKind::EndpointsEntry,
+                        run.entry_id(),
+                        action,
+                        Some(run.doc_id()),
+                    );
+                    return Ok(());
+                }
+                Err(e) if is_precondition(&e) => {
+                    jitter(attempt).await;
+                    current = self.read_document(run).await?;
+                }
+                Err(e) => return Err(Error::cloud(Step::Endpoints, run.doc_id(), e)),
+            }
+        }
+        Err(Error::Contention {
+            step: Step::Endpoints,
+            resource: run.doc_id(),
+            attempts: CAS_ATTEMPTS,
+        })
+    }
+
+    async fn write_ready(
+        &self,
+        run: &Run<'_>,
+        host: &str,
+        existed: bool,
+        manifest: &[(&str, String)],
+    ) -> Result<()> {
+        let mut update = ItemUpdate::default()
+            .set(lease::STATUS, AttrValue::S("ready".into()))
+            .set(attr::ENDPOINT, AttrValue::S(host.to_owned()))
+            .set(schema::LAST_UPDATED, AttrValue::N(run.now.to_string()))
+            .remove(lease::LEASE_HOLDER)
+            .remove(lease::LEASE_UNTIL)
+            .remove(lease::LEASE_OPERATION);
+        for (k, v) in manifest {
+            update = update.set(*k, AttrValue::S(v.clone()));
+        }
+        let id = run.state_id(&self.table);
+        match self
+            .cloud
+            .state
+            .update_item_when(
+                &self.table,
+                &run.profile.name,
+                run.names.env.as_str(),
+                &update,
+                &run.lease.held(),
+            )
+            .await
+        {
+            Ok(_) => {
+                let action = if existed {
+                    Action::Updated
+                } else {
+                    Action::Created
+                };
+                run.record(ResourceKind::StateItem, id, action, Some("ready".into()));
+                Ok(())
+            }
+            Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) => {
+                Err(run.lease.lost("it was gone when the environment was ready"))
+            }
+            Err(e) => Err(Error::cloud(Step::State, id, e)),
         }
     }
 
@@ -624,7 +1976,7 @@ impl Environment {
         let mut rules = Vec::new();
         let mut marker = None;
         loop {
-            let page = self
+            let page: Page<Rule> = self
                 .cloud
                 .elb
                 .describe_rules(listener, marker)
@@ -636,588 +1988,6 @@ impl Environment {
                 None => return Ok(rules),
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn create_core(
-        &self,
-        run: &Run<'_>,
-        reference: &Service,
-        target: &ServiceLoadBalancer,
-        https: &Listener,
-        host: &str,
-        existing_tg: Option<TargetGroup>,
-        existing_service: Option<Service>,
-        image_uri: &str,
-        options: &CreateOptions,
-        now: i64,
-    ) -> Result<()> {
-        let c = &self.cloud;
-        let p = run.profile;
-        let names = &run.names;
-        let ref_tg_arn = target.target_group_arn.clone().unwrap_or_default();
-        let container = target.container_name.clone().unwrap_or_default();
-        let tags = eden_tags(p, &names.env, now);
-
-        // Round 2: what the writes copy from.
-        let (ref_td, ref_tg, rules) = tokio::try_join!(
-            async {
-                c.ecs
-                    .describe_task_definition(&reference.spec.task_definition)
-                    .await
-                    .map_err(|e| {
-                        Error::cloud(Step::ReadReference, &reference.spec.task_definition, e)
-                    })
-            },
-            async {
-                if existing_tg.is_some() {
-                    return Ok(None);
-                }
-                let (tg, attributes) = tokio::try_join!(
-                    c.elb.describe_target_group(&ref_tg_arn),
-                    c.elb.target_group_attributes(&ref_tg_arn),
-                )
-                .map_err(|e| Error::cloud(Step::ReadReference, &ref_tg_arn, e))?;
-                let tg = tg.ok_or_else(|| Error::Conflict {
-                    step: Step::ReadReference,
-                    resource: ref_tg_arn.clone(),
-                    message: "the reference target group does not exist".into(),
-                })?;
-                Ok(Some((tg, attributes)))
-            },
-            self.all_rules(&https.arn),
-        )?;
-        if !ref_td.containers.iter().any(|ct| ct.name == container) {
-            return Err(Error::Conflict {
-                step: Step::ReadReference,
-                resource: ref_td.arn.clone(),
-                message: format!(
-                    "no container named {container:?} (the reference load balancer's container)"
-                ),
-            });
-        }
-
-        // Round 3: the task definition and the target group; both complete before any error
-        // is returned, so neither is left out of the journal.
-        let (td, tg) = tokio::join!(
-            self.register_task_definition(run, &ref_td, &container, image_uri, &tags),
-            self.ensure_target_group(run, existing_tg, ref_tg.as_ref().map(|(t, _)| t), &tags),
-        );
-        let td = td?;
-        let (tg, tg_created) = tg?;
-
-        // Round 4: the rule (ECS refuses a target group without a load balancer) and the
-        // copied attributes.
-        let attributes = ref_tg.map(|(_, a)| a).unwrap_or_default();
-        let (rule, attrs) = tokio::join!(
-            self.ensure_rule(run, https, host, &tg, &rules, &tags),
-            async {
-                if !tg_created || attributes.is_empty() {
-                    return Ok(());
-                }
-                c.elb
-                    .modify_target_group_attributes(&tg.arn, &attributes)
-                    .await
-                    .map_err(|e| Error::cloud(Step::TargetGroup, &tg.arn, e))
-            }
-        );
-        rule?;
-        attrs?;
-
-        // Round 5: the service.
-        self.ensure_service(
-            run,
-            reference,
-            target,
-            &td,
-            &tg,
-            existing_service,
-            options,
-            &tags,
-        )
-        .await
-    }
-
-    async fn register_task_definition(
-        &self,
-        run: &Run<'_>,
-        reference: &TaskDefinition,
-        container: &str,
-        image_uri: &str,
-        tags: &[Tag],
-    ) -> Result<TaskDefinition> {
-        let family = &run.names.resource;
-        let td = self
-            .cloud
-            .ecs
-            .register_task_definition(RegisterTaskDefinition {
-                base: reference.arn.clone(),
-                family: family.clone(),
-                images: vec![crate::api::ContainerImage {
-                    name: container.to_owned(),
-                    image: image_uri.to_owned(),
-                }],
-                tags: tags.to_vec(),
-            })
-            .await
-            .map_err(|e| Error::cloud(Step::TaskDefinition, family, e))?;
-        run.journal(Undo::TaskDefinition(td.arn.clone()));
-        run.record(
-            ResourceKind::TaskDefinition,
-            &td.arn,
-            Action::Created,
-            Some(format!("revision {} from {}", td.revision, reference.arn)),
-        );
-        Ok(td)
-    }
-
-    /// Returns the group and whether this run created it.
-    async fn ensure_target_group(
-        &self,
-        run: &Run<'_>,
-        existing: Option<TargetGroup>,
-        reference: Option<&TargetGroup>,
-        tags: &[Tag],
-    ) -> Result<(TargetGroup, bool)> {
-        let name = &run.names.target_group;
-        if let Some(tg) = existing {
-            run.record(ResourceKind::TargetGroup, &tg.arn, Action::Reused, None);
-            return Ok((tg, false));
-        }
-        let Some(reference) = reference else {
-            return Err(Error::Conflict {
-                step: Step::TargetGroup,
-                resource: name.clone(),
-                message: "no reference target group to copy".into(),
-            });
-        };
-        let created = self
-            .cloud
-            .elb
-            .create_target_group(CreateTargetGroup {
-                name: name.clone(),
-                spec: reference.spec.clone(),
-                tags: tags.to_vec(),
-            })
-            .await;
-        match created {
-            Ok(tg) => {
-                run.journal(Undo::TargetGroup(tg.arn.clone()));
-                run.record(ResourceKind::TargetGroup, &tg.arn, Action::Created, None);
-                Ok((tg, true))
-            }
-            // Another run created it meanwhile (moto answers this even for equal settings).
-            Err(e) if e.is(&[codes::DUPLICATE_TARGET_GROUP_NAME]) => {
-                let tg = self
-                    .cloud
-                    .elb
-                    .describe_target_group_by_name(name)
-                    .await
-                    .map_err(|e| Error::cloud(Step::TargetGroup, name, e))?
-                    .ok_or_else(|| Error::cloud(Step::TargetGroup, name, e))?;
-                run.record(ResourceKind::TargetGroup, &tg.arn, Action::Reused, None);
-                Ok((tg, false))
-            }
-            Err(e) if e.is(&[codes::TOO_MANY_TARGET_GROUPS]) => Err(Error::AlbFull {
-                alb: run.profile.master_alb_arn.arn.clone(),
-                code: e.code,
-                message: e.message,
-            }),
-            Err(e) => Err(Error::cloud(Step::TargetGroup, name, e)),
-        }
-    }
-
-    async fn ensure_rule(
-        &self,
-        run: &Run<'_>,
-        https: &Listener,
-        host: &str,
-        tg: &TargetGroup,
-        rules: &[Rule],
-        tags: &[Tag],
-    ) -> Result<()> {
-        if let Some(rule) = rules
-            .iter()
-            .find(|r| r.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
-        {
-            if rule.target_group_arns.contains(&tg.arn) {
-                run.record(
-                    ResourceKind::ListenerRule,
-                    &rule.arn,
-                    Action::Reused,
-                    rule.priority.map(|p| format!("priority {p}")),
-                );
-                return Ok(());
-            }
-            return Err(Error::Conflict {
-                step: Step::ListenerRule,
-                resource: rule.arn.clone(),
-                message: format!("host {host} is already routed to another target group"),
-            });
-        }
-        let mut used: BTreeSet<i32> = rules.iter().filter_map(|r| r.priority).collect();
-        let alb = &run.profile.master_alb_arn.arn;
-        for attempt in 0..PRIORITY_ATTEMPTS {
-            // The lowest free priority first (reusing freed ones); after a conflict, a random
-            // one of the lowest few, so concurrent creates stop colliding.
-            let free: Vec<i32> = (1..=MAX_PRIORITY)
-                .filter(|p| !used.contains(p))
-                .take(8)
-                .collect();
-            let Some(&priority) = (if attempt == 0 {
-                free.first()
-            } else {
-                free.get(fastrand::usize(0..free.len().max(1)))
-            }) else {
-                return Err(Error::AlbFull {
-                    alb: alb.clone(),
-                    code: codes::TOO_MANY_RULES.into(),
-                    message: "no free rule priority".into(),
-                });
-            };
-            let created = self
-                .cloud
-                .elb
-                .create_rule(CreateRule {
-                    listener_arn: https.arn.clone(),
-                    priority,
-                    host: host.to_owned(),
-                    target_group_arn: tg.arn.clone(),
-                    tags: tags.to_vec(),
-                })
-                .await;
-            match created {
-                Ok(rule) => {
-                    run.journal(Undo::Rule(rule.arn.clone()));
-                    run.record(
-                        ResourceKind::ListenerRule,
-                        &rule.arn,
-                        Action::Created,
-                        Some(format!("priority {priority}")),
-                    );
-                    return Ok(());
-                }
-                Err(e) if e.is(&[codes::PRIORITY_IN_USE]) => {
-                    used.insert(priority);
-                    if attempt % 4 == 3 {
-                        // Refresh: others may also have freed priorities.
-                        used = self
-                            .all_rules(&https.arn)
-                            .await?
-                            .iter()
-                            .filter_map(|r| r.priority)
-                            .collect();
-                    }
-                    jitter(attempt).await;
-                }
-                Err(e) if e.is(&[codes::TOO_MANY_RULES, codes::TOO_MANY_TARGET_GROUPS]) => {
-                    return Err(Error::AlbFull {
-                        alb: alb.clone(),
-                        code: e.code,
-                        message: e.message,
-                    });
-                }
-                Err(e) => return Err(Error::cloud(Step::ListenerRule, host, e)),
-            }
-        }
-        Err(Error::Contention {
-            step: Step::ListenerRule,
-            resource: host.to_owned(),
-            attempts: PRIORITY_ATTEMPTS,
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn ensure_service(
-        &self,
-        run: &Run<'_>,
-        reference: &Service,
-        target: &ServiceLoadBalancer,
-        td: &TaskDefinition,
-        tg: &TargetGroup,
-        existing: Option<Service>,
-        options: &CreateOptions,
-        tags: &[Tag],
-    ) -> Result<()> {
-        let p = run.profile;
-        let name = &run.names.resource;
-        let ecs = &self.cloud.ecs;
-        let mut status = existing.as_ref().map(|s| s.status.clone());
-        if status.as_deref() == Some("DRAINING") {
-            let timeout = options.draining_timeout.unwrap_or(Duration::from_secs(600));
-            status = self.wait_inactive(&p.target_cluster, name, timeout).await?;
-        }
-        if let (Some("ACTIVE"), Some(previous)) = (status.as_deref(), existing.as_ref()) {
-            let svc = ecs
-                .update_service(&p.target_cluster, name, &td.arn, true)
-                .await
-                .map_err(|e| Error::cloud(Step::Service, name, e))?;
-            run.journal(Undo::ServiceUpdated {
-                cluster: p.target_cluster.clone(),
-                name: name.clone(),
-                previous: previous.spec.task_definition.clone(),
-            });
-            run.record(
-                ResourceKind::Service,
-                &svc.arn,
-                Action::Updated,
-                Some(format!("deploying {}", td.arn)),
-            );
-            return Ok(());
-        }
-        let mut spec = reference.spec.clone();
-        spec.task_definition = td.arn.clone();
-        spec.load_balancers = vec![ServiceLoadBalancer {
-            target_group_arn: Some(tg.arn.clone()),
-            container_name: target.container_name.clone(),
-            container_port: target.container_port,
-        }];
-        if !spec.capacity_provider_strategy.is_empty() {
-            spec.launch_type = None;
-        }
-        // CreateService refuses NONE; leaving it out means the same.
-        if spec.propagate_tags.as_deref() == Some("NONE") {
-            spec.propagate_tags = None;
-        }
-        let svc = ecs
-            .create_service(CreateService {
-                cluster: p.target_cluster.clone(),
-                name: name.clone(),
-                spec,
-                tags: tags.to_vec(),
-            })
-            .await
-            .map_err(|e| Error::cloud(Step::Service, name, e))?;
-        run.journal(Undo::ServiceCreated {
-            cluster: p.target_cluster.clone(),
-            name: name.clone(),
-        });
-        run.record(ResourceKind::Service, &svc.arn, Action::Created, None);
-        Ok(())
-    }
-
-    /// Polls until the service is INACTIVE or gone; returns the last status.
-    async fn wait_inactive(
-        &self,
-        cluster: &str,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<Option<String>> {
-        let started = tokio::time::Instant::now();
-        loop {
-            let svc = self
-                .cloud
-                .ecs
-                .describe_service(cluster, name)
-                .await
-                .map_err(|e| Error::cloud(Step::Wait, name, e))?;
-            match svc {
-                Some(s) if s.status == "DRAINING" => {}
-                other => return Ok(other.map(|s| s.status)),
-            }
-            if started.elapsed() >= timeout {
-                return Err(Error::Timeout {
-                    step: Step::Wait,
-                    resource: name.to_owned(),
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.poll_interval).await;
-        }
-    }
-
-    async fn wait_stable(&self, p: &Profile, name: &str, timeout: Duration) -> Result<()> {
-        let started = tokio::time::Instant::now();
-        loop {
-            let svc = self
-                .cloud
-                .ecs
-                .describe_service(&p.target_cluster, name)
-                .await
-                .map_err(|e| Error::cloud(Step::Wait, name, e))?;
-            if svc.as_ref().is_some_and(Service::is_stable) {
-                return Ok(());
-            }
-            if started.elapsed() >= timeout {
-                return Err(Error::Timeout {
-                    step: Step::Wait,
-                    resource: name.to_owned(),
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.poll_interval).await;
-        }
-    }
-
-    fn wanted_record(host: &str, alb: &LoadBalancer) -> DnsRecord {
-        DnsRecord {
-            name: host.to_owned(),
-            record_type: "A".into(),
-            alias: Some(AliasTarget {
-                dns_name: alb.dns_name.clone(),
-                hosted_zone_id: alb.canonical_hosted_zone_id.clone(),
-                evaluate_target_health: false,
-            }),
-            ttl: None,
-            values: vec![],
-        }
-    }
-
-    fn record_matches(have: &DnsRecord, want: &DnsRecord) -> bool {
-        match (&have.alias, &want.alias) {
-            (Some(h), Some(w)) => {
-                normalize_dns(&h.dns_name) == normalize_dns(&w.dns_name)
-                    && h.hosted_zone_id == w.hosted_zone_id
-            }
-            _ => false,
-        }
-    }
-
-    async fn upsert_dns(&self, run: &Run<'_>, host: &str, alb: &LoadBalancer) -> Result<()> {
-        let zone = &run.profile.dynamic_zone_id;
-        let dns = &self.cloud.dns;
-        let existing = dns
-            .find_record(zone, host, "A")
-            .await
-            .map_err(|e| Error::cloud(Step::Dns, host, e))?;
-        let wanted = Self::wanted_record(host, alb);
-        if let Some(have) = &existing
-            && Self::record_matches(have, &wanted)
-        {
-            run.record(
-                ResourceKind::DnsRecord,
-                format!("{host} A"),
-                Action::Reused,
-                None,
-            );
-            return Ok(());
-        }
-        dns.upsert_record(zone, &wanted)
-            .await
-            .map_err(|e| Error::cloud(Step::Dns, host, e))?;
-        let (undo, action) = match existing {
-            Some(old) => (Undo::DnsReplaced(old), Action::Updated),
-            None => (Undo::DnsCreated(wanted), Action::Created),
-        };
-        run.journal(undo);
-        run.record(
-            ResourceKind::DnsRecord,
-            format!("{host} A"),
-            action,
-            Some(format!("alias to {}", alb.dns_name)),
-        );
-        Ok(())
-    }
-
-    /// Read-modify-write of the endpoints document with a conditional put and retry.
-    /// `edit` returns the edit made and the previous value of the key.
-    async fn edit_document(
-        &self,
-        p: &Profile,
-        mut current: Option<StoredDocument>,
-        edit: &(dyn Fn(&mut EndpointsDocument) -> (Edit, Option<String>) + Sync),
-    ) -> Result<(Edit, Option<String>)> {
-        let (bucket, key) = (&p.endpoint_s3_bucket_name, &p.endpoint_s3_key);
-        let id = format!("s3://{bucket}/{key}");
-        let docs = &self.cloud.documents;
-        for attempt in 0..CAS_ATTEMPTS {
-            let mut doc = EndpointsDocument::parse(current.as_ref().map(|d| d.bytes.as_slice()))
-                .map_err(|source| Error::Document {
-                    resource: id.clone(),
-                    source,
-                })?;
-            let (done, previous) = edit(&mut doc);
-            if !done.changed() {
-                return Ok((done, previous));
-            }
-            let mode = match &current {
-                Some(d) => PutMode::Update(d.etag.clone()),
-                None => PutMode::Create,
-            };
-            match docs.put(bucket, key, doc.to_bytes(), mode).await {
-                Ok(_) => return Ok((done, previous)),
-                Err(e) if is_precondition(&e) => {
-                    jitter(attempt).await;
-                    current = docs
-                        .get(bucket, key)
-                        .await
-                        .map_err(|e| Error::cloud(Step::Endpoints, &id, e))?;
-                }
-                Err(e) => return Err(Error::cloud(Step::Endpoints, &id, e)),
-            }
-        }
-        Err(Error::Contention {
-            step: Step::Endpoints,
-            resource: id,
-            attempts: CAS_ATTEMPTS,
-        })
-    }
-
-    async fn update_endpoints(
-        &self,
-        run: &Run<'_>,
-        host: &str,
-        current: Option<StoredDocument>,
-    ) -> Result<()> {
-        let p = run.profile;
-        let entry = run.names.endpoint_entry.clone();
-        let edit = |doc: &mut EndpointsDocument| {
-            let previous = doc
-                .get(&p.endpoint_env_type, &entry, &p.endpoint_update_key)
-                .map(str::to_owned);
-            (
-                doc.upsert(&p.endpoint_env_type, &entry, &p.endpoint_update_key, host),
-                previous,
-            )
-        };
-        let (done, previous) = self.edit_document(p, current, &edit).await?;
-        let action = match done {
-            Edit::AddedEntry | Edit::AddedKey => Action::Created,
-            Edit::Updated => Action::Updated,
-            _ => Action::Reused,
-        };
-        if done.changed() {
-            run.journal(Undo::EndpointKey { previous });
-        }
-        run.record(
-            ResourceKind::EndpointsEntry,
-            format!("{entry}.{}", p.endpoint_update_key),
-            action,
-            Some(format!(
-                "s3://{}/{}",
-                p.endpoint_s3_bucket_name, p.endpoint_s3_key
-            )),
-        );
-        Ok(())
-    }
-
-    async fn put_state(&self, run: &Run<'_>, host: &str, now: i64) -> Result<()> {
-        let p = run.profile;
-        let record = EnvironmentRecord {
-            profile: p.name.clone(),
-            name: run.names.env.to_string(),
-            endpoint: host.to_owned(),
-            last_updated: now,
-        };
-        let id = format!("{}/{}/{}", self.table, p.name, run.names.env);
-        let old = self
-            .cloud
-            .state
-            .put_item(&self.table, record.to_item(), WriteCondition::None)
-            .await
-            .map_err(|e| Error::cloud(Step::State, &id, e))?;
-        let action = match old {
-            Some(old) => {
-                run.journal(Undo::StateReplaced(old));
-                Action::Updated
-            }
-            None => {
-                run.journal(Undo::StateCreated);
-                Action::Created
-            }
-        };
-        run.record(ResourceKind::StateItem, id, action, None);
-        Ok(())
     }
 
     /// Undoes the journal in reverse; returns what could not be undone.
@@ -1243,10 +2013,21 @@ impl Environment {
                         .map(|_| ()),
                 ),
                 Undo::Rule(arn) => (format!("rule {arn}"), c.elb.delete_rule(arn).await),
-                Undo::TargetGroup(arn) => (
-                    format!("target group {arn}"),
-                    c.elb.delete_target_group(arn).await,
-                ),
+                Undo::TargetGroup(arn) | Undo::TargetGroupUnverified(arn) => {
+                    // Only a group this run created: its tags say so.
+                    let r = match c.elb.describe_tags(std::slice::from_ref(arn)).await {
+                        Ok(tags) => {
+                            let tags = tags.get(arn).cloned().unwrap_or_default();
+                            if Verdict::of_tags(&tags, &run.owner).created_by(&run.run) {
+                                c.elb.delete_target_group(arn).await
+                            } else {
+                                Ok(())
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    (format!("target group {arn}"), r)
+                }
                 Undo::TaskDefinition(arn) => {
                     let r = match c.ecs.deregister_task_definition(arn).await {
                         Ok(()) => c
@@ -1261,60 +2042,47 @@ impl Environment {
                     };
                     (format!("task definition {arn}"), r)
                 }
-                Undo::DnsCreated(record) => (
-                    format!("DNS record {}", record.name),
-                    c.dns.delete_record(&p.dynamic_zone_id, record).await,
+                Undo::DnsCreated(records) => (
+                    format!(
+                        "DNS record {}",
+                        records.first().map_or("", |r| r.name.as_str())
+                    ),
+                    c.dns
+                        .change_records(
+                            &p.dynamic_zone_id,
+                            &records
+                                .iter()
+                                .map(|r| RecordChange::new(ChangeAction::Delete, r.clone()))
+                                .collect::<Vec<_>>(),
+                        )
+                        .await,
                 ),
-                Undo::DnsReplaced(old) => (
+                Undo::DnsUpdated(old) => (
                     format!("DNS record {} (restore)", old.name),
                     c.dns.upsert_record(&p.dynamic_zone_id, old).await,
                 ),
-                Undo::EndpointKey { previous } => {
-                    let entry = run.names.endpoint_entry.clone();
-                    let edit = |doc: &mut EndpointsDocument| {
-                        let done = match previous {
-                            Some(v) => {
-                                doc.upsert(&p.endpoint_env_type, &entry, &p.endpoint_update_key, v)
-                            }
-                            None => {
-                                doc.remove(&p.endpoint_env_type, &entry, &p.endpoint_update_key)
-                            }
-                        };
-                        (done, None)
-                    };
-                    let r = match c
-                        .documents
-                        .get(&p.endpoint_s3_bucket_name, &p.endpoint_s3_key)
+                Undo::EndpointKey { previous } => (
+                    format!("endpoints entry {}", run.entry_id()),
+                    self.restore_endpoint(run, previous.as_deref())
                         .await
-                    {
-                        Ok(current) => self
-                            .edit_document(p, current, &edit)
+                        .map_err(|e| CloudError::new("Endpoints", e.to_string())),
+                ),
+                Undo::State { old } => {
+                    let held = run.lease.held();
+                    let r = match old {
+                        None => c
+                            .state
+                            .delete_item_when(&self.table, &p.name, run.names.env.as_str(), &held)
                             .await
-                            .map(|_| ())
-                            .map_err(|e| CloudError::new("Endpoints", e.to_string())),
-                        Err(e) => Err(e),
+                            .map(|_| ()),
+                        Some(old) => c
+                            .state
+                            .put_item_when(&self.table, without_lease(old.clone()), &held)
+                            .await
+                            .map(|_| ()),
                     };
-                    (format!("endpoints entry {}", run.names.endpoint_entry), r)
+                    (format!("state item {}", run.state_id(&self.table)), r)
                 }
-                Undo::StateCreated => (
-                    format!("state item {}/{}", p.name, run.names.env),
-                    c.state
-                        .delete_item(
-                            &self.table,
-                            &p.name,
-                            run.names.env.as_str(),
-                            WriteCondition::None,
-                        )
-                        .await
-                        .map(|_| ()),
-                ),
-                Undo::StateReplaced(old) => (
-                    format!("state item {}/{} (restore)", p.name, run.names.env),
-                    c.state
-                        .put_item(&self.table, old.clone(), WriteCondition::None)
-                        .await
-                        .map(|_| ()),
-                ),
             };
             match result {
                 Ok(()) => tracing::info!(%what, "rolled back"),
@@ -1328,121 +2096,188 @@ impl Environment {
         leftover
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Puts the endpoints key back as it was before this run (removing it when it was new).
+    async fn restore_endpoint(&self, run: &Run<'_>, previous: Option<&str>) -> Result<()> {
+        let p = run.profile;
+        let entry = &run.names.endpoint_entry;
+        for attempt in 0..CAS_ATTEMPTS {
+            let Some(current) = self.read_document(run).await? else {
+                return Ok(());
+            };
+            let mut doc = self.parse_document(run, Some(&current))?;
+            let edit = match previous {
+                Some(v) => doc.upsert(&p.endpoint_env_type, entry, &p.endpoint_update_key, v),
+                None => doc
+                    .remove_owned(
+                        &p.endpoint_env_type,
+                        entry,
+                        &p.endpoint_update_key,
+                        &run.owner,
+                    )
+                    .unwrap_or(Edit::Absent),
+            };
+            if !edit.changed() {
+                return Ok(());
+            }
+            match self
+                .cloud
+                .documents
+                .put(
+                    &p.endpoint_s3_bucket_name,
+                    &p.endpoint_s3_key,
+                    doc.to_bytes(),
+                    PutMode::Update(current.etag.clone()),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_precondition(&e) => jitter(attempt).await,
+                Err(e) => return Err(Error::cloud(Step::Endpoints, run.doc_id(), e)),
+            }
+        }
+        Err(Error::Contention {
+            step: Step::Endpoints,
+            resource: run.doc_id(),
+            attempts: CAS_ATTEMPTS,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- plan
+
+impl Environment {
+    /// The dry run of create: the same reads and the same decisions, no writes.
     async fn plan_create(
         &self,
         run: &Run<'_>,
-        reference: &Service,
-        https: &Listener,
-        host: &str,
-        existing_tg: Option<TargetGroup>,
-        existing_service: Option<Service>,
-        document: Option<StoredDocument>,
-        alb: &LoadBalancer,
-    ) -> Result<()> {
-        let p = run.profile;
-        let names = &run.names;
+        image: &ImageRef,
+        image_uri: &str,
+        options: &CreateOptions,
+    ) -> Result<Outcome> {
         let c = &self.cloud;
-        let (rules, record, state) = tokio::try_join!(
-            self.all_rules(&https.arn),
-            async {
-                c.dns
-                    .find_record(&p.dynamic_zone_id, host, "A")
-                    .await
-                    .map_err(|e| Error::cloud(Step::Dns, host, e))
-            },
-            async {
-                match c
-                    .state
-                    .get_item(&self.table, &p.name, names.env.as_str())
-                    .await
-                {
-                    Ok(item) => Ok(item),
-                    Err(e) if e.is_not_found() => Ok(None),
-                    Err(e) => Err(Error::cloud(Step::State, &self.table, e)),
-                }
-            },
+        let p = run.profile;
+        let (r, state) = tokio::try_join!(
+            self.create_reads(run, image, image_uri, options),
+            self.read_state(run)
         )?;
+        if state.as_ref().is_some_and(|i| !i.contains_key(lease::RUN)) {
+            return Err(self.refused(run, Refused::NotEden));
+        }
+        let host = r.host.clone();
+        let ref_tg_arn = r.target.target_group_arn.clone().unwrap_or_default();
+        let container = r.target.container_name.clone().unwrap_or_default();
+        let (ref_td, rules, a, txt, group) = tokio::try_join!(
+            async {
+                c.ecs
+                    .describe_task_definition(&r.reference.spec.task_definition)
+                    .await
+                    .map_err(|e| {
+                        Error::cloud(Step::ReadReference, &r.reference.spec.task_definition, e)
+                    })
+            },
+            self.all_rules(&r.https.arn),
+            self.find_record(p, &host, "A"),
+            self.find_record(p, &host, "TXT"),
+            self.plan_group(run, &r.groups, &ref_tg_arn),
+        )?;
+        let wanted = decide::wanted_record(&host, &r.alb);
+        let dns_plan = decide::dns(a.as_ref(), txt.as_ref(), &wanted, &run.owner)?;
+        if !ref_td.containers.iter().any(|ct| ct.name == container) {
+            return Err(Error::Conflict {
+                step: Step::ReadReference,
+                resource: ref_td.arn.clone(),
+                message: format!(
+                    "no container named {container:?} (the reference load balancer's container)"
+                ),
+            });
+        }
+        let routing: Vec<String> = decide::host_rules(&rules, &host)
+            .iter()
+            .map(|r| r.arn.clone())
+            .collect();
+        let tags = if routing.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.rule_tags(&routing).await?
+        };
+        let rule_plan = decide::rule(
+            &rules,
+            &host,
+            group.as_ref().map(|tg| tg.arn.as_str()),
+            &tags,
+            &run.owner,
+        )?;
+
         run.record(
             ResourceKind::TaskDefinition,
-            &names.resource,
+            &run.names.resource,
             Action::Created,
             Some(format!(
                 "new revision from {}",
-                reference.spec.task_definition
+                r.reference.spec.task_definition
             )),
         );
-        match &existing_tg {
+        match &group {
             Some(tg) => run.record(ResourceKind::TargetGroup, &tg.arn, Action::Reused, None),
             None => run.record(
                 ResourceKind::TargetGroup,
-                &names.target_group,
+                &run.names.target_group,
                 Action::Created,
                 None,
             ),
         }
-        match rules
-            .iter()
-            .find(|r| r.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
-        {
-            Some(r) => run.record(ResourceKind::ListenerRule, &r.arn, Action::Reused, None),
-            None => {
-                let used: BTreeSet<i32> = rules.iter().filter_map(|r| r.priority).collect();
-                let free = (1..=MAX_PRIORITY).find(|p| !used.contains(p));
-                run.record(
-                    ResourceKind::ListenerRule,
-                    host,
-                    Action::Created,
-                    free.map(|p| format!("priority {p}")),
-                );
-            }
+        match rule_plan {
+            RulePlan::Reuse(rule) => run.record(
+                ResourceKind::ListenerRule,
+                &rule.arn,
+                Action::Reused,
+                rule.priority.map(|p| format!("priority {p}")),
+            ),
+            RulePlan::Create { priority } => run.record(
+                ResourceKind::ListenerRule,
+                &host,
+                Action::Created,
+                priority.map(|p| format!("priority {p}")),
+            ),
         }
-        match existing_service.as_ref().map(|s| s.status.as_str()) {
-            Some("ACTIVE") => run.record(
+        let left_out =
+            (!r.left_out.is_empty()).then(|| format!("left out: {}", r.left_out.join("; ")));
+        match &r.service_plan {
+            ServicePlan::Update { .. } => run.record(
                 ResourceKind::Service,
-                &names.resource,
+                &run.names.resource,
                 Action::Updated,
                 None,
             ),
-            Some("DRAINING") => run.record(
+            ServicePlan::CreateAfterDraining => run.record(
                 ResourceKind::Service,
-                &names.resource,
+                &run.names.resource,
                 Action::Created,
                 Some("after the DRAINING service of the same name is INACTIVE".into()),
             ),
-            _ => run.record(
+            ServicePlan::Create => run.record(
                 ResourceKind::Service,
-                &names.resource,
+                &run.names.resource,
                 Action::Created,
-                None,
+                left_out,
             ),
         }
-        let wanted = Self::wanted_record(host, alb);
-        let dns_action = match &record {
-            Some(r) if Self::record_matches(r, &wanted) => Action::Reused,
-            Some(_) => Action::Updated,
-            None => Action::Created,
-        };
         run.record(
             ResourceKind::DnsRecord,
             format!("{host} A"),
-            dns_action,
+            match dns_plan {
+                DnsPlan::Create { .. } => Action::Created,
+                DnsPlan::Update { .. } => Action::Updated,
+                DnsPlan::Reuse => Action::Reused,
+            },
             None,
         );
-        let mut doc = EndpointsDocument::parse(document.as_ref().map(|d| d.bytes.as_slice()))
-            .map_err(|source| Error::Document {
-                resource: format!("s3://{}/{}", p.endpoint_s3_bucket_name, p.endpoint_s3_key),
-                source,
-            })?;
-        let edit = doc.upsert(
-            &p.endpoint_env_type,
-            &names.endpoint_entry,
-            &p.endpoint_update_key,
-            host,
-        );
+        let doc = self.parse_document(run, r.document.as_ref())?;
+        let (_, edit, _) =
+            decide::endpoint_upsert(&doc, p, &run.names.endpoint_entry, &host, &run.owner)?;
         run.record(
             ResourceKind::EndpointsEntry,
-            format!("{}.{}", names.endpoint_entry, p.endpoint_update_key),
+            run.entry_id(),
             match edit {
                 Edit::AddedEntry | Edit::AddedKey => Action::Created,
                 Edit::Updated => Action::Updated,
@@ -1452,7 +2287,7 @@ impl Environment {
         );
         run.record(
             ResourceKind::StateItem,
-            format!("{}/{}/{}", self.table, p.name, names.env),
+            run.state_id(&self.table),
             if state.is_some() {
                 Action::Updated
             } else {
@@ -1460,37 +2295,171 @@ impl Environment {
             },
             None,
         );
-        Ok(())
+        Ok(run.outcome(Some(host), true))
     }
 
-    /// Deletes environment `name` (SPEC 3.4): endpoints entry, DNS record, service, listener
-    /// rule, target group, every task definition revision of the family, and the state item
-    /// last. Each step tolerates "already gone", so a half-created environment is removed too.
+    /// The environment's target group as the plan sees it: `Some` when it exists (and is
+    /// ours), `None` when create would make it.
+    async fn plan_group(
+        &self,
+        run: &Run<'_>,
+        groups: &GroupsFound,
+        reference_arn: &str,
+    ) -> Result<Option<TargetGroup>> {
+        let existing = match &groups.environment {
+            Some(tg) => Some(tg.clone()),
+            None if groups.complete => None,
+            None => self
+                .cloud
+                .elb
+                .describe_target_group_by_name(&run.names.target_group)
+                .await
+                .map_err(|e| Error::cloud(Step::TargetGroup, &run.names.target_group, e))?,
+        };
+        match existing {
+            Some(tg) => {
+                self.check_group_owner(run, &tg).await?;
+                Ok(Some(tg))
+            }
+            None if groups.complete && groups.reference.is_none() => Err(Error::Conflict {
+                step: Step::ReadReference,
+                resource: reference_arn.to_owned(),
+                message: "the reference target group does not exist".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    async fn read_state(&self, run: &Run<'_>) -> Result<Option<Item>> {
+        match self
+            .cloud
+            .state
+            .get_item(&self.table, &run.profile.name, run.names.env.as_str())
+            .await
+        {
+            Ok(item) => Ok(item),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(Error::cloud(Step::State, run.state_id(&self.table), e)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- delete
+
+/// What delete reads in its first round.
+struct DeleteFirst {
+    host: String,
+    service: Option<Service>,
+    group: Option<TargetGroup>,
+    listener: Listener,
+    document: Option<StoredDocument>,
+    active: Vec<String>,
+    inactive: Vec<String>,
+}
+
+impl Environment {
+    /// Deletes environment `name`: endpoints entry, DNS record (and its ownership record),
+    /// service, listener rule, target group, every task definition revision of the family, and
+    /// the state item last. Takes the environment's lease, and reads every owner first: when
+    /// anything is not this environment's, nothing is deleted ([`Error::NotOwned`]). Each step
+    /// tolerates "already gone", so a half-created environment is removed too.
     pub async fn delete(
         &self,
         profile: &Profile,
         name: &str,
         options: &DeleteOptions,
     ) -> Result<Outcome> {
-        let env = EnvironmentName::new(name)?;
-        let names = EnvironmentNames::derive(profile, &env)?;
-        let run = Run {
-            profile,
-            names,
-            journal: Mutex::new(Vec::new()),
-            changes: Mutex::new(Vec::new()),
+        let names = self.validate(profile, name)?;
+        let run = self.run(profile, names, "delete", now_epoch());
+        if options.dry_run {
+            return self.plan_delete(&run).await;
+        }
+        let update = self.lease_update(&run, "deleting");
+        let (taken, first) = tokio::join!(run.lease.try_acquire(&update), self.delete_first(&run));
+        let (old, first) = match taken {
+            Ok(old) => {
+                run.journal(Undo::State { old: old.clone() });
+                (old, first)
+            }
+            Err(Refused::Held(_) | Refused::Retry) => match self.wait_lease(&run, &update).await {
+                Ok(old) => (old, self.delete_first(&run).await),
+                Err(e) => return Err(e),
+            },
+            Err(refused) => return Err(self.refused(&run, refused)),
         };
-        let host = self.delete_inner(&run, options.dry_run).await?;
-        tracing::info!(profile = %profile.name, env = %env, dry_run = options.dry_run, "environment deleted");
-        Ok(run.outcome(Some(host), options.dry_run))
+        let first = match first {
+            Ok(first) => first,
+            Err(e) => return Err(self.delete_failed(&run, e).await),
+        };
+        let host = first.host.clone();
+        let result = tokio::select! {
+            r = async {
+                let reads = self.delete_inspect(&run, first, old).await?;
+                self.delete_execute(&run, reads).await
+            } => r,
+            lost = run.lease.keep() => Err(lost),
+        };
+        match result {
+            Ok(()) => {
+                run.take_journal();
+                tracing::info!(profile = %profile.name, env = %run.names.env, run = %run.run, "environment deleted");
+                Ok(run.outcome(Some(host), false))
+            }
+            Err(e) => Err(self.delete_failed(&run, e).await),
+        }
     }
 
-    async fn delete_inner(&self, run: &Run<'_>, dry_run: bool) -> Result<String> {
+    /// Before anything was deleted, the state item goes back to what it was; after, it stays
+    /// `deleting` (listed, and delete can run again) and the lease is released.
+    async fn delete_failed(&self, run: &Run<'_>, cause: Error) -> Error {
+        if matches!(cause, Error::LeaseLost { .. }) {
+            return cause;
+        }
+        if !run.destroyed.load(Ordering::SeqCst) {
+            return self.undo(run, cause).await;
+        }
+        run.take_journal();
+        let release = ItemUpdate::default()
+            .remove(lease::LEASE_HOLDER)
+            .remove(lease::LEASE_UNTIL)
+            .remove(lease::LEASE_OPERATION);
+        if let Err(e) = self
+            .cloud
+            .state
+            .update_item_when(
+                &self.table,
+                &run.profile.name,
+                run.names.env.as_str(),
+                &release,
+                &run.lease.held(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the lease; it expires on its own");
+        }
+        cause
+    }
+
+    /// Round 1 of delete (beside the lease): everything found by name, with the checks it
+    /// allows.
+    async fn delete_first(&self, run: &Run<'_>) -> Result<DeleteFirst> {
         let c = &self.cloud;
         let p = run.profile;
         let names = &run.names;
-        let doc_id = format!("s3://{}/{}", p.endpoint_s3_bucket_name, p.endpoint_s3_key);
-        let (zone, service, https, tg, document, active, inactive) = tokio::try_join!(
+        let reference = &p.reference_service_arn;
+        let (found, zone, service, listener, group, document, active, inactive) = tokio::try_join!(
+            async {
+                // A reference that is gone must not block a delete.
+                Ok::<_, Error>(
+                    c.ecs
+                        .describe_service(&reference.cluster, &reference.service)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "could not read the reference service");
+                            None
+                        }),
+                )
+            },
             self.zone_name(p),
             async {
                 c.ecs
@@ -1506,15 +2475,11 @@ impl Environment {
                     .map_err(|e| Error::cloud(Step::TargetGroup, &names.target_group, e))
             },
             async {
-                match c
-                    .documents
-                    .get(&p.endpoint_s3_bucket_name, &p.endpoint_s3_key)
-                    .await
-                {
-                    Ok(d) => Ok(Some(d)),
+                match self.read_document(run).await {
+                    Ok(d) => Ok(d),
                     // A missing bucket must not block the delete.
-                    Err(e) if e.is_not_found() => Ok(None),
-                    Err(e) => Err(Error::cloud(Step::Endpoints, &doc_id, e)),
+                    Err(Error::Cloud { source, .. }) if source.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
                 }
             },
             async {
@@ -1530,221 +2495,431 @@ impl Environment {
                     .map_err(|e| Error::cloud(Step::TaskDefinition, &names.resource, e))
             },
         )?;
+        if let Some(reference) = found.filter(|s| s.status == "ACTIVE") {
+            decide::reference_resources(&reference, names)?;
+        }
+        let service = decide::service_to_delete(service.as_ref(), &run.owner)?;
         let host = names.host(&zone)?;
-        let (endpoints, dns, svc, elb, tds) = tokio::join!(
-            self.delete_endpoint(run, document.flatten(), dry_run),
-            self.delete_dns(run, &host, dry_run),
-            self.delete_service(run, service, dry_run),
-            self.delete_rule_and_group(run, &https, &host, tg, dry_run),
-            self.delete_task_definitions(run, active, inactive, dry_run),
-        );
-        let mut first = None;
-        for r in [endpoints, dns, svc, elb, tds] {
-            if let Err(e) = r {
-                if first.is_none() {
-                    first = Some(e);
-                } else {
-                    tracing::warn!(error = %e, "another delete step failed too");
+        let doc = self.parse_document(run, document.as_ref())?;
+        decide::endpoint_remove(&doc, p, &names.endpoint_entry, &run.owner)?;
+        Ok(DeleteFirst {
+            host,
+            service,
+            group,
+            listener,
+            document,
+            active,
+            inactive,
+        })
+    }
+
+    /// Rounds 2 (and 3 when the state item does not name the rule): every remaining owner.
+    async fn delete_inspect(
+        &self,
+        run: &Run<'_>,
+        first: DeleteFirst,
+        old: Option<Item>,
+    ) -> Result<DeleteReads> {
+        let c = &self.cloud;
+        let p = run.profile;
+        let host = &first.host;
+        let recorded_rule = old
+            .as_ref()
+            .and_then(|i| i.get(attr::RULE))
+            .and_then(AttrValue::as_s)
+            .map(str::to_owned);
+        let mut known: Vec<String> = first.group.iter().map(|g| g.arn.clone()).collect();
+        known.extend(recorded_rule);
+        let revisions: Vec<String> = first
+            .active
+            .iter()
+            .chain(&first.inactive)
+            .cloned()
+            .collect();
+        let (a, txt, rules, mut tags, tds) = tokio::try_join!(
+            self.find_record(p, host, "A"),
+            self.find_record(p, host, "TXT"),
+            self.all_rules(&first.listener.arn),
+            async {
+                if known.is_empty() {
+                    return Ok(BTreeMap::new());
+                }
+                c.elb
+                    .describe_tags(&known)
+                    .await
+                    .map_err(|e| Error::cloud(Step::ListenerRule, known.join(", "), e))
+            },
+            self.describe_revisions(&revisions),
+        )?;
+        let records = decide::dns_to_delete(host, a.as_ref(), txt.as_ref(), &run.owner)?;
+        if let Some(tg) = &first.group {
+            let group_tags = tags.get(&tg.arn).cloned().unwrap_or_default();
+            decide::target_group(tg, &group_tags, &run.owner)?;
+        }
+        decide::revisions(&tds, &run.owner)?;
+        let tg_arn = first.group.as_ref().map(|g| g.arn.as_str());
+        let doomed = match decide::rules_to_delete(&rules, host, tg_arn, &tags, &run.owner)? {
+            Ok(doomed) => doomed.into_iter().cloned().collect(),
+            Err(unknown) => {
+                // Rules the state item did not name: their owners first.
+                tags.extend(self.rule_tags(&unknown).await?);
+                match decide::rules_to_delete(&rules, host, tg_arn, &tags, &run.owner)? {
+                    Ok(doomed) => doomed.into_iter().cloned().collect(),
+                    Err(unknown) => {
+                        return Err(Error::NotOwned {
+                            kind: ResourceKind::ListenerRule,
+                            resource: unknown.join(", "),
+                            owner: crate::ownership::ForeignOwner::Unrecorded,
+                        });
+                    }
+                }
+            }
+        };
+        Ok(DeleteReads {
+            host: first.host,
+            service: first.service,
+            group: first.group,
+            rules: doomed,
+            records,
+            document: first.document,
+            active: first.active,
+            inactive: first.inactive,
+            old_state: old,
+        })
+    }
+
+    /// Every revision, described with its tags (a bounded number at a time).
+    async fn describe_revisions(&self, arns: &[String]) -> Result<Vec<TaskDefinition>> {
+        let mut out = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(FAN_OUT) {
+            let described = join_all(chunk.iter().map(|arn| async move {
+                (arn, self.cloud.ecs.describe_task_definition(arn).await)
+            }))
+            .await;
+            for (arn, r) in described {
+                match r {
+                    Ok(td) => out.push(td),
+                    // Deleted meanwhile.
+                    Err(e) if e.is_not_found() || e.message.contains("Unable to describe") => {}
+                    Err(e) => return Err(Error::cloud(Step::TaskDefinition, arn, e)),
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// The deletes, once every owner is known to be this environment.
+    async fn delete_execute(&self, run: &Run<'_>, reads: DeleteReads) -> Result<()> {
+        let c = &self.cloud;
+        let p = run.profile;
+        run.destroyed.store(true, Ordering::SeqCst);
+        let (endpoints, dns, service, rules, deregistered) = tokio::join!(
+            self.delete_endpoint(run, reads.document.clone()),
+            self.delete_records(run, &reads.host, &reads.records),
+            self.delete_service(run, reads.service.as_ref()),
+            self.delete_rules(run, &reads.host, &reads.rules),
+            self.deregister(run, &reads.active),
+        );
+        let mut first = None;
+        for r in [endpoints, dns, service, deregistered] {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "a delete step failed");
+                first.get_or_insert(e);
+            }
+        }
+        // The group only after its rules (ELB answers ResourceInUse otherwise), the revisions
+        // after they were deregistered.
+        let (group, tds) = tokio::join!(
+            async {
+                match rules {
+                    Ok(()) => self.delete_group(run, reads.group.as_ref()).await,
+                    Err(e) => Err(e),
+                }
+            },
+            self.delete_task_definitions(run, &reads.active, &reads.inactive)
+        );
+        for r in [group, tds] {
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        }
         if let Some(e) = first {
-            // The state item stays, so the environment is still listed and the delete can be
-            // run again.
             return Err(e);
         }
-        let id = format!("{}/{}/{}", self.table, p.name, names.env);
-        let removed = if dry_run {
-            match c
-                .state
-                .get_item(&self.table, &p.name, names.env.as_str())
-                .await
-            {
-                Ok(item) => item.is_some(),
-                Err(e) if e.is_not_found() => false,
-                Err(e) => return Err(Error::cloud(Step::State, &id, e)),
+        // The state item last: a failed delete stays listed and can be run again.
+        let id = run.state_id(&self.table);
+        match c
+            .state
+            .delete_item_when(
+                &self.table,
+                &p.name,
+                run.names.env.as_str(),
+                &run.lease.held(),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) => {
+                return Err(run
+                    .lease
+                    .lost("it was gone when the environment was deleted"));
             }
-        } else {
-            match c
-                .state
-                .delete_item(
-                    &self.table,
-                    &p.name,
-                    names.env.as_str(),
-                    WriteCondition::None,
-                )
-                .await
-            {
-                Ok(old) => old.is_some(),
-                Err(e) if e.is_not_found() => false,
-                Err(e) => return Err(Error::cloud(Step::State, &id, e)),
-            }
-        };
+            Err(e) => return Err(Error::cloud(Step::State, id, e)),
+        }
         run.record(
             ResourceKind::StateItem,
             id,
-            if removed {
+            if reads.old_state.is_some() {
                 Action::Deleted
             } else {
                 Action::AlreadyAbsent
             },
             None,
         );
-        Ok(host)
+        Ok(())
+    }
+
+    /// The dry run of delete: the same reads and decisions.
+    async fn plan_delete(&self, run: &Run<'_>) -> Result<Outcome> {
+        let (first, old) = tokio::try_join!(self.delete_first(run), self.read_state(run))?;
+        if old.as_ref().is_some_and(|i| !i.contains_key(lease::RUN)) {
+            return Err(self.refused(run, Refused::NotEden));
+        }
+        let reads = self.delete_inspect(run, first, old).await?;
+        let doc = self.parse_document(run, reads.document.as_ref())?;
+        let (_, edit) =
+            decide::endpoint_remove(&doc, run.profile, &run.names.endpoint_entry, &run.owner)?;
+        run.record(
+            ResourceKind::EndpointsEntry,
+            run.entry_id(),
+            if edit.changed() {
+                Action::Deleted
+            } else {
+                Action::AlreadyAbsent
+            },
+            None,
+        );
+        run.record(
+            ResourceKind::DnsRecord,
+            format!("{} A", reads.host),
+            if reads.records.is_empty() {
+                Action::AlreadyAbsent
+            } else {
+                Action::Deleted
+            },
+            None,
+        );
+        match &reads.service {
+            Some(s) => run.record(ResourceKind::Service, &s.arn, Action::Deleted, None),
+            None => run.record(
+                ResourceKind::Service,
+                &run.names.resource,
+                Action::AlreadyAbsent,
+                None,
+            ),
+        }
+        if reads.rules.is_empty() {
+            run.record(
+                ResourceKind::ListenerRule,
+                &reads.host,
+                Action::AlreadyAbsent,
+                None,
+            );
+        }
+        for r in &reads.rules {
+            run.record(ResourceKind::ListenerRule, &r.arn, Action::Deleted, None);
+        }
+        match &reads.group {
+            Some(tg) => run.record(ResourceKind::TargetGroup, &tg.arn, Action::Deleted, None),
+            None => run.record(
+                ResourceKind::TargetGroup,
+                &run.names.target_group,
+                Action::AlreadyAbsent,
+                None,
+            ),
+        }
+        let all: Vec<&String> = reads.active.iter().chain(&reads.inactive).collect();
+        if all.is_empty() {
+            run.record(
+                ResourceKind::TaskDefinition,
+                &run.names.resource,
+                Action::AlreadyAbsent,
+                None,
+            );
+        }
+        for arn in all {
+            run.record(ResourceKind::TaskDefinition, arn, Action::Deleted, None);
+        }
+        run.record(
+            ResourceKind::StateItem,
+            run.state_id(&self.table),
+            if reads.old_state.is_some() {
+                Action::Deleted
+            } else {
+                Action::AlreadyAbsent
+            },
+            None,
+        );
+        Ok(run.outcome(Some(reads.host), true))
     }
 
     async fn delete_endpoint(
         &self,
         run: &Run<'_>,
-        current: Option<StoredDocument>,
-        dry_run: bool,
+        mut current: Option<StoredDocument>,
     ) -> Result<()> {
         let p = run.profile;
-        let entry = run.names.endpoint_entry.clone();
-        let id = format!("{entry}.{}", p.endpoint_update_key);
-        let edit = |doc: &mut EndpointsDocument| {
-            (
-                doc.remove(&p.endpoint_env_type, &entry, &p.endpoint_update_key),
-                None,
-            )
-        };
-        let done = if dry_run {
-            let mut doc = EndpointsDocument::parse(current.as_ref().map(|d| d.bytes.as_slice()))
-                .map_err(|source| Error::Document {
-                    resource: format!("s3://{}/{}", p.endpoint_s3_bucket_name, p.endpoint_s3_key),
-                    source,
-                })?;
-            edit(&mut doc).0
-        } else if current.is_none() {
-            Edit::Absent
-        } else {
-            self.edit_document(p, current, &edit).await?.0
-        };
-        let action = if done.changed() {
-            Action::Deleted
-        } else {
-            Action::AlreadyAbsent
-        };
-        let note =
-            (done == Edit::RemovedKey).then(|| "entry kept for other profiles' keys".to_owned());
-        run.record(ResourceKind::EndpointsEntry, id, action, note);
-        Ok(())
+        let docs = &self.cloud.documents;
+        for attempt in 0..CAS_ATTEMPTS {
+            let doc = self.parse_document(run, current.as_ref())?;
+            let (next, edit) =
+                decide::endpoint_remove(&doc, p, &run.names.endpoint_entry, &run.owner)?;
+            let Some(existing) = current.as_ref().filter(|_| edit.changed()) else {
+                run.record(
+                    ResourceKind::EndpointsEntry,
+                    run.entry_id(),
+                    Action::AlreadyAbsent,
+                    None,
+                );
+                return Ok(());
+            };
+            match docs
+                .put(
+                    &p.endpoint_s3_bucket_name,
+                    &p.endpoint_s3_key,
+                    next.to_bytes(),
+                    PutMode::Update(existing.etag.clone()),
+                )
+                .await
+            {
+                Ok(_) => {
+                    let note = (edit == Edit::RemovedKey)
+                        .then(|| "entry kept for other profiles' keys".to_owned());
+                    run.record(
+                        ResourceKind::EndpointsEntry,
+                        run.entry_id(),
+                        Action::Deleted,
+                        note,
+                    );
+                    return Ok(());
+                }
+                Err(e) if is_precondition(&e) => {
+                    jitter(attempt).await;
+                    current = match self.read_document(run).await {
+                        Ok(d) => d,
+                        Err(Error::Cloud { source, .. }) if source.is_not_found() => None,
+                        Err(e) => return Err(e),
+                    };
+                }
+                Err(e) => return Err(Error::cloud(Step::Endpoints, run.doc_id(), e)),
+            }
+        }
+        Err(Error::Contention {
+            step: Step::Endpoints,
+            resource: run.doc_id(),
+            attempts: CAS_ATTEMPTS,
+        })
     }
 
-    async fn delete_dns(&self, run: &Run<'_>, host: &str, dry_run: bool) -> Result<()> {
-        let zone = &run.profile.dynamic_zone_id;
-        let dns = &self.cloud.dns;
+    async fn delete_records(&self, run: &Run<'_>, host: &str, records: &[DnsRecord]) -> Result<()> {
+        let p = run.profile;
         let id = format!("{host} A");
-        let found = dns
-            .find_record(zone, host, "A")
-            .await
-            .map_err(|e| Error::cloud(Step::Dns, host, e))?;
-        let Some(record) = found else {
-            run.record(ResourceKind::DnsRecord, id, Action::AlreadyAbsent, None);
-            return Ok(());
-        };
-        if !dry_run {
-            match dns.delete_record(zone, &record).await {
-                Ok(()) => {}
-                // Deleted meanwhile.
-                Err(e) if e.is(&["InvalidChangeBatch"]) && e.message.contains("not found") => {
-                    run.record(ResourceKind::DnsRecord, id, Action::AlreadyAbsent, None);
+        let mut records = records.to_vec();
+        for attempt in 0..DNS_ATTEMPTS {
+            if records.is_empty() {
+                run.record(ResourceKind::DnsRecord, id, Action::AlreadyAbsent, None);
+                return Ok(());
+            }
+            let changes: Vec<RecordChange> = records
+                .iter()
+                .map(|r| RecordChange::new(ChangeAction::Delete, r.clone()))
+                .collect();
+            match self
+                .cloud
+                .dns
+                .change_records(&p.dynamic_zone_id, &changes)
+                .await
+            {
+                Ok(()) => {
+                    run.record(
+                        ResourceKind::DnsRecord,
+                        id,
+                        Action::Deleted,
+                        Some("with its owner TXT record".into()),
+                    );
                     return Ok(());
+                }
+                // Changed meanwhile: read again, and decide again.
+                Err(e) if e.is(&[codes::INVALID_CHANGE_BATCH]) && attempt + 1 < DNS_ATTEMPTS => {
+                    let (a, txt) = tokio::try_join!(
+                        self.find_record(p, host, "A"),
+                        self.find_record(p, host, "TXT")
+                    )?;
+                    records = decide::dns_to_delete(host, a.as_ref(), txt.as_ref(), &run.owner)?;
                 }
                 Err(e) => return Err(Error::cloud(Step::Dns, host, e)),
             }
         }
-        run.record(ResourceKind::DnsRecord, id, Action::Deleted, None);
-        Ok(())
+        Err(Error::Contention {
+            step: Step::Dns,
+            resource: host.to_owned(),
+            attempts: DNS_ATTEMPTS,
+        })
     }
 
-    async fn delete_service(
-        &self,
-        run: &Run<'_>,
-        service: Option<Service>,
-        dry_run: bool,
-    ) -> Result<()> {
+    async fn delete_service(&self, run: &Run<'_>, service: Option<&Service>) -> Result<()> {
         let p = run.profile;
         let name = &run.names.resource;
-        match service {
-            Some(s) if s.status == "ACTIVE" => {
-                if !dry_run {
-                    match self
-                        .cloud
-                        .ecs
-                        .delete_service(&p.target_cluster, name, true)
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if e.is_not_found() => {
-                            run.record(ResourceKind::Service, &s.arn, Action::AlreadyAbsent, None);
-                            return Ok(());
-                        }
-                        Err(e) => return Err(Error::cloud(Step::Service, name, e)),
-                    }
-                }
-                run.record(ResourceKind::Service, &s.arn, Action::Deleted, None);
+        let Some(s) = service else {
+            run.record(ResourceKind::Service, name, Action::AlreadyAbsent, None);
+            return Ok(());
+        };
+        match self
+            .cloud
+            .ecs
+            .delete_service(&p.target_cluster, name, true)
+            .await
+        {
+            Ok(_) => run.record(ResourceKind::Service, &s.arn, Action::Deleted, None),
+            Err(e) if e.is_not_found() => {
+                run.record(ResourceKind::Service, &s.arn, Action::AlreadyAbsent, None);
             }
-            Some(s) => run.record(
-                ResourceKind::Service,
-                &s.arn,
-                Action::AlreadyAbsent,
-                Some(s.status.to_lowercase()),
-            ),
-            None => run.record(ResourceKind::Service, name, Action::AlreadyAbsent, None),
+            Err(e) => return Err(Error::cloud(Step::Service, name, e)),
         }
         Ok(())
     }
 
-    async fn delete_rule_and_group(
-        &self,
-        run: &Run<'_>,
-        https: &Listener,
-        host: &str,
-        tg: Option<TargetGroup>,
-        dry_run: bool,
-    ) -> Result<()> {
-        let elb = &self.cloud.elb;
-        let rules = self.all_rules(&https.arn).await?;
-        // By host, even when the target group is gone; and any rule still forwarding to it.
-        let ours: Vec<&Rule> = rules
-            .iter()
-            .filter(|r| r.priority.is_some())
-            .filter(|r| {
-                r.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
-                    || tg
-                        .as_ref()
-                        .is_some_and(|t| r.target_group_arns.contains(&t.arn))
-            })
-            .collect();
-        if ours.is_empty() {
+    async fn delete_rules(&self, run: &Run<'_>, host: &str, rules: &[Rule]) -> Result<()> {
+        if rules.is_empty() {
             run.record(
                 ResourceKind::ListenerRule,
                 host,
                 Action::AlreadyAbsent,
                 None,
             );
+            return Ok(());
         }
-        let mut results = Vec::new();
-        if dry_run {
-            results.extend(ours.iter().map(|r| (r.arn.clone(), Ok(()))));
-        } else {
-            // Concurrent deletes: futures are polled together by one join.
-            let futures = ours
+        let elb = &self.cloud.elb;
+        let results = join_all(
+            rules
                 .iter()
-                .map(|r| async move { (r.arn.clone(), elb.delete_rule(&r.arn).await) });
-            results = join_all(futures).await;
-        }
+                .map(|r| async move { (&r.arn, elb.delete_rule(&r.arn).await) }),
+        )
+        .await;
         for (arn, r) in results {
             match r {
                 Ok(()) => run.record(ResourceKind::ListenerRule, arn, Action::Deleted, None),
                 Err(e) if e.is_not_found() => {
-                    run.record(ResourceKind::ListenerRule, arn, Action::AlreadyAbsent, None)
+                    run.record(ResourceKind::ListenerRule, arn, Action::AlreadyAbsent, None);
                 }
                 Err(e) => return Err(Error::cloud(Step::ListenerRule, arn, e)),
             }
         }
-        let Some(tg) = tg else {
+        Ok(())
+    }
+
+    async fn delete_group(&self, run: &Run<'_>, group: Option<&TargetGroup>) -> Result<()> {
+        let Some(tg) = group else {
             run.record(
                 ResourceKind::TargetGroup,
                 &run.names.target_group,
@@ -1753,31 +2928,47 @@ impl Environment {
             );
             return Ok(());
         };
-        if !dry_run {
-            match elb.delete_target_group(&tg.arn).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {
-                    run.record(
-                        ResourceKind::TargetGroup,
-                        &tg.arn,
-                        Action::AlreadyAbsent,
-                        None,
-                    );
-                    return Ok(());
+        match self.cloud.elb.delete_target_group(&tg.arn).await {
+            Ok(()) => run.record(ResourceKind::TargetGroup, &tg.arn, Action::Deleted, None),
+            Err(e) if e.is_not_found() => {
+                run.record(
+                    ResourceKind::TargetGroup,
+                    &tg.arn,
+                    Action::AlreadyAbsent,
+                    None,
+                );
+            }
+            Err(e) => return Err(Error::cloud(Step::TargetGroup, &tg.arn, e)),
+        }
+        Ok(())
+    }
+
+    async fn deregister(&self, _run: &Run<'_>, active: &[String]) -> Result<()> {
+        let ecs = &self.cloud.ecs;
+        for chunk in active.chunks(FAN_OUT) {
+            let results = join_all(
+                chunk
+                    .iter()
+                    .map(|arn| async move { (arn, ecs.deregister_task_definition(arn).await) }),
+            )
+            .await;
+            for (arn, r) in results {
+                if let Err(e) = r
+                    && !e.is_not_found()
+                    && !e.message.contains("does not exist")
+                {
+                    return Err(Error::cloud(Step::TaskDefinition, arn, e));
                 }
-                Err(e) => return Err(Error::cloud(Step::TargetGroup, &tg.arn, e)),
             }
         }
-        run.record(ResourceKind::TargetGroup, &tg.arn, Action::Deleted, None);
         Ok(())
     }
 
     async fn delete_task_definitions(
         &self,
         run: &Run<'_>,
-        active: Vec<String>,
-        inactive: Vec<String>,
-        dry_run: bool,
+        active: &[String],
+        inactive: &[String],
     ) -> Result<()> {
         let ecs = &self.cloud.ecs;
         let family = &run.names.resource;
@@ -1790,26 +2981,6 @@ impl Environment {
                 None,
             );
             return Ok(());
-        }
-        if dry_run {
-            for arn in all {
-                run.record(ResourceKind::TaskDefinition, arn, Action::Deleted, None);
-            }
-            return Ok(());
-        }
-        let deregistered = join_all(
-            active
-                .iter()
-                .map(|arn| async move { (arn, ecs.deregister_task_definition(arn).await) }),
-        )
-        .await;
-        for (arn, r) in deregistered {
-            if let Err(e) = r
-                && !e.is_not_found()
-                && !e.message.contains("does not exist")
-            {
-                return Err(Error::cloud(Step::TaskDefinition, arn, e));
-            }
         }
         let chunks: Vec<&[String]> = all.chunks(10).collect();
         let deleted = join_all(
@@ -1841,7 +3012,11 @@ impl Environment {
         }
         Ok(())
     }
+}
 
+// ---------------------------------------------------------------- list, sweep, profiles
+
+impl Environment {
     /// Environments in the state table: of one profile, or of all (pages followed).
     pub async fn list(&self, profile: Option<&str>) -> Result<Vec<EnvironmentRecord>> {
         let state = &self.cloud.state;

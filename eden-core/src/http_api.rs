@@ -8,9 +8,12 @@
 //! The profile is read from the state table. Checks run in this order, and nothing reaches AWS
 //! before the parameters are valid: API key (`x-api-key`, compared in constant time: 401 when
 //! absent, 403 when wrong), path (404), method (405), parameters (400, naming the parameter),
-//! profile (404 when unknown), the environment's lease (409 while another operation holds it),
-//! then the operation (200; 502/503 with the AWS error code when AWS fails). The body is always
-//! `{"status": "ok"|"error", "message": ..., ...}`.
+//! profile (404 when unknown), then the operation: 200; 400 for what is wrong with the request
+//! or the profile (a missing cluster, an invalid value: the body names the `profile_key`), 403
+//! when AWS denies a permission (`profile_key` and `aws_error_code`), 409 when a resource is not
+//! the environment's, or the environment is busy, 504 when the service did not become stable in
+//! time, and 502/503 only when AWS itself fails (a 5xx answer, throttling, the network). The
+//! body is always `{"status": "ok"|"error", "message": ..., ...}`.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -37,16 +40,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::{Cloud, CloudError};
-use crate::environment::{CreateOptions, DeleteOptions, Outcome};
-use crate::error::Error;
+use crate::api::Cloud;
+use crate::environment::{CreateOptions, DeleteOptions, Environment, Outcome};
+use crate::error::{Error, ErrorClass};
 use crate::image::ImageRef;
-use crate::lease::{GuardedEnvironment, GuardedError, LeaseError};
+use crate::lease::LeaseOptions;
 use crate::names::EnvironmentName;
 use crate::remote::validate_profile_name;
 
@@ -203,7 +205,7 @@ impl ApiKeys {
 /// The API handler.
 #[derive(Debug, Clone)]
 pub struct ApiHandler {
-    eden: GuardedEnvironment,
+    eden: Environment,
     keys: ApiKeys,
     create_options: CreateOptions,
 }
@@ -226,88 +228,79 @@ fn bad_parameter(parameter: &str, message: impl Into<String>) -> ApiResponse {
     ApiResponse::error(400, message, json!({"parameter": parameter}))
 }
 
-/// 503 for throttling and outages (retrying later helps), 502 for other AWS failures.
-fn aws_status(error: &CloudError) -> u16 {
-    let retryable = [
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "Transport",
-    ];
-    if error.is(&retryable) { 503 } else { 502 }
-}
-
-fn aws_error(status: u16, message: String, code: &str, step: Option<String>) -> ApiResponse {
-    let mut fields = json!({"aws_error_code": code});
-    if let (Some(step), Some(map)) = (step, fields.as_object_mut()) {
-        map.insert("step".into(), Value::String(step));
-    }
-    ApiResponse::error(status, message, fields)
-}
-
 /// The response for a failed create or delete.
-fn error_response(error: &GuardedError) -> ApiResponse {
+fn error_response(error: &Error) -> ApiResponse {
     let message = error.to_string();
-    let error = match error {
-        GuardedError::Lease(LeaseError::Busy { expires_at, .. }) => {
-            return ApiResponse::error(409, message, json!({"busy_until": expires_at}));
-        }
-        GuardedError::Lease(LeaseError::Store { source, .. }) => {
-            return aws_error(
-                aws_status(source),
-                message,
-                &source.code,
-                Some("lease".into()),
-            );
-        }
-        GuardedError::Environment(e) => e,
-    };
-    let mut response = match error.root() {
-        Error::Name(_) => bad_parameter("name", message.clone()),
-        Error::ImageUri(_) => bad_parameter("image_uri", message.clone()),
-        Error::ImageNotFound { code, .. } => ApiResponse::error(
-            400,
-            message.clone(),
-            json!({"parameter": "image_uri", "aws_error_code": code}),
-        ),
-        Error::AlbFull { code, .. } => aws_error(503, message.clone(), code, None),
-        Error::Cloud { step, source, .. } => aws_error(
-            aws_status(source),
-            message.clone(),
-            &source.code,
-            Some(step.to_string()),
-        ),
-        Error::Conflict { step, .. } => {
-            ApiResponse::error(409, message.clone(), json!({"step": step.to_string()}))
-        }
-        Error::Contention { step, .. } | Error::Timeout { step, .. } => {
-            ApiResponse::error(503, message.clone(), json!({"step": step.to_string()}))
-        }
-        Error::Document { .. } => ApiResponse::error(502, message.clone(), json!({})),
-        // An invalid stored profile, or a failure this handler does not know: ours, not AWS's.
-        _ => ApiResponse::error(500, message.clone(), json!({})),
-    };
-    if let (Error::RollbackIncomplete { leftover, .. }, Some(body)) =
-        (error, response.body.as_object_mut())
-    {
-        body.insert("leftover".into(), json!(leftover));
+    let root = error.root();
+    let mut fields = serde_json::Map::new();
+    if let Some(key) = error.profile_key() {
+        fields.insert("profile_key".into(), json!(key));
     }
-    response
+    match root {
+        Error::Cloud { step, source, .. } => {
+            fields.insert("aws_error_code".into(), json!(source.code));
+            fields.insert("step".into(), json!(step.to_string()));
+        }
+        Error::Conflict { step, .. } | Error::Contention { step, .. } => {
+            fields.insert("step".into(), json!(step.to_string()));
+        }
+        Error::Timeout { step, outcome, .. } => {
+            fields.insert("step".into(), json!(step.to_string()));
+            if let Some(outcome) = outcome {
+                fields.insert("resources".into(), json!(outcome.resources));
+            }
+        }
+        Error::NotOwned {
+            kind,
+            resource,
+            owner,
+        } => {
+            fields.insert("resource_kind".into(), json!(kind));
+            fields.insert("resource".into(), json!(resource));
+            fields.insert("owner".into(), json!(owner));
+        }
+        Error::Busy { expires_at_ms, .. } => {
+            fields.insert("busy_until".into(), json!(expires_at_ms.div_euclid(1000)));
+        }
+        Error::RolloutFailed { events, .. } => {
+            fields.insert("events".into(), json!(events));
+        }
+        Error::AlbFull { code, .. } | Error::ImageNotFound { code, .. } => {
+            fields.insert("aws_error_code".into(), json!(code));
+        }
+        _ => {}
+    }
+    let parameter = match root {
+        Error::Name(_) | Error::ReferenceCollision { .. } => Some("name"),
+        Error::ImageUri(_) | Error::ImageNotFound { .. } => Some("image_uri"),
+        _ => None,
+    };
+    if let Some(parameter) = parameter {
+        fields.insert("parameter".into(), json!(parameter));
+    }
+    if let Error::RollbackIncomplete { leftover, .. } = error {
+        fields.insert("leftover".into(), json!(leftover));
+    }
+    let status = match error.class() {
+        // A stored profile that does not parse is this deployment's problem, not the client's.
+        ErrorClass::Invalid if matches!(root, Error::Profile(_)) => 500,
+        ErrorClass::Invalid => 400,
+        ErrorClass::AccessDenied => 403,
+        ErrorClass::Conflict | ErrorClass::Busy => 409,
+        ErrorClass::Timeout => 504,
+        ErrorClass::Unavailable => 503,
+        ErrorClass::CloudFailure => 502,
+        _ => 500,
+    };
+    fields.insert("error_class".into(), json!(error.class()));
+    ApiResponse::error(status, message, Value::Object(fields))
 }
 
 impl ApiHandler {
     /// A handler on `cloud` accepting `keys`, with the state table `eden`.
     pub fn new(cloud: Cloud, keys: ApiKeys) -> Self {
         Self {
-            eden: GuardedEnvironment::new(cloud),
+            eden: Environment::new(cloud),
             keys,
             create_options: CreateOptions::default(),
         }
@@ -319,9 +312,10 @@ impl ApiHandler {
         self
     }
 
-    /// Leases last this long unless released.
-    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.eden = self.eden.with_ttl(ttl);
+    /// Takes environment leases this way (API Gateway gives a request 29 seconds: keep the
+    /// wait for a busy environment below that).
+    pub fn with_lease(mut self, options: LeaseOptions) -> Self {
+        self.eden = self.eden.with_lease(options);
         self
     }
 
@@ -383,7 +377,7 @@ impl ApiHandler {
             Ok(params) => params,
             Err(response) => return response,
         };
-        let environment = self.eden.environment();
+        let environment = &self.eden;
         let profile = match environment.pull_profile(&params.profile).await {
             Ok(Some(profile)) => profile,
             Ok(None) => {
@@ -397,7 +391,7 @@ impl ApiHandler {
                     json!({"parameter": "profile", "profile": params.profile}),
                 );
             }
-            Err(e) => return error_response(&GuardedError::Environment(e)),
+            Err(e) => return error_response(&e),
         };
         let result = match (operation, &params.image_uri) {
             (Operation::Create, Some(image)) => {

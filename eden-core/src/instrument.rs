@@ -23,9 +23,10 @@ use async_trait::async_trait;
 
 use crate::api::{
     Cloud, CloudError, CloudResult, CreateRule, CreateService, CreateTargetGroup, DnsApi,
-    DnsRecord, DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, ItemCondition, Listener,
-    LoadBalancer, LoadBalancerApi, Page, PutMode, RegisterTaskDefinition, Rule, Service,
-    StateStore, StoredDocument, TargetGroup, TaskDefinition, TaskDefinitionStatus, WriteCondition,
+    DnsRecord, DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, ItemCondition, ItemUpdate,
+    Listener, LoadBalancer, LoadBalancerApi, Page, PutMode, RecordChange, RegisterTaskDefinition,
+    Rule, Service, StateStore, StoredDocument, Tag, TargetGroup, TaskDefinition,
+    TaskDefinitionStatus, WriteCondition,
 };
 use crate::image::EcrImage;
 
@@ -154,10 +155,11 @@ impl Instrumentation {
             tokio::time::sleep(self.latency).await;
         }
         let result = if inject {
-            Err(CloudError::new(
-                INJECTED,
-                format!("injected failure of call {index} ({op})"),
-            ))
+            // As a failure of the service itself (a 500), which callers may retry.
+            Err(
+                CloudError::new(INJECTED, format!("injected failure of call {index} ({op})"))
+                    .with_status(Some(500)),
+            )
         } else {
             fut.await
         };
@@ -195,6 +197,7 @@ impl Cloud {
             images: Arc::new(Instrumented::new(self.images.clone(), inst.clone())),
             documents: Arc::new(Instrumented::new(self.documents.clone(), inst.clone())),
             state: Arc::new(Instrumented::new(self.state.clone(), inst.clone())),
+            region: self.region.clone(),
         }
     }
 }
@@ -242,6 +245,17 @@ impl<T: EcsApi + ?Sized> EcsApi for Instrumented<T> {
             .call(
                 "ecs.describe_task_definition",
                 self.inner.describe_task_definition(arn),
+            )
+            .await
+    }
+    async fn describe_latest_task_definition(
+        &self,
+        family: &str,
+    ) -> CloudResult<Option<TaskDefinition>> {
+        self.inst
+            .call(
+                "ecs.describe_latest_task_definition",
+                self.inner.describe_latest_task_definition(family),
             )
             .await
     }
@@ -339,6 +353,19 @@ impl<T: LoadBalancerApi + ?Sized> LoadBalancerApi for Instrumented<T> {
             )
             .await
     }
+    async fn list_target_groups(&self, marker: Option<String>) -> CloudResult<Page<TargetGroup>> {
+        self.inst
+            .call(
+                "elb.list_target_groups",
+                self.inner.list_target_groups(marker),
+            )
+            .await
+    }
+    async fn describe_tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Vec<Tag>>> {
+        self.inst
+            .call("elb.describe_tags", self.inner.describe_tags(arns))
+            .await
+    }
     async fn target_group_attributes(&self, arn: &str) -> CloudResult<BTreeMap<String, String>> {
         self.inst
             .call(
@@ -397,19 +424,11 @@ impl<T: DnsApi + ?Sized> DnsApi for Instrumented<T> {
             )
             .await
     }
-    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<()> {
         self.inst
             .call(
-                "dns.upsert_record",
-                self.inner.upsert_record(zone_id, record),
-            )
-            .await
-    }
-    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
-        self.inst
-            .call(
-                "dns.delete_record",
-                self.inner.delete_record(zone_id, record),
+                "dns.change_records",
+                self.inner.change_records(zone_id, changes),
             )
             .await
     }
@@ -522,6 +541,22 @@ impl<T: StateStore + ?Sized> StateStore for Instrumented<T> {
             .call(
                 "dynamodb.put_item",
                 self.inner.put_item_when(table, item, condition),
+            )
+            .await
+    }
+    async fn update_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        update: &ItemUpdate,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        self.inst
+            .call(
+                "dynamodb.update_item",
+                self.inner
+                    .update_item_when(table, hash, range, update, condition),
             )
             .await
     }

@@ -1,520 +1,366 @@
 //! Leases: at most one create or delete per environment at a time.
 //!
-//! A lease is an item `type = "_lease"`, `name = "<profile>/<environment>"` in the state table,
-//! written with a condition (no live lease under that key), so two runs cannot both hold it.
-//! It carries an expiry: a run that crashed without releasing blocks others only until then.
-//! [`GuardedEnvironment`] wraps [`Environment::create`] and [`Environment::delete`] in a lease;
-//! the second caller gets [`LeaseError::Busy`] (409 in the HTTP API).
+//! The lease lives in the environment's state item (`type = <profile>`, `name = <environment>`):
+//! [`Environment::create`](crate::Environment::create) and
+//! [`Environment::delete`](crate::Environment::delete) take it with a conditional write as
+//! their first step, so concurrent runs on one environment are safe by construction, not by a
+//! wrapper a caller may forget.
 //!
-//! ```
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use std::time::Duration;
-//! use eden_core::lease::{Lease, LeaseError};
-//! use eden_core::memory::{MemoryCloud, MemoryOptions};
-//! use eden_core::Profile;
+//! * A lease is short (15 s by default, [`LeaseOptions::ttl`]) and renewed by its holder every
+//!   third of that while the run goes on, so a long wait for a stable service keeps it.
+//! * A holder that stopped renewing (its process died) is taken over once the lease expired:
+//!   a later create or delete waits at most [`LeaseOptions::wait`] for that, then finishes or
+//!   undoes what the dead run left.
+//! * A holder that finds its lease gone (taken over, or broken) stops at once, without
+//!   rolling back, and fails with [`Error::LeaseLost`].
+//! * [`Environment::break_lease`](crate::Environment::break_lease) removes a lease explicitly
+//!   (logged); the holder then stops at its next renewal.
 //!
-//! let memory = MemoryCloud::with_reference(&Profile::example(), MemoryOptions::default());
-//! let state = memory.cloud().state;
-//! let ttl = Duration::from_secs(600);
-//! let held = Lease::acquire(state.clone(), "eden", "default", "feature-1", "create", ttl).await?;
-//! let second = Lease::acquire(state.clone(), "eden", "default", "feature-1", "delete", ttl).await;
-//! assert!(matches!(second, Err(LeaseError::Busy { .. })));
-//! held.release().await?;
-//! Lease::acquire(state, "eden", "default", "feature-1", "delete", ttl).await?.release().await?;
-//! # Ok::<(), LeaseError>(())
-//! # }).unwrap();
-//! ```
+//! Expiry compares the holder's clock (which wrote the expiry) with the taker's: keep clocks
+//! in sync (NTP), and the lease longer than their skew.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{AttrValue, Cloud, CloudError, Item, ItemCondition, StateStore, codes, schema};
-use crate::environment::{CreateOptions, DeleteOptions, Environment, Outcome};
-use crate::image::ImageRef;
-use crate::names::EnvironmentName;
-use crate::profile::Profile;
+use crate::api::{AttrValue, CloudError, Item, ItemCondition, ItemUpdate, StateStore, codes};
+use crate::error::{Error, Step};
+use crate::ownership::RunId;
 
-/// Hash key of lease items.
-pub const LEASE_TYPE: &str = "_lease";
-/// Default lease duration: longer than any create (the Lambda limit is 15 minutes).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// State item attribute: the run holding the lease.
+pub const LEASE_HOLDER: &str = "lease_holder";
+/// State item attribute: when the lease expires, epoch milliseconds.
+pub const LEASE_UNTIL: &str = "lease_until";
+/// State item attribute: the holder's operation (`create`, `delete`).
+pub const LEASE_OPERATION: &str = "lease_operation";
+/// State item attribute: the run of the latest create or delete.
+pub const RUN: &str = "run";
+/// State item attribute: `creating`, `ready` or `deleting`.
+pub const STATUS: &str = "status";
 
-const OWNER: &str = "owner";
-const EXPIRES_AT: &str = "expires_at";
-const OPERATION: &str = "operation";
-
-/// Why a lease could not be taken or released.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LeaseError {
-    /// Another run holds the environment.
-    #[error(
-        "environment {environment} of profile {profile} is busy: a {operation} started elsewhere \
-         holds it until {expires_at} (epoch seconds); retry when it is done"
-    )]
-    Busy {
-        /// Profile.
-        profile: String,
-        /// Environment name.
-        environment: String,
-        /// The holder's operation (`create`, `delete`).
-        operation: String,
-        /// When the holder's lease expires, epoch seconds.
-        expires_at: i64,
-    },
-    /// The state table failed.
-    #[error("lease on environment {environment} of profile {profile} in table {table}: {source}")]
-    Store {
-        /// Profile.
-        profile: String,
-        /// Environment name.
-        environment: String,
-        /// State table.
-        table: String,
-        /// The store's error.
-        source: CloudError,
-    },
+/// How leases are taken and kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseOptions {
+    /// How long a lease lasts unless renewed (default 15 s). A dead holder blocks the
+    /// environment this long at most.
+    pub ttl: Duration,
+    /// How long create and delete wait for another holder's lease to be released or to expire
+    /// before failing with [`Error::Busy`] (default 20 s, longer than `ttl`, so an abandoned
+    /// lease is taken over rather than reported).
+    pub wait: Duration,
+    /// How often a waiting run looks again (default 1 s; never later than the holder's expiry).
+    pub poll: Duration,
 }
 
-/// A held lease; release it with [`Lease::release`] (it also expires on its own).
-#[derive(Clone)]
-pub struct Lease {
-    state: Arc<dyn StateStore>,
-    table: String,
-    profile: String,
-    environment: String,
-    token: String,
-    expires_at: i64,
-}
-
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease")
-            .field("table", &self.table)
-            .field("profile", &self.profile)
-            .field("environment", &self.environment)
-            .field("token", &self.token)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-fn now_epoch() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-impl Lease {
-    /// Takes the lease on `profile/environment` for `ttl`, creating the table when missing;
-    /// [`LeaseError::Busy`] while another live lease holds it.
-    pub async fn acquire(
-        state: Arc<dyn StateStore>,
-        table: &str,
-        profile: &str,
-        environment: &str,
-        operation: &str,
-        ttl: Duration,
-    ) -> Result<Self, LeaseError> {
-        Self::acquire_at(
-            state,
-            table,
-            profile,
-            environment,
-            operation,
-            ttl,
-            now_epoch(),
-        )
-        .await
-    }
-
-    /// [`Lease::acquire`] with "now" given in epoch seconds (for tests of expiry).
-    pub async fn acquire_at(
-        state: Arc<dyn StateStore>,
-        table: &str,
-        profile: &str,
-        environment: &str,
-        operation: &str,
-        ttl: Duration,
-        now: i64,
-    ) -> Result<Self, LeaseError> {
-        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        let lease = Self {
-            state,
-            table: table.to_owned(),
-            profile: profile.to_owned(),
-            environment: environment.to_owned(),
-            token: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
-            expires_at: now.saturating_add(ttl.max(1)),
-        };
-        let item = Item::from([
-            (schema::HASH_KEY.into(), AttrValue::S(LEASE_TYPE.into())),
-            (schema::RANGE_KEY.into(), AttrValue::S(lease.key())),
-            (OWNER.into(), AttrValue::S(lease.token.clone())),
-            (OPERATION.into(), AttrValue::S(operation.to_owned())),
-            (
-                EXPIRES_AT.into(),
-                AttrValue::N(lease.expires_at.to_string()),
-            ),
-        ]);
-        // Free when absent or expired (expires_at < now).
-        let condition = ItemCondition::AbsentOrBelow {
-            attribute: EXPIRES_AT.into(),
-            value: now,
-        };
-        let mut created_table = false;
-        loop {
-            match lease
-                .state
-                .put_item_when(table, item.clone(), &condition)
-                .await
-            {
-                Ok(_) => return Ok(lease),
-                Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) => {
-                    return Err(lease.busy().await);
-                }
-                Err(e) if e.is_not_found() && !created_table => {
-                    lease
-                        .state
-                        .ensure_table(table)
-                        .await
-                        .map_err(|e| lease.store_error(e))?;
-                    created_table = true;
-                }
-                Err(e) => return Err(lease.store_error(e)),
-            }
-        }
-    }
-
-    /// The state table key (`name`) of the lease item.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.profile, self.environment)
-    }
-
-    /// This holder's token (stored as `owner`).
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// When the lease expires, epoch seconds.
-    pub fn expires_at(&self) -> i64 {
-        self.expires_at
-    }
-
-    /// Releases the lease; false when it was no longer ours (it expired and was taken over).
-    pub async fn release(self) -> Result<bool, LeaseError> {
-        let condition = ItemCondition::Equals {
-            attribute: OWNER.into(),
-            value: self.token.clone(),
-        };
-        match self
-            .state
-            .delete_item_when(&self.table, LEASE_TYPE, &self.key(), &condition)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) || e.is_not_found() => Ok(false),
-            Err(e) => Err(self.store_error(e)),
-        }
-    }
-
-    /// The error for a lost race, with the holder's details when they can be read.
-    async fn busy(&self) -> LeaseError {
-        let holder = self
-            .state
-            .get_item(&self.table, LEASE_TYPE, &self.key())
-            .await
-            .ok()
-            .flatten();
-        let get = |k: &str| holder.as_ref().and_then(|i| i.get(k)).cloned();
-        LeaseError::Busy {
-            profile: self.profile.clone(),
-            environment: self.environment.clone(),
-            operation: get(OPERATION)
-                .and_then(|v| v.as_s().map(str::to_owned))
-                .unwrap_or_else(|| "operation".into()),
-            expires_at: get(EXPIRES_AT).and_then(|v| v.as_i64()).unwrap_or(0),
-        }
-    }
-
-    fn store_error(&self, source: CloudError) -> LeaseError {
-        LeaseError::Store {
-            profile: self.profile.clone(),
-            environment: self.environment.clone(),
-            table: self.table.clone(),
-            source,
-        }
-    }
-}
-
-/// A failed guarded operation: the lease, or the operation itself.
-#[derive(Debug, thiserror::Error)]
-pub enum GuardedError {
-    /// The environment is busy, or the lease could not be written.
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    /// The create or delete failed.
-    #[error(transparent)]
-    Environment(#[from] crate::Error),
-}
-
-/// [`Environment`] whose create and delete hold the environment's [`Lease`] while they run.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use eden_core::environment::{CreateOptions, DeleteOptions};
-/// use eden_core::lease::GuardedEnvironment;
-/// use eden_core::memory::{MemoryCloud, MemoryOptions};
-/// use eden_core::Profile;
-///
-/// let profile = Profile::example();
-/// let memory = MemoryCloud::with_reference(&profile, MemoryOptions::default());
-/// let eden = GuardedEnvironment::new(memory.cloud());
-/// let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2";
-/// let created = eden.create(&profile, "feature-1", image, &CreateOptions::default()).await?;
-/// assert_eq!(created.host.as_deref(), Some("api-feature-1.dev.example.com"));
-/// eden.delete(&profile, "feature-1", &DeleteOptions::default()).await?;
-/// # Ok::<(), eden_core::lease::GuardedError>(())
-/// # }).unwrap();
-/// ```
-#[derive(Clone)]
-pub struct GuardedEnvironment {
-    environment: Environment,
-    state: Arc<dyn StateStore>,
-    ttl: Duration,
-}
-
-impl std::fmt::Debug for GuardedEnvironment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuardedEnvironment")
-            .field("environment", &self.environment)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-impl GuardedEnvironment {
-    /// Guarded environments on `cloud`, in the state table `eden`, leases of [`DEFAULT_TTL`].
-    pub fn new(cloud: Cloud) -> Self {
+impl Default for LeaseOptions {
+    fn default() -> Self {
         Self {
-            state: cloud.state.clone(),
-            environment: Environment::new(cloud),
-            ttl: DEFAULT_TTL,
+            ttl: Duration::from_secs(15),
+            wait: Duration::from_secs(20),
+            poll: Duration::from_secs(1),
         }
     }
+}
 
-    /// Uses another state table (for environments and leases).
-    pub fn with_table(mut self, table: impl Into<String>) -> Self {
-        self.environment = self.environment.with_table(table);
-        self
-    }
-
-    /// Leases last this long unless released.
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+impl LeaseOptions {
+    /// Leases last `ttl` unless renewed.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
-    /// The unguarded environment API (list, profiles, sweep...).
-    pub fn environment(&self) -> &Environment {
-        &self.environment
+    /// Wait at most this long for a held lease (zero: fail with [`Error::Busy`] at once).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
     }
 
-    /// [`Environment::create`] under the environment's lease. The name and image URI are
-    /// checked before the lease is taken, so bad input never touches the state table.
-    pub async fn create(
-        &self,
-        profile: &Profile,
-        name: &str,
-        image_uri: &str,
-        options: &CreateOptions,
-    ) -> Result<Outcome, GuardedError> {
-        EnvironmentName::new(name).map_err(crate::Error::from)?;
-        ImageRef::parse(image_uri).map_err(crate::Error::from)?;
-        if options.dry_run {
-            return Ok(self
-                .environment
-                .create(profile, name, image_uri, options)
-                .await?);
-        }
-        let lease = self.lease(profile, name, "create").await?;
-        let result = self
-            .environment
-            .create(profile, name, image_uri, options)
-            .await;
-        self.release(lease).await;
-        Ok(result?)
+    /// Look again this often while waiting.
+    pub fn poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
     }
 
-    /// [`Environment::delete`] under the environment's lease.
-    pub async fn delete(
-        &self,
-        profile: &Profile,
-        name: &str,
-        options: &DeleteOptions,
-    ) -> Result<Outcome, GuardedError> {
-        EnvironmentName::new(name).map_err(crate::Error::from)?;
-        if options.dry_run {
-            return Ok(self.environment.delete(profile, name, options).await?);
-        }
-        let lease = self.lease(profile, name, "delete").await?;
-        let result = self.environment.delete(profile, name, options).await;
-        self.release(lease).await;
-        Ok(result?)
+    pub(crate) fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
     }
 
-    async fn lease(&self, profile: &Profile, name: &str, op: &str) -> Result<Lease, LeaseError> {
-        Lease::acquire(
-            self.state.clone(),
-            self.environment.table(),
-            &profile.name,
-            name,
-            op,
-            self.ttl,
-        )
-        .await
-    }
-
-    async fn release(&self, lease: Lease) {
-        let key = lease.key();
-        match lease.release().await {
-            Ok(true) => {}
-            // The operation's result stands; the lease expires on its own.
-            Ok(false) => tracing::warn!(lease = %key, "lease expired before the operation ended"),
-            Err(e) => tracing::warn!(lease = %key, error = %e, "could not release lease"),
-        }
+    /// Renewals come every third of the lease.
+    fn renew_every(&self) -> Duration {
+        (self.ttl / 3).max(Duration::from_millis(1))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use async_trait::async_trait;
+/// Who holds an environment's lease.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseInfo {
+    /// Profile.
+    pub profile: String,
+    /// Environment name.
+    pub environment: String,
+    /// The holder's operation (`create`, `delete`).
+    pub operation: String,
+    /// The holder's run.
+    pub run: String,
+    /// When the lease expires unless renewed, epoch milliseconds.
+    pub expires_at_ms: i64,
+}
 
-    use super::*;
-    use crate::api::{CloudResult, Page, WriteCondition};
-    use crate::memory::{MemoryCloud, MemoryOptions};
+impl LeaseInfo {
+    fn from_item(profile: &str, environment: &str, item: &Item) -> Option<Self> {
+        let s = |k: &str| item.get(k).and_then(AttrValue::as_s).map(str::to_owned);
+        Some(Self {
+            profile: profile.to_owned(),
+            environment: environment.to_owned(),
+            operation: s(LEASE_OPERATION).unwrap_or_else(|| "operation".into()),
+            run: s(LEASE_HOLDER)?,
+            expires_at_ms: item.get(LEASE_UNTIL).and_then(AttrValue::as_i64)?,
+        })
+    }
+}
 
-    const TTL: Duration = Duration::from_secs(60);
+/// Milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
 
-    /// A store that uses the trait's default `put_item_when`/`delete_item_when`.
-    struct Plain(Arc<MemoryCloud>);
+/// One environment's lease, as a run uses it.
+#[derive(Clone)]
+pub(crate) struct Lease {
+    pub state: Arc<dyn StateStore>,
+    pub table: String,
+    pub profile: String,
+    pub environment: String,
+    pub run: RunId,
+    pub operation: &'static str,
+    pub options: LeaseOptions,
+}
 
-    #[async_trait]
-    impl StateStore for Plain {
-        async fn ensure_table(&self, table: &str) -> CloudResult<bool> {
-            self.0.ensure_table(table).await
-        }
-        async fn put_item(
-            &self,
-            table: &str,
-            item: Item,
-            condition: WriteCondition,
-        ) -> CloudResult<Option<Item>> {
-            self.0.put_item(table, item, condition).await
-        }
-        async fn get_item(&self, t: &str, h: &str, r: &str) -> CloudResult<Option<Item>> {
-            self.0.get_item(t, h, r).await
-        }
-        async fn delete_item(
-            &self,
-            t: &str,
-            h: &str,
-            r: &str,
-            c: WriteCondition,
-        ) -> CloudResult<Option<Item>> {
-            self.0.delete_item(t, h, r, c).await
-        }
-        async fn query(&self, t: &str, h: &str, n: Option<String>) -> CloudResult<Page<Item>> {
-            self.0.query(t, h, n).await
-        }
-        async fn query_kind(
-            &self,
-            t: &str,
-            k: &str,
-            b: Option<i64>,
-            n: Option<String>,
-        ) -> CloudResult<Page<Item>> {
-            self.0.query_kind(t, k, b, n).await
-        }
-        async fn scan(&self, t: &str, n: Option<String>) -> CloudResult<Page<Item>> {
-            self.0.scan(t, n).await
-        }
+/// Why one attempt to take a lease failed.
+pub(crate) enum Refused {
+    /// Held by someone else.
+    Held(LeaseInfo),
+    /// The item exists but is not eden's (no run recorded).
+    NotEden,
+    /// It changed between the write and the read: try again.
+    Retry,
+    /// The store failed (the table is missing, throttled...).
+    Store(CloudError),
+}
+
+impl Lease {
+    fn holder_is(&self) -> ItemCondition {
+        ItemCondition::All(vec![
+            ItemCondition::equals(LEASE_HOLDER, self.run.as_str()),
+            ItemCondition::Has(LEASE_UNTIL.into()),
+        ])
     }
 
-    fn stores() -> Vec<Arc<dyn StateStore>> {
-        let memory = Arc::new(MemoryCloud::new(MemoryOptions::default()));
-        let plain = Arc::new(MemoryCloud::new(MemoryOptions::default()));
-        vec![memory, Arc::new(Plain(plain))]
+    /// The condition of a write that needs this lease.
+    pub fn held(&self) -> ItemCondition {
+        self.holder_is()
     }
 
-    #[tokio::test]
-    async fn busy_release_and_expiry() {
-        for state in stores() {
-            let a = Lease::acquire_at(state.clone(), "t", "p", "e", "create", TTL, 1000)
+    /// One attempt: the lease, with `update` applied to the state item in the same write;
+    /// returns the item as it was.
+    pub async fn try_acquire(&self, update: &ItemUpdate) -> Result<Option<Item>, Refused> {
+        let now = now_ms();
+        let update = update
+            .clone()
+            .set(LEASE_HOLDER, AttrValue::S(self.run.to_string()))
+            .set(
+                LEASE_UNTIL,
+                AttrValue::N((now + self.options.ttl_ms()).to_string()),
+            )
+            .set(LEASE_OPERATION, AttrValue::S(self.operation.into()));
+        // Free when there is no item, or an eden item whose lease is gone or expired.
+        let free = ItemCondition::Any(vec![
+            ItemCondition::Absent,
+            ItemCondition::All(vec![
+                ItemCondition::Has(RUN.into()),
+                ItemCondition::Any(vec![
+                    ItemCondition::Missing(LEASE_UNTIL.into()),
+                    ItemCondition::below(LEASE_UNTIL, now),
+                ]),
+            ]),
+        ]);
+        let mut created_table = false;
+        loop {
+            match self
+                .state
+                .update_item_when(
+                    &self.table,
+                    &self.profile,
+                    &self.environment,
+                    &update,
+                    &free,
+                )
                 .await
-                .unwrap();
-            let err = Lease::acquire_at(state.clone(), "t", "p", "e", "delete", TTL, 1059)
-                .await
-                .unwrap_err();
-            match &err {
-                LeaseError::Busy {
-                    operation,
-                    expires_at,
-                    ..
-                } => assert_eq!((operation.as_str(), *expires_at), ("create", 1060)),
-                other => panic!("{other:?}"),
+            {
+                Ok(old) => return Ok(old),
+                Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) => {
+                    let current = self
+                        .state
+                        .get_item(&self.table, &self.profile, &self.environment)
+                        .await
+                        .map_err(Refused::Store)?;
+                    return Err(match current {
+                        Some(item) if !item.contains_key(RUN) => Refused::NotEden,
+                        Some(item) => {
+                            match LeaseInfo::from_item(&self.profile, &self.environment, &item) {
+                                Some(info) if info.expires_at_ms >= now_ms() => Refused::Held(info),
+                                // Released or expired meanwhile: the next attempt takes it.
+                                _ => Refused::Retry,
+                            }
+                        }
+                        None => Refused::Retry,
+                    });
+                }
+                Err(e) if e.is_not_found() && !created_table => {
+                    self.state
+                        .ensure_table(&self.table)
+                        .await
+                        .map_err(Refused::Store)?;
+                    created_table = true;
+                }
+                Err(e) => return Err(Refused::Store(e)),
             }
-            assert!(err.to_string().contains("busy"), "{err}");
-            // Another environment is independent.
-            Lease::acquire_at(state.clone(), "t", "p", "f", "create", TTL, 1000)
-                .await
-                .unwrap();
-            // Expired: taken over; the old holder's release then does not free the new lease.
-            let b = Lease::acquire_at(state.clone(), "t", "p", "e", "delete", TTL, 1061)
-                .await
-                .unwrap();
-            assert!(!a.release().await.unwrap());
-            assert!(
-                Lease::acquire_at(state.clone(), "t", "p", "e", "x", TTL, 1062)
-                    .await
-                    .is_err()
-            );
-            assert!(b.release().await.unwrap());
-            Lease::acquire_at(state.clone(), "t", "p", "e", "x", TTL, 1062)
-                .await
-                .unwrap();
         }
     }
 
-    #[tokio::test]
-    async fn concurrent_guarded_operations_do_not_interleave() {
-        let profile = Profile::example();
-        let memory = MemoryCloud::with_reference(&profile, MemoryOptions::default());
-        // Latency makes the two runs overlap (the memory cloud alone never yields).
-        let inst = crate::instrument::Instrumentation::new(Duration::from_millis(2));
-        let eden = GuardedEnvironment::new(memory.cloud().instrumented(&inst));
-        let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2";
-        let options = CreateOptions::default();
-        let (a, b) = tokio::join!(
-            eden.create(&profile, "same", image, &options),
-            eden.create(&profile, "same", image, &options),
+    /// Extends the lease; `Err(true)` when it is no longer ours.
+    pub async fn renew(&self) -> Result<(), (bool, CloudError)> {
+        let update = ItemUpdate::default().set(
+            LEASE_UNTIL,
+            AttrValue::N((now_ms() + self.options.ttl_ms()).to_string()),
         );
-        let busy = [&a, &b]
-            .iter()
-            .filter(|r| matches!(r, Err(GuardedError::Lease(LeaseError::Busy { .. }))))
-            .count();
-        assert_eq!(busy, 1, "{a:?} {b:?}");
-        assert!(a.is_ok() || b.is_ok());
-        // Released afterwards: the next operation runs.
-        eden.delete(&profile, "same", &DeleteOptions::default())
+        self.state
+            .update_item_when(
+                &self.table,
+                &self.profile,
+                &self.environment,
+                &update,
+                &self.holder_is(),
+            )
             .await
-            .unwrap();
-        assert!(eden.environment().list(None).await.unwrap().is_empty());
-        // Bad input is refused before any lease.
-        let err = eden
-            .create(&profile, "Bad_Name", image, &options)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            GuardedError::Environment(crate::Error::Name(_))
-        ));
+            .map(|_| ())
+            .map_err(|e| (e.is(&[codes::CONDITIONAL_CHECK_FAILED]), e))
     }
+
+    /// Renews the lease until it is lost; never returns while it is held. Run it beside the
+    /// operation (`select!`): when it returns, the operation must stop.
+    pub async fn keep(&self) -> Error {
+        let mut valid_until = now_ms() + self.options.ttl_ms();
+        loop {
+            tokio::time::sleep(self.options.renew_every()).await;
+            match self.renew().await {
+                Ok(()) => valid_until = now_ms() + self.options.ttl_ms(),
+                Err((true, _)) => {
+                    tracing::error!(profile = %self.profile, env = %self.environment, run = %self.run, "lease lost: another run took the environment over, or the lease was broken");
+                    return self.lost("it was taken over or broken");
+                }
+                Err((false, e)) => {
+                    tracing::warn!(profile = %self.profile, env = %self.environment, error = %e, "could not renew the lease");
+                    // Keep trying while the lease still runs; stop before it could be taken.
+                    if now_ms() + i64::try_from(self.options.renew_every().as_millis()).unwrap_or(0)
+                        >= valid_until
+                    {
+                        return self.lost(&format!("it could not be renewed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn lost(&self, why: &str) -> Error {
+        Error::LeaseLost {
+            profile: self.profile.clone(),
+            environment: self.environment.clone(),
+            run: self.run.to_string(),
+            reason: why.to_owned(),
+        }
+    }
+
+    /// The error for a lease held elsewhere after waiting.
+    pub fn busy(&self, holder: LeaseInfo) -> Error {
+        Error::Busy {
+            profile: self.profile.clone(),
+            environment: self.environment.clone(),
+            operation: holder.operation,
+            run: holder.run,
+            expires_at_ms: holder.expires_at_ms,
+        }
+    }
+
+    pub fn store_error(&self, e: CloudError) -> Error {
+        Error::cloud(
+            Step::Lease,
+            format!("{}/{}/{}", self.table, self.profile, self.environment),
+            e,
+        )
+    }
+}
+
+/// Removes the lease of `profile/environment`, whoever holds it (or only when `run` holds it);
+/// returns the holder it removed, `None` when there was no lease.
+pub(crate) async fn break_lease(
+    state: &dyn StateStore,
+    table: &str,
+    profile: &str,
+    environment: &str,
+    run: Option<&str>,
+) -> Result<Option<LeaseInfo>, CloudError> {
+    let mut condition = vec![ItemCondition::Has(LEASE_UNTIL.into())];
+    if let Some(run) = run {
+        condition.push(ItemCondition::equals(LEASE_HOLDER, run));
+    }
+    let update = ItemUpdate::default()
+        .remove(LEASE_HOLDER)
+        .remove(LEASE_UNTIL)
+        .remove(LEASE_OPERATION);
+    match state
+        .update_item_when(
+            table,
+            profile,
+            environment,
+            &update,
+            &ItemCondition::All(condition),
+        )
+        .await
+    {
+        Ok(old) => {
+            let info = old
+                .as_ref()
+                .and_then(|i| LeaseInfo::from_item(profile, environment, i));
+            tracing::warn!(
+                %profile,
+                %environment,
+                holder = ?info,
+                "lease broken: its holder stops at its next renewal"
+            );
+            Ok(info)
+        }
+        Err(e) if e.is(&[codes::CONDITIONAL_CHECK_FAILED]) || e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The holder of `profile/environment`'s lease, if it is held and not expired.
+pub(crate) async fn holder(
+    state: &dyn StateStore,
+    table: &str,
+    profile: &str,
+    environment: &str,
+) -> Result<Option<LeaseInfo>, CloudError> {
+    let item = match state.get_item(table, profile, environment).await {
+        Ok(item) => item,
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    Ok(item
+        .as_ref()
+        .and_then(|i| LeaseInfo::from_item(profile, environment, i))
+        .filter(|l| l.expires_at_ms >= now_ms()))
 }

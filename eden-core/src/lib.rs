@@ -23,6 +23,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config_file;
+mod decide;
 pub mod endpoints;
 pub mod environment;
 pub mod error;
@@ -32,16 +33,19 @@ pub mod instrument;
 pub mod lease;
 pub mod memory;
 pub mod names;
+pub mod ownership;
 pub mod profile;
 pub mod remote;
 
 pub use api::{Cloud, CloudError};
 pub use endpoints::EndpointsDocument;
 pub use environment::{
-    Action, CreateOptions, DeleteOptions, Environment, EnvironmentRecord, Outcome, ResourceChange,
-    ResourceKind,
+    Action, CreateOptions, DeleteOptions, Environment, EnvironmentRecord, EnvironmentStatus,
+    Outcome, Progress, ResourceChange, ResourceKind,
 };
-pub use error::{Error, Result, Step};
+pub use error::{Error, ErrorClass, Result, Step};
 pub use image::{EcrImage, ImageRef, ImageSelector};
+pub use lease::{LeaseInfo, LeaseOptions};
 pub use names::{EnvironmentName, EnvironmentNames, NameError};
+pub use ownership::{ForeignOwner, Owner, RunId};
 pub use profile::{KeyProblem, Profile, ProfileError};

@@ -1,8 +1,12 @@
 //! An in-memory cloud implementing every trait of [`crate::api`], behaving like AWS where eden
-//! depends on it: target group name rules and `DuplicateTargetGroupName`, `PriorityInUse`,
-//! `ResourceInUse` when deleting a target group a rule uses, `TooManyRules` /
-//! `TooManyTargetGroups` past 100 per load balancer, S3 ETag conditions (412), DRAINING then
-//! INACTIVE services, pagination (`DescribeRules` pages of 50), DynamoDB conditions.
+//! depends on it: target group name rules and `DuplicateTargetGroupName` (and the existing
+//! group, tags untouched, for identical settings), `PriorityInUse`, `ResourceInUse` when
+//! deleting a target group a rule uses, `TooManyRules` / `TooManyTargetGroups` past 100 per
+//! load balancer, tags on every resource read back as AWS returns them, Route 53 change
+//! batches that apply all or nothing (`CREATE` of an existing record and `DELETE` of a
+//! different one fail), S3 ETag conditions (412), DRAINING then INACTIVE services, failed
+//! rollouts with service events, pagination (`DescribeRules` and
+//! `DescribeTargetGroups` pages, of 400 by default), DynamoDB condition and update expressions.
 //!
 //! Latency and injected failures are added by wrapping it, see [`crate::instrument`].
 
@@ -13,12 +17,12 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    AttrValue, CloudError, CloudResult, ContainerImage, CreateRule, CreateService,
+    AttrValue, ChangeAction, CloudError, CloudResult, ContainerImage, CreateRule, CreateService,
     CreateTargetGroup, Deployment, DnsApi, DnsRecord, DocumentStore, EcsApi, ImageDetails,
-    ImageRegistry, Item, ItemCondition, Listener, LoadBalancer, LoadBalancerApi, Page, PutMode,
-    RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer, ServiceSpec, StateStore,
-    StoredDocument, Tag, TargetGroup, TargetGroupSpec, TaskDefinition, TaskDefinitionStatus,
-    WriteCondition, codes, schema,
+    ImageRegistry, Item, ItemCondition, ItemUpdate, Listener, LoadBalancer, LoadBalancerApi, Page,
+    PutMode, RecordChange, RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer, ServiceSpec,
+    StateStore, StoredDocument, Tag, TargetGroup, TargetGroupSpec, TaskDefinition,
+    TaskDefinitionStatus, WriteCondition, codes, schema,
 };
 use crate::image::{EcrImage, ImageSelector};
 use crate::profile::Profile;
@@ -31,7 +35,7 @@ pub struct MemoryOptions {
     pub draining_polls: u32,
     /// Describes of a new deployment before its rollout is COMPLETED.
     pub stabilize_polls: u32,
-    /// `DescribeRules` page size (AWS and moto: 50 by default).
+    /// `DescribeRules` page size (eden asks AWS for pages of 400; AWS's default is smaller).
     pub rules_page_size: usize,
     /// Non-default rules per load balancer (AWS default quota: 100).
     pub max_rules_per_alb: usize,
@@ -39,6 +43,11 @@ pub struct MemoryOptions {
     pub max_target_groups_per_alb: usize,
     /// Items per DynamoDB query/scan page.
     pub state_page_size: usize,
+    /// `DescribeTargetGroups` page size (AWS: at most 400).
+    pub target_groups_page_size: usize,
+    /// Every new deployment's rollout ends `FAILED` (as with a deployment circuit breaker
+    /// when tasks keep failing), with a service event saying why.
+    pub fail_rollouts: bool,
 }
 
 impl Default for MemoryOptions {
@@ -46,10 +55,12 @@ impl Default for MemoryOptions {
         Self {
             draining_polls: 1,
             stabilize_polls: 0,
-            rules_page_size: 50,
+            rules_page_size: 400,
             max_rules_per_alb: 100,
             max_target_groups_per_alb: 100,
             state_page_size: 100,
+            target_groups_page_size: 400,
+            fail_rollouts: false,
         }
     }
 }
@@ -64,12 +75,14 @@ struct MemService {
 struct MemRule {
     listener: String,
     rule: Rule,
+    tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone)]
 struct MemTargetGroup {
     group: TargetGroup,
     attributes: BTreeMap<String, String>,
+    tags: Vec<Tag>,
 }
 
 /// Records of a zone by `(name, type)`.
@@ -103,18 +116,25 @@ impl World {
 pub struct Inventory {
     /// `cluster/name` of services neither DRAINING nor INACTIVE.
     pub services: Vec<String>,
+    /// `cluster/name -> task definition` of those services.
+    pub deployments: Vec<String>,
     /// `family:revision STATUS` of every task definition not deleted.
     pub task_definitions: Vec<String>,
     /// Target group names.
     pub target_groups: Vec<String>,
     /// `priority host -> target group name` of every non-default rule.
     pub rules: Vec<String>,
-    /// `name TYPE` of every record.
+    /// `name TYPE = alias or values` of every record.
     pub records: Vec<String>,
     /// `bucket/key` with the JSON content.
     pub documents: Vec<String>,
     /// `table type/name` of every item.
     pub items: Vec<String>,
+    /// `table type/name` with every attribute, of every item.
+    pub item_details: Vec<String>,
+    /// `resource key=value,...` of every tagged target group, rule, live service and task
+    /// definition.
+    pub tags: Vec<String>,
 }
 
 /// The in-memory cloud. Cheap to share: wrap it in an `Arc` and use [`MemoryCloud::cloud`].
@@ -145,16 +165,20 @@ impl MemoryCloud {
         }
     }
 
-    /// A cloud holding the reference resources `profile` names (see [`MemoryCloud::seed`]).
+    /// A cloud holding the reference resources `profile` names (see [`MemoryCloud::seed`]),
+    /// in the profile's account and region.
     pub fn with_reference(profile: &Profile, options: MemoryOptions) -> Arc<Self> {
-        let cloud = Arc::new(Self::new(options));
+        let mut cloud = Self::new(options);
+        cloud.account = profile.master_alb_arn.account.clone();
+        cloud.region = profile.master_alb_arn.region.clone();
+        let cloud = Arc::new(cloud);
         cloud.seed(profile);
         cloud
     }
 
-    /// The six traits, all served by this cloud.
+    /// The six traits, all served by this cloud (in its region).
     pub fn cloud(self: &Arc<Self>) -> Cloud {
-        Cloud::from_one(self.clone())
+        Cloud::from_one(self.clone()).with_region(self.region.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -231,6 +255,7 @@ impl MemoryCloud {
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect(),
+                tags: vec![Tag::new("team", "web")],
             },
         );
         let https = format!("{prefix}:listener/app/{}/{}/443", alb.name, alb.id);
@@ -248,6 +273,7 @@ impl MemoryCloud {
                     hosts: vec!["reference.dev.example.com".into()],
                     target_group_arns: vec![ref_tg.clone()],
                 },
+                tags: vec![],
             },
         );
         let svc = &profile.reference_service_arn;
@@ -315,6 +341,7 @@ impl MemoryCloud {
                 maximum_percent: Some(200),
                 minimum_healthy_percent: Some(100),
                 circuit_breaker: Some((true, true)),
+                alarms: None,
             }),
             health_check_grace_period_seconds: Some(30),
             enable_execute_command: true,
@@ -334,9 +361,10 @@ impl MemoryCloud {
                 task_definition: td_arn,
                 desired_count: 1,
                 running_count: 1,
+                ..Deployment::default()
             }],
             spec,
-            tags: vec![],
+            ..Service::default()
         };
         w.services.insert(
             (svc.cluster.clone(), svc.service.clone()),
@@ -396,12 +424,55 @@ impl MemoryCloud {
                 .get(arn)
                 .map_or_else(|| format!("<missing {arn}>"), |t| t.group.name.clone())
         };
+        let tag_text = |resource: &str, tags: &[Tag]| {
+            let mut pairs: Vec<String> = tags
+                .iter()
+                .map(|t| format!("{}={}", t.key, t.value))
+                .collect();
+            pairs.sort();
+            format!("{resource} {}", pairs.join(","))
+        };
+        let live = |s: &&MemService| s.service.status == "ACTIVE";
+        let mut tags: Vec<String> = Vec::new();
+        tags.extend(
+            w.target_groups
+                .values()
+                .filter(|t| !t.tags.is_empty())
+                .map(|t| tag_text(&t.group.name, &t.tags)),
+        );
+        tags.extend(
+            w.rules
+                .values()
+                .filter(|r| !r.tags.is_empty())
+                .map(|r| tag_text(&r.rule.hosts.join(","), &r.tags)),
+        );
+        tags.extend(
+            w.services
+                .values()
+                .filter(live)
+                .filter(|s| !s.service.tags.is_empty())
+                .map(|s| tag_text(&s.service.name, &s.service.tags)),
+        );
+        tags.extend(
+            w.task_definitions
+                .values()
+                .flat_map(|revs| revs.values())
+                .filter(|t| !t.tags.is_empty())
+                .map(|t| tag_text(&format!("{}:{}", t.family, t.revision), &t.tags)),
+        );
+        tags.sort();
         let mut inv = Inventory {
             services: w
                 .services
                 .iter()
-                .filter(|(_, s)| s.service.status == "ACTIVE")
+                .filter(|(_, s)| live(s))
                 .map(|((c, n), _)| format!("{c}/{n}"))
+                .collect(),
+            deployments: w
+                .services
+                .iter()
+                .filter(|(_, s)| live(s))
+                .map(|((c, n), s)| format!("{c}/{n} -> {}", s.service.spec.task_definition))
                 .collect(),
             task_definitions: w
                 .task_definitions
@@ -434,8 +505,14 @@ impl MemoryCloud {
             records: w
                 .zones
                 .values()
-                .flat_map(|(_, records)| records.keys())
-                .map(|(n, t)| format!("{n} {t}"))
+                .flat_map(|(_, records)| records.iter())
+                .map(|((n, t), r)| {
+                    let content = match &r.alias {
+                        Some(a) => format!("alias {} {}", a.dns_name, a.hosted_zone_id),
+                        None => r.values.join(" "),
+                    };
+                    format!("{n} {t} = {content}")
+                })
                 .collect(),
             documents: w
                 .buckets
@@ -456,6 +533,23 @@ impl MemoryCloud {
                 .iter()
                 .flat_map(|(t, items)| items.keys().map(move |(h, r)| format!("{t} {h}/{r}")))
                 .collect(),
+            item_details: w
+                .tables
+                .iter()
+                .flat_map(|(t, items)| {
+                    items.iter().map(move |((h, r), item)| {
+                        let attrs: Vec<String> = item
+                            .iter()
+                            .map(|(k, v)| match v {
+                                AttrValue::S(s) => format!("{k}={s:?}"),
+                                AttrValue::N(n) => format!("{k}={n}"),
+                            })
+                            .collect();
+                        format!("{t} {h}/{r} {}", attrs.join(" "))
+                    })
+                })
+                .collect(),
+            tags,
         };
         inv.rules.sort();
         inv.target_groups.sort();
@@ -585,15 +679,47 @@ impl EcsApi for MemoryCloud {
                 s.polls_left -= 1;
             }
         } else if s.service.status == "ACTIVE" {
-            if s.polls_left == 0 {
+            let in_progress = s
+                .service
+                .deployments
+                .first()
+                .is_some_and(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"));
+            if s.polls_left > 0 {
+                s.polls_left -= 1;
+            } else if in_progress && self.options.fail_rollouts {
+                let name = s.service.name.clone();
+                if let Some(d) = s.service.deployments.first_mut() {
+                    d.rollout_state = Some("FAILED".into());
+                    d.failed_tasks = 3;
+                    d.rollout_state_reason =
+                        Some("ECS deployment circuit breaker: tasks failed to start.".into());
+                }
+                s.service.events.insert(
+                    0,
+                    crate::api::ServiceEvent {
+                        created_at: Some(chrono::Utc::now().to_rfc3339()),
+                        message: format!(
+                            "(service {name}) deployment failed: tasks failed to start."
+                        ),
+                    },
+                );
+            } else if in_progress
+                || (s.service.deployments.len() > 1 && !s.service.rollout_failed())
+            {
                 for d in &mut s.service.deployments {
                     d.rollout_state = Some("COMPLETED".into());
                     d.running_count = d.desired_count;
                 }
                 s.service.deployments.truncate(1);
                 s.service.running_count = s.service.spec.desired_count;
-            } else {
-                s.polls_left -= 1;
+                let name = s.service.name.clone();
+                s.service.events.insert(
+                    0,
+                    crate::api::ServiceEvent {
+                        created_at: Some(chrono::Utc::now().to_rfc3339()),
+                        message: format!("(service {name}) has reached a steady state."),
+                    },
+                );
             }
         }
         Ok(Some(s.service.clone()))
@@ -685,10 +811,11 @@ impl EcsApi for MemoryCloud {
                 rollout_state: Some("IN_PROGRESS".into()),
                 task_definition: spec.task_definition.clone(),
                 desired_count: spec.desired_count,
-                running_count: 0,
+                ..Deployment::default()
             }],
             spec: request.spec,
             tags: request.tags,
+            ..Service::default()
         };
         w.services.insert(
             key,
@@ -740,7 +867,7 @@ impl EcsApi for MemoryCloud {
                 rollout_state: Some("IN_PROGRESS".into()),
                 task_definition: task_definition.to_owned(),
                 desired_count: s.service.spec.desired_count,
-                running_count: 0,
+                ..Deployment::default()
             },
         );
         s.polls_left = stabilize;
@@ -786,6 +913,16 @@ impl EcsApi for MemoryCloud {
             .ok_or_else(|| {
                 CloudError::new("ClientException", "Unable to describe task definition.")
             })
+    }
+
+    async fn describe_latest_task_definition(
+        &self,
+        family: &str,
+    ) -> CloudResult<Option<TaskDefinition>> {
+        let w = self.lock();
+        Ok(w.task_definitions
+            .get(family)
+            .and_then(|revs| revs.values().rev().find(|t| t.status == "ACTIVE").cloned()))
     }
 
     async fn register_task_definition(
@@ -1019,6 +1156,7 @@ impl LoadBalancerApi for MemoryCloud {
             MemRule {
                 listener: request.listener_arn,
                 rule: rule.clone(),
+                tags: request.tags,
             },
         );
         Ok(rule)
@@ -1045,6 +1183,47 @@ impl LoadBalancerApi for MemoryCloud {
         Ok(w.target_groups.get(arn).map(|t| Self::with_lbs(&w, t)))
     }
 
+    async fn list_target_groups(&self, marker: Option<String>) -> CloudResult<Page<TargetGroup>> {
+        let w = self.lock();
+        let groups: Vec<TargetGroup> = w
+            .target_groups
+            .values()
+            .map(|t| Self::with_lbs(&w, t))
+            .collect();
+        paginate(&groups, marker, self.options.target_groups_page_size)
+    }
+
+    async fn describe_tags(&self, arns: &[String]) -> CloudResult<BTreeMap<String, Vec<Tag>>> {
+        if arns.len() > 20 {
+            return err(
+                "ValidationError",
+                "DescribeTags takes at most 20 resource ARNs",
+            );
+        }
+        let w = self.lock();
+        let mut out = BTreeMap::new();
+        for arn in arns {
+            let tags = if let Some(t) = w.target_groups.get(arn) {
+                t.tags.clone()
+            } else if let Some(r) = w.rules.get(arn) {
+                r.tags.clone()
+            } else if w.load_balancers.contains_key(arn) {
+                Vec::new()
+            } else if arn.contains(":targetgroup/") {
+                return err(
+                    "TargetGroupNotFound",
+                    format!("Target group '{arn}' not found"),
+                );
+            } else if arn.contains(":listener-rule/") {
+                return err("RuleNotFound", format!("Rule '{arn}' not found"));
+            } else {
+                return err("LoadBalancerNotFound", format!("'{arn}' not found"));
+            };
+            out.insert(arn.clone(), tags);
+        }
+        Ok(out)
+    }
+
     async fn target_group_attributes(&self, arn: &str) -> CloudResult<BTreeMap<String, String>> {
         let w = self.lock();
         w.target_groups
@@ -1064,7 +1243,8 @@ impl LoadBalancerApi for MemoryCloud {
             .values()
             .find(|t| t.group.name == request.name)
         {
-            // AWS answers the existing group when the settings are identical.
+            // AWS answers the existing group when the settings are identical (its tags are
+            // left as they are).
             if existing.group.spec == request.spec {
                 return Ok(Self::with_lbs(&w, existing));
             }
@@ -1092,6 +1272,7 @@ impl LoadBalancerApi for MemoryCloud {
                     "deregistration_delay.timeout_seconds".to_owned(),
                     "300".to_owned(),
                 )]),
+                tags: request.tags,
             },
         );
         Ok(group)
@@ -1162,7 +1343,7 @@ impl DnsApi for MemoryCloud {
         Ok(records.get(&record_key(name, record_type)).cloned())
     }
 
-    async fn upsert_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<()> {
         let mut w = self.lock();
         let Some((zone, records)) = w.zones.get_mut(zone_id) else {
             return err(
@@ -1170,48 +1351,77 @@ impl DnsApi for MemoryCloud {
                 format!("No hosted zone found with ID: {zone_id}"),
             );
         };
-        let key = record_key(&record.name, &record.record_type);
-        if !(key.0 == *zone || key.0.ends_with(&format!(".{zone}"))) {
-            return err(
-                "InvalidChangeBatch",
-                format!(
-                    "RRSet with DNS name {} is not permitted in zone {zone}",
-                    key.0
-                ),
-            );
-        }
-        let mut stored = record.clone();
-        stored.name = key.0.clone();
-        records.insert(key, stored);
-        Ok(())
-    }
-
-    async fn delete_record(&self, zone_id: &str, record: &DnsRecord) -> CloudResult<()> {
-        let mut w = self.lock();
-        let Some((_, records)) = w.zones.get_mut(zone_id) else {
-            return err(
-                "NoSuchHostedZone",
-                format!("No hosted zone found with ID: {zone_id}"),
-            );
-        };
-        let key = record_key(&record.name, &record.record_type);
-        match records.get(&key) {
-            Some(r) if r.alias == record.alias && r.values == record.values => {
-                records.remove(&key);
-                Ok(())
+        // All or nothing: apply to a copy, keep it only when every change applied.
+        let mut next = records.clone();
+        for change in changes {
+            let record = &change.record;
+            let key = record_key(&record.name, &record.record_type);
+            if !(key.0 == *zone || key.0.ends_with(&format!(".{zone}"))) {
+                return err(
+                    codes::INVALID_CHANGE_BATCH,
+                    format!(
+                        "RRSet with DNS name {} is not permitted in zone {zone}",
+                        key.0
+                    ),
+                );
             }
-            Some(_) => err(
-                "InvalidChangeBatch",
-                "Tried to delete resource record set but the values provided do not match the current values",
-            ),
-            None => err(
-                "InvalidChangeBatch",
-                format!(
-                    "Tried to delete resource record set [name='{}', type='{}'] but it was not found",
-                    key.0, key.1
-                ),
-            ),
+            if record.record_type == "TXT"
+                && record
+                    .values
+                    .iter()
+                    .any(|v| v.len() > 255 + 2 || !v.starts_with('"'))
+            {
+                return err(
+                    "InvalidChangeBatch",
+                    "Invalid Resource Record: FATAL problem: TXT value must be quoted and at most 255 characters",
+                );
+            }
+            match change.action {
+                ChangeAction::Create | ChangeAction::Upsert => {
+                    if change.action == ChangeAction::Create && next.contains_key(&key) {
+                        return err(
+                            codes::INVALID_CHANGE_BATCH,
+                            format!(
+                                "Tried to create resource record set [name='{}.', type='{}'] but it already exists",
+                                key.0, key.1
+                            ),
+                        );
+                    }
+                    let mut stored = record.clone();
+                    stored.name = key.0.clone();
+                    next.insert(key, stored);
+                }
+                ChangeAction::Delete => match next.get(&key) {
+                    Some(r)
+                        if r.alias == record.alias
+                            && r.values == record.values
+                            && (r.alias.is_some() || r.ttl == record.ttl) =>
+                    {
+                        next.remove(&key);
+                    }
+                    Some(_) => {
+                        return err(
+                            codes::INVALID_CHANGE_BATCH,
+                            format!(
+                                "Tried to delete resource record set [name='{}.', type='{}'] but the values provided do not match the current values",
+                                key.0, key.1
+                            ),
+                        );
+                    }
+                    None => {
+                        return err(
+                            codes::INVALID_CHANGE_BATCH,
+                            format!(
+                                "Tried to delete resource record set [name='{}.', type='{}'] but it was not found",
+                                key.0, key.1
+                            ),
+                        );
+                    }
+                },
+            }
         }
+        *records = next;
+        Ok(())
     }
 }
 
@@ -1441,6 +1651,28 @@ impl StateStore for MemoryCloud {
             );
         }
         Ok(t.insert(key, item))
+    }
+
+    async fn update_item_when(
+        &self,
+        table: &str,
+        hash: &str,
+        range: &str,
+        update: &ItemUpdate,
+        condition: &ItemCondition,
+    ) -> CloudResult<Option<Item>> {
+        let mut w = self.lock();
+        let t = Self::table(&mut w, table)?;
+        let key = (hash.to_owned(), range.to_owned());
+        let current = t.get(&key);
+        if !condition.holds(current) {
+            return err(
+                codes::CONDITIONAL_CHECK_FAILED,
+                "The conditional request failed",
+            );
+        }
+        let next = update.apply(hash, range, current);
+        Ok(t.insert(key, next))
     }
 
     async fn delete_item_when(

@@ -260,10 +260,7 @@ mod tests {
                 &profile,
                 "one",
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1",
-                &CreateOptions {
-                    now: Some(1_700_000_000),
-                    ..CreateOptions::default()
-                },
+                &CreateOptions::default().now(1_700_000_000),
             )
             .await
             .unwrap();

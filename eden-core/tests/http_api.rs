@@ -11,7 +11,7 @@ use eden_core::api::{AttrValue, CloudError, CloudResult, ImageDetails, ImageRegi
 use eden_core::http_api::{ApiHandler, ApiKeys, ApiRequest, ApiResponse};
 use eden_core::image::EcrImage;
 use eden_core::instrument::{Fault, Instrumentation};
-use eden_core::lease::Lease;
+use eden_core::lease::{self, LeaseOptions};
 use eden_core::memory::{MemoryCloud, MemoryOptions};
 use eden_core::remote::RemoteProfiles;
 use eden_core::{Cloud, Environment, Profile};
@@ -265,27 +265,85 @@ async fn unknown_and_invalid_profiles() {
     assert_error(&r, 500, "broken");
 }
 
+/// Holds environment `name` of the default profile for another run, as a create that is
+/// still running (or died a minute ago) leaves it.
+async fn hold(cloud: &Cloud, name: &str, until_ms: i64) {
+    cloud.state.ensure_table("eden").await.unwrap();
+    let item = Item::from([
+        ("type".into(), AttrValue::S("default".into())),
+        ("name".into(), AttrValue::S(name.into())),
+        ("kind".into(), AttrValue::S("environment".into())),
+        ("last_updated".into(), AttrValue::N("1700000000".into())),
+        (lease::STATUS.into(), AttrValue::S("creating".into())),
+        (lease::RUN.into(), AttrValue::S("other-run".into())),
+        (lease::LEASE_HOLDER.into(), AttrValue::S("other-run".into())),
+        (
+            lease::LEASE_UNTIL.into(),
+            AttrValue::N(until_ms.to_string()),
+        ),
+        (lease::LEASE_OPERATION.into(), AttrValue::S("create".into())),
+    ]);
+    cloud
+        .state
+        .put_item("eden", item, eden_core::api::WriteCondition::None)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn busy_environment_is_409() {
+async fn busy_environment_is_409_until_the_lease_is_broken() {
     let s = setup().await;
-    let held = Lease::acquire(
-        s.cloud.state.clone(),
-        "eden",
-        "default",
-        "feature-1",
-        "create",
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
-    let r = s.api.handle(&create("feature-1", IMAGE)).await;
+    let api = s
+        .api
+        .clone()
+        .with_lease(LeaseOptions::default().wait(Duration::ZERO));
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    hold(&s.cloud, "feature-1", now_ms + 600_000).await;
+    let r = api.handle(&create("feature-1", IMAGE)).await;
     assert_error(&r, 409, "busy");
-    assert!(r.body["busy_until"].as_i64().unwrap() > 0);
-    assert_error(&s.api.handle(&delete("feature-1")).await, 409, "busy");
+    assert!(r.body["busy_until"].as_i64().unwrap() > now_ms / 1000);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("other-run"),
+        "{}",
+        r.body
+    );
+    assert_error(&api.handle(&delete("feature-1")).await, 409, "busy");
     // Other environments are not blocked.
-    assert_eq!(s.api.handle(&create("feature-2", IMAGE)).await.status, 200);
-    held.release().await.unwrap();
-    assert_eq!(s.api.handle(&create("feature-1", IMAGE)).await.status, 200);
+    assert_eq!(api.handle(&create("feature-2", IMAGE)).await.status, 200);
+    // Breaking the lease frees the environment; the next create finishes it.
+    let eden = Environment::new(s.cloud.clone());
+    let broken = eden.break_lease("default", "feature-1").await.unwrap();
+    assert_eq!(broken.map(|l| l.run), Some("other-run".to_owned()));
+    assert_eq!(
+        eden.lease_holder("default", "feature-1").await.unwrap(),
+        None
+    );
+    let r = api.handle(&create("feature-1", IMAGE)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_abandoned_lease_is_taken_over_after_it_expires() {
+    let s = setup().await;
+    let api = s.api.clone().with_lease(
+        LeaseOptions::default()
+            .wait(Duration::from_secs(5))
+            .poll(Duration::from_millis(20)),
+    );
+    let started = std::time::Instant::now();
+    hold(
+        &s.cloud,
+        "feature-1",
+        chrono::Utc::now().timestamp_millis() + 300,
+    )
+    .await;
+    let r = api.handle(&create("feature-1", IMAGE)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -298,8 +356,13 @@ async fn concurrent_requests_on_one_environment() {
         .unwrap();
     let inst = Instrumentation::new(Duration::from_millis(2));
     let api = ApiHandler::new(memory.cloud().instrumented(&inst), ApiKeys::new([KEY]));
+    // The second waits for the first one's lease, then runs.
     let (first, second) = (create("same", IMAGE), delete("same"));
     let (a, b) = tokio::join!(api.handle(&first), api.handle(&second));
+    assert_eq!([a.status, b.status], [200, 200], "{} {}", a.body, b.body);
+    // Without waiting, the second is told the environment is busy.
+    let api = api.with_lease(LeaseOptions::default().wait(Duration::ZERO));
+    let (a, b) = tokio::join!(api.handle(&first), api.handle(&first));
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{} {}", a.body, b.body);

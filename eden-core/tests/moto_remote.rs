@@ -61,12 +61,8 @@ async fn remote_profiles_push_list_pull_remove_on_moto() {
     );
 
     // An environment recorded for a profile shows up under it with endpoint and time.
-    let record = eden_core::EnvironmentRecord {
-        profile: "dev".into(),
-        name: "one".into(),
-        endpoint: "api-one.dev.example.com".into(),
-        last_updated: 1_700_000_000,
-    };
+    let record =
+        eden_core::EnvironmentRecord::new("dev", "one", "api-one.dev.example.com", 1_700_000_000);
     eden_core::api::StateStore::put_item(
         &*cloud(&config).state,
         &table,
