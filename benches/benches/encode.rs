@@ -17,6 +17,12 @@
 //! without reading it: index names, `_id`s per `DocIdMode` (`no_id`, `origin_id`, the
 //! default, and `log_id`), the bodies, and reading the answers. The difference between
 //! `no_id` and `origin_id` is what idempotent replays cost this side.
+//!
+//! `forward_plan/*` measures `KinesisForward::plan` (the Kinesis records a batch becomes)
+//! on the standard plain batch with the pipeline's fault mix, classified and routed in setup:
+//! `plain` (one Kinesis record per log line), `kpl_51200` (the default aggregate size) and
+//! `kpl_1mib`. The bench prints each one's Kinesis records, PUT payload units and PutRecords
+//! calls per batch.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
@@ -27,9 +33,12 @@ use baikonur_benches::{FaultMix, Rng, log_line, plain_batch};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kinesis_utils::Decoder;
+use kinesis_utils::kpl::DEFAULT_MAX_AGGREGATED_BYTES;
+use kinesis_utils::memory::InMemoryKinesis;
 use logging_core::classify::{Classified, Classifier};
 use logging_core::destination::Destination;
 use logging_core::fluent::{FluentClient, FluentConfig, FluentEvent, ForwardMode, tag_for};
+use logging_core::forward::{ForwardConfig, KinesisForward};
 use logging_core::routing::{Router, TypeFilter};
 use logging_core::search::{
     BulkConfig, BulkEncoder, BulkItem, EncodedBulk, IndexNamer, doc_id_from_log_id, gzip_body,
@@ -238,5 +247,56 @@ fn search_deliver(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encode, search_deliver);
+fn forward_plan(c: &mut Criterion) {
+    let batch = plain_batch(LINES, FaultMix::PIPELINE, 1);
+    let decoded = Decoder::default()
+        .decode_event_json(&batch.event_json)
+        .unwrap();
+    let schema = SchemaConfig::default();
+    let mut classifier = Classifier::new(&schema);
+    let records: Vec<_> = decoded
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match classifier.classify(i, item) {
+            Classified::Valid(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let router = Router::new().with_route(TypeFilter::all(), ());
+    let routed = router.route(&records);
+    let bytes: usize = records.iter().map(|r| r.data.len()).sum();
+    let mut g = c.benchmark_group("forward_plan");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    for (name, aggregate, aggregate_max_bytes) in [
+        ("plain", false, DEFAULT_MAX_AGGREGATED_BYTES),
+        ("kpl_51200", true, DEFAULT_MAX_AGGREGATED_BYTES),
+        ("kpl_1mib", true, 1024 * 1024),
+    ] {
+        let forward = KinesisForward::new(
+            InMemoryKinesis::new(),
+            ForwardConfig {
+                stream: "out".into(),
+                aggregate,
+                aggregate_max_bytes,
+                ..ForwardConfig::default()
+            },
+        )
+        .unwrap();
+        let plan = forward.plan(&routed[0]);
+        println!(
+            "forward {name}: {} log lines ({bytes} bytes) as {} Kinesis records ({} aggregates) of {} bytes, {} PUT payload units, {} PutRecords calls",
+            records.len(),
+            plan.entries().len(),
+            plan.aggregates(),
+            plan.bytes(),
+            plan.put_payload_units(),
+            forward.put_calls(&plan)
+        );
+        g.bench_function(name, |b| b.iter(|| black_box(forward.plan(&routed[0]))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, encode, search_deliver, forward_plan);
 criterion_main!(benches);

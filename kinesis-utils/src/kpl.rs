@@ -17,9 +17,11 @@ pub const MAGIC: [u8; 4] = [0xf3, 0x89, 0x9a, 0xc2];
 /// Length of the MD5 trailer.
 pub const DIGEST_LEN: usize = 16;
 
-/// Default bound on one aggregated record: 1 MiB, the default Kinesis record size, counting
-/// the aggregated record's partition key as Kinesis does.
-pub const DEFAULT_MAX_AGGREGATED_BYTES: usize = 1024 * 1024;
+/// Default bound on one aggregated record, counting its partition key as Kinesis does: the
+/// KPL's `AggregationMaxSize` default of 51,200 bytes. Small aggregates spread a batch over
+/// the shards, and a failed one resends little; a bound up to the stream's record size (1 MiB
+/// by default) is allowed.
+pub const DEFAULT_MAX_AGGREGATED_BYTES: usize = 51_200;
 
 mod pb {
     //! The protobuf messages of the aggregation format (proto2).
@@ -254,14 +256,21 @@ impl Aggregator {
         self.current.records.is_empty()
     }
 
-    /// Adds a user record. Returns the previous aggregate when this record did not fit in it.
-    pub fn add(&mut self, record: UserRecord) -> Result<Option<AggregatedRecord>, RecordTooLarge> {
-        let grown = self.size_with(&record);
+    /// Whether `record` fits in the aggregate being built: with [`Aggregator::add`] it would
+    /// join it rather than start the next one (or be refused, for an empty aggregate).
+    /// Lets a caller choose the key of the next aggregate before adding to it.
+    pub fn fits(&self, record: &UserRecord) -> bool {
         let pk_len = self
             .first_pk
             .as_ref()
             .map_or(record.partition_key.len(), |(pk, _)| pk.len());
-        if MAGIC.len() + self.body_len + grown + DIGEST_LEN + pk_len <= self.max_bytes {
+        MAGIC.len() + self.body_len + self.size_with(record) + DIGEST_LEN + pk_len <= self.max_bytes
+    }
+
+    /// Adds a user record. Returns the previous aggregate when this record did not fit in it.
+    pub fn add(&mut self, record: UserRecord) -> Result<Option<AggregatedRecord>, RecordTooLarge> {
+        if self.fits(&record) {
+            let grown = self.size_with(&record);
             self.push(record, grown);
             return Ok(None);
         }
@@ -448,6 +457,23 @@ mod tests {
     }
 
     #[test]
+    fn fits_says_what_add_does() {
+        let mut agg = Aggregator::default();
+        assert_eq!(agg.max_bytes, 51_200, "the KPL's AggregationMaxSize");
+        let big = UserRecord::new(vec![1u8; 30_000], "k");
+        assert!(agg.fits(&big));
+        assert_eq!(agg.add(big.clone()), Ok(None));
+        assert!(
+            !agg.fits(&big),
+            "a second one would start the next aggregate"
+        );
+        assert!(agg.add(big.clone()).unwrap().is_some());
+        let huge = UserRecord::new(vec![1u8; 60_000], "k");
+        assert!(!Aggregator::default().fits(&huge));
+        assert!(Aggregator::default().add(huge).is_err());
+    }
+
+    #[test]
     fn splits_at_the_bound_and_refuses_oversize() {
         let recs: Vec<_> = (0..100)
             .map(|i| UserRecord::new(vec![7u8; 1000], format!("key-{i}")))
@@ -498,6 +524,22 @@ mod tests {
                 back.extend(users);
             }
             prop_assert_eq!(back, records);
+        }
+
+        #[test]
+        fn fits_agrees_with_add(
+            records in proptest::collection::vec(user_record(), 1..60),
+            max in 100usize..5_000,
+        ) {
+            let mut agg = Aggregator::new(max);
+            for r in records {
+                let (fits, was_empty) = (agg.fits(&r), agg.is_empty());
+                match agg.add(r) {
+                    Ok(None) => prop_assert!(fits),
+                    Ok(Some(_)) => prop_assert!(!fits && !was_empty),
+                    Err(_) => prop_assert!(!fits),
+                }
+            }
         }
 
         #[test]

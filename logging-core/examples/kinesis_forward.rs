@@ -32,6 +32,7 @@ fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
             partition_key_field: env::var("PARTITION_KEY_FIELD"),
             aggregate: env::var("KPL_AGGREGATE").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             put: PutRecordsConfig::default().with_max_attempts(retries.saturating_add(1)),
+            ..ForwardConfig::default()
         },
     )
     .map_err(|e| e.to_string())?;
