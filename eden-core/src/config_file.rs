@@ -55,6 +55,7 @@ const STALE_LOCK: Duration = Duration::from_secs(30);
 
 /// What went wrong with a profile file, naming the file (and profile and key where it applies).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigFileError {
     /// The file does not exist.
     #[error("config file {}: not found (create it with `eden config setup`)", path.display())]
@@ -479,6 +480,10 @@ pub fn set_keys(
 /// Locked read-modify-write: takes `<path>.lock`, reads the file (empty when missing), lets
 /// `change` edit it, and replaces the file atomically (temporary file, then rename). Nothing is
 /// written when `change` fails.
+///
+/// This blocks (file I/O, and short sleeps while another writer holds the lock): from async
+/// code, call it on a blocking thread (`tokio::task::spawn_blocking`), as
+/// [`crate::remote::RemoteProfiles`] does.
 pub fn update<T>(
     path: impl AsRef<Path>,
     change: impl FnOnce(&mut ConfigFile) -> Result<T, ConfigFileError>,

@@ -20,6 +20,7 @@ pub const OWNERS_FIELD: &str = "eden_owners";
 /// Why the stored document could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed endpoints document: {0}")]
+#[non_exhaustive]
 pub struct DocumentError(pub String);
 
 /// A parsed endpoints document; unknown top-level keys and entry fields are preserved.

@@ -174,7 +174,7 @@ pub enum Error {
         message: String,
     },
     /// A cloud call failed.
-    #[error("{step} failed on {resource}: {source}{}", hint(*profile_key, source))]
+    #[error("{step} failed on {resource}: {source}{}", hint(*step, *profile_key, source))]
     Cloud {
         /// The step.
         step: Step,
@@ -280,11 +280,18 @@ pub enum Error {
     },
 }
 
-fn hint(profile_key: Option<&str>, source: &CloudError) -> String {
+fn hint(step: Step, profile_key: Option<&str>, source: &CloudError) -> String {
     let Some(key) = profile_key else {
         return String::new();
     };
-    if source.is_access_denied() {
+    if step == Step::Endpoints && source.is_access_denied() {
+        format!(
+            " (access denied: S3 also answers 403 for a missing key when the caller may not \
+             s3:ListBucket the bucket; grant s3:GetObject, s3:PutObject and s3:ListBucket \
+             (scoped to the key with s3:prefix) for profile keys endpoint_s3_bucket_name and \
+             {key})"
+        )
+    } else if source.is_access_denied() {
         format!(" (access denied: check the IAM policy for the resource of profile key {key})")
     } else if source.is_throttling() || source.is_service_failure() {
         String::new()

@@ -45,6 +45,7 @@ pub enum ImageRef {
 /// Why an image URI was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image URI {uri:?}: {reason}")]
+#[non_exhaustive]
 pub struct ImageUriError {
     /// The URI.
     pub uri: String,
@@ -89,32 +90,39 @@ impl ImageRef {
             }
             return Ok(Self::Other(uri.to_owned()));
         };
-        let (repository, selector) = if let Some((repo, digest)) = rest.split_once('@') {
-            let hex = digest
-                .strip_prefix("sha256:")
-                .ok_or_else(|| err("a digest must be sha256:<64 hex digits>"))?;
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(err("a digest must be sha256:<64 hex digits>"));
-            }
-            (repo, ImageSelector::Digest(digest.to_ascii_lowercase()))
-        } else {
-            // A tag follows the last ':' of the last path segment.
-            let last = rest.rsplit('/').next().unwrap_or(rest);
-            match last.rsplit_once(':') {
-                Some((_, tag)) => {
-                    let repo = &rest[..rest.len() - tag.len() - 1];
-                    let ok = !tag.is_empty()
-                        && tag.len() <= 128
-                        && tag
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-                    if !ok {
-                        return Err(err("a tag is 1-128 letters, digits, '_', '.' and '-'"));
-                    }
-                    (repo, ImageSelector::Tag(tag.to_owned()))
+        // `repo`, `repo:tag`, `repo@sha256:<hex>` or `repo:tag@sha256:<hex>` (the digest wins;
+        // the tag only documents it).
+        let (named, digest) = match rest.split_once('@') {
+            Some((named, digest)) => (named, Some(digest)),
+            None => (rest, None),
+        };
+        // A tag follows the last ':' of the last path segment.
+        let last = named.rsplit('/').next().unwrap_or(named);
+        let (repository, tag) = match last.rsplit_once(':') {
+            Some((_, tag)) => {
+                let ok = !tag.is_empty()
+                    && tag.len() <= 128
+                    && tag
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                if !ok {
+                    return Err(err("a tag is 1-128 letters, digits, '_', '.' and '-'"));
                 }
-                None => (rest, ImageSelector::Tag("latest".into())),
+                (&named[..named.len() - tag.len() - 1], Some(tag))
             }
+            None => (named, None),
+        };
+        let selector = match digest {
+            Some(digest) => {
+                let hex = digest.strip_prefix("sha256:").ok_or_else(|| {
+                    err("a digest is sha256:<64 hex digits> (after '@', following the repository or its tag)")
+                })?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(err("a digest is sha256:<64 hex digits>"));
+                }
+                ImageSelector::Digest(digest.to_ascii_lowercase())
+            }
+            None => ImageSelector::Tag(tag.unwrap_or("latest").to_owned()),
         };
         let repo_ok = (2..=256).contains(&repository.len())
             && repository
@@ -202,9 +210,18 @@ mod tests {
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/a/b@{digest}"
         ));
         assert_eq!(i.repository, "a/b");
-        assert_eq!(i.selector, ImageSelector::Digest(digest));
+        assert_eq!(i.selector, ImageSelector::Digest(digest.clone()));
         let i = ecr("123456789012.dkr.ecr.us-east-1.amazonaws.com/a/b");
         assert_eq!(i.selector, ImageSelector::Tag("latest".into()));
+        // A tag and a digest: the digest selects, the tag is dropped from the repository.
+        let i = ecr(&format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web:v1@{digest}"
+        ));
+        assert_eq!(i.repository, "team/web");
+        assert_eq!(i.selector, ImageSelector::Digest(digest.clone()));
+        let e = ImageRef::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1@sha256:abc")
+            .unwrap_err();
+        assert!(e.reason.contains("64 hex digits"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::{Cloud, names};
 
 /// Behaviour knobs of the in-memory cloud.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MemoryOptions {
     /// Describes of a deleted service that still answer DRAINING before it is INACTIVE.
     pub draining_polls: u32,
@@ -48,6 +49,56 @@ pub struct MemoryOptions {
     /// Every new deployment's rollout ends `FAILED` (as with a deployment circuit breaker
     /// when tasks keep failing), with a service event saying why.
     pub fail_rollouts: bool,
+}
+
+impl MemoryOptions {
+    /// Sets [`MemoryOptions::draining_polls`].
+    pub fn draining_polls(mut self, value: u32) -> Self {
+        self.draining_polls = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::stabilize_polls`].
+    pub fn stabilize_polls(mut self, value: u32) -> Self {
+        self.stabilize_polls = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::rules_page_size`].
+    pub fn rules_page_size(mut self, value: usize) -> Self {
+        self.rules_page_size = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::max_rules_per_alb`].
+    pub fn max_rules_per_alb(mut self, value: usize) -> Self {
+        self.max_rules_per_alb = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::max_target_groups_per_alb`].
+    pub fn max_target_groups_per_alb(mut self, value: usize) -> Self {
+        self.max_target_groups_per_alb = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::state_page_size`].
+    pub fn state_page_size(mut self, value: usize) -> Self {
+        self.state_page_size = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::target_groups_page_size`].
+    pub fn target_groups_page_size(mut self, value: usize) -> Self {
+        self.target_groups_page_size = value;
+        self
+    }
+
+    /// Sets [`MemoryOptions::fail_rollouts`].
+    pub fn fail_rollouts(mut self, value: bool) -> Self {
+        self.fail_rollouts = value;
+        self
+    }
 }
 
 impl Default for MemoryOptions {
@@ -91,6 +142,7 @@ type Records = BTreeMap<(String, String), DnsRecord>;
 #[derive(Debug, Default)]
 struct World {
     counter: u64,
+    clusters: std::collections::BTreeSet<String>,
     services: BTreeMap<(String, String), MemService>,
     task_definitions: BTreeMap<String, BTreeMap<i32, TaskDefinition>>,
     last_revision: BTreeMap<String, i32>,
@@ -187,8 +239,8 @@ impl MemoryCloud {
     }
 
     /// Seeds what a profile refers to: the shared ALB with an HTTPS:443 and an HTTP:80 listener,
-    /// the reference target group with a rule (priority 1) and attributes, the reference
-    /// cluster's service and its task definition (container `app`, port 8080, capacity provider
+    /// the reference target group with a rule (priority 1) and attributes, the reference and
+    /// target clusters, the reference cluster's service and its task definition (container `app`, port 8080, capacity provider
     /// strategy), the hosted zone `dev.example.com`, ECR images `web:v1` and `web:v2` in the
     /// profile's region, and the endpoints bucket (without the document).
     pub fn seed(&self, profile: &Profile) {
@@ -373,6 +425,9 @@ impl MemoryCloud {
                 polls_left: 0,
             },
         );
+        w.clusters.insert(svc.cluster.clone());
+        w.clusters
+            .insert(last_segment(&profile.target_cluster).to_owned());
         w.zones.insert(
             profile.dynamic_zone_id.clone(),
             ("dev.example.com".into(), BTreeMap::new()),
@@ -583,6 +638,22 @@ impl MemoryCloud {
             .map(|s| s.service.clone())
     }
 
+    /// Changes a stored service (for tests: a reference with Service Connect, registries...);
+    /// false when there is no such service.
+    pub fn edit_service(&self, cluster: &str, name: &str, edit: impl FnOnce(&mut Service)) -> bool {
+        let mut w = self.lock();
+        match w
+            .services
+            .get_mut(&(last_segment(cluster).to_owned(), name.to_owned()))
+        {
+            Some(s) => {
+                edit(&mut s.service);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A task definition as stored (for tests checking what was copied).
     pub fn peek_task_definition(&self, family: &str, revision: i32) -> Option<TaskDefinition> {
         let w = self.lock();
@@ -601,6 +672,19 @@ impl MemoryCloud {
         };
         item.insert(schema::LAST_UPDATED.into(), AttrValue::N(epoch.to_string()));
         true
+    }
+
+    fn cluster(w: &World, cluster: &str) -> CloudResult<()> {
+        if w.clusters.contains(last_segment(cluster)) {
+            Ok(())
+        } else {
+            err("ClusterNotFoundException", "Cluster not found.")
+        }
+    }
+
+    /// Adds an (empty) ECS cluster.
+    pub fn put_cluster(&self, name: &str) {
+        self.lock().clusters.insert(name.to_owned());
     }
 
     fn alb_of_listener(w: &World, listener: &str) -> Option<String> {
@@ -666,6 +750,7 @@ fn paginate<T: Clone>(items: &[T], next: Option<String>, size: usize) -> CloudRe
 impl EcsApi for MemoryCloud {
     async fn describe_service(&self, cluster: &str, name: &str) -> CloudResult<Option<Service>> {
         let mut w = self.lock();
+        Self::cluster(&w, cluster)?;
         let Some(s) = w
             .services
             .get_mut(&(last_segment(cluster).to_owned(), name.to_owned()))
@@ -727,6 +812,7 @@ impl EcsApi for MemoryCloud {
 
     async fn create_service(&self, request: CreateService) -> CloudResult<Service> {
         let mut w = self.lock();
+        Self::cluster(&w, &request.cluster)?;
         let cluster = last_segment(&request.cluster).to_owned();
         let key = (cluster.clone(), request.name.clone());
         if let Some(existing) = w.services.get(&key) {

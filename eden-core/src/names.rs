@@ -23,6 +23,7 @@ const HASH_SUFFIX_LEN: usize = 8;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NameError {
     /// The name is empty.
     #[error("the name is empty")]

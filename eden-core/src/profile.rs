@@ -22,6 +22,7 @@ pub const PROFILE_KEYS: [&str; 11] = [
 
 /// What is wrong with one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyProblem {
     /// The key is absent.
     Missing,
@@ -66,7 +67,10 @@ impl fmt::Display for ProfileError {
     }
 }
 
-/// A parsed ECS service ARN in the long format `arn:<partition>:ecs:<region>:<account>:service/<cluster>/<service>`.
+/// A parsed ECS service ARN: the long format
+/// `arn:<partition>:ecs:<region>:<account>:service/<cluster>/<service>`, or the short (older)
+/// one `arn:<partition>:ecs:<region>:<account>:service/<service>`, whose cluster a profile
+/// takes from `target_cluster`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceArn {
     /// The full ARN.
@@ -84,20 +88,36 @@ pub struct ServiceArn {
 }
 
 impl ServiceArn {
-    /// Parses a long-format ECS service ARN.
+    /// Parses a long-format ECS service ARN (which names the cluster).
     pub fn parse(arn: &str) -> Result<Self, String> {
+        Self::parse_in(arn, None)
+    }
+
+    /// Parses an ECS service ARN in either format; a short one (`service/<service>`) is in
+    /// `cluster` (a cluster name or ARN), as the original eden read it with `target_cluster`.
+    pub fn parse_in(arn: &str, cluster: Option<&str>) -> Result<Self, String> {
         let (partition, service, region, account, resource) = split_arn(arn)?;
         if service != "ecs" {
             return Err(format!("service is {service:?}, expected \"ecs\""));
         }
         let mut parts = resource.split('/');
-        let (Some("service"), Some(cluster), Some(name), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(
-                "expected resource \"service/<cluster>/<service>\" (the long ARN format, which names the cluster)"
-                    .into(),
-            );
+        let (cluster, name) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("service"), Some(cluster), Some(name), None) => (cluster, name),
+            (Some("service"), Some(name), None, None) => match cluster {
+                Some(cluster) => (cluster.rsplit('/').next().unwrap_or(cluster), name),
+                None => {
+                    return Err(
+                        "the short format \"service/<service>\" needs the cluster from target_cluster"
+                            .into(),
+                    );
+                }
+            },
+            _ => {
+                return Err(
+                    "expected resource \"service/<cluster>/<service>\" or \"service/<service>\""
+                        .into(),
+                );
+            }
         };
         check_ecs_name("cluster name", cluster).map_err(|e| e.to_string())?;
         check_ecs_name("service name", name).map_err(|e| e.to_string())?;
@@ -275,15 +295,17 @@ impl Profile {
         let label = |v: &str| check_label("prefix", v).map_err(|e| e.to_string());
         let any = |_: &str| Ok(());
         let name_prefix = get("name_prefix", &ecs_name);
-        let reference = get("reference_service_arn", &|v| {
-            ServiceArn::parse(v).map(|_| ())
-        });
         let target_cluster = get("target_cluster", &|v| {
             if v.starts_with("arn:") {
                 Ok(())
             } else {
                 check_ecs_name("cluster name", v).map_err(|e| e.to_string())
             }
+        });
+        // The short ARN format takes its cluster from target_cluster (when that is valid).
+        let cluster = (!target_cluster.is_empty()).then_some(target_cluster.clone());
+        let reference = get("reference_service_arn", &|v| {
+            ServiceArn::parse_in(v, cluster.as_deref()).map(|_| ())
         });
         let domain_name_prefix = get("domain_name_prefix", &label);
         let alb = get("master_alb_arn", &|v| LoadBalancerArn::parse(v).map(|_| ()));
@@ -301,6 +323,11 @@ impl Profile {
         let update_key = get("endpoint_update_key", &|v| {
             if v == "env" || v == "name" {
                 Err("\"env\" and \"name\" identify the entry and cannot be updated".into())
+            } else if v == crate::endpoints::OWNERS_FIELD {
+                Err(format!(
+                    "{:?} is where eden records each key's owner",
+                    crate::endpoints::OWNERS_FIELD
+                ))
             } else {
                 Ok(())
             }
@@ -317,10 +344,11 @@ impl Profile {
             });
         }
         // Both parsed above without error.
-        let reference_service_arn = ServiceArn::parse(&reference).map_err(|why| ProfileError {
-            profile: name.to_owned(),
-            problems: vec![("reference_service_arn".into(), KeyProblem::Malformed(why))],
-        })?;
+        let reference_service_arn = ServiceArn::parse_in(&reference, Some(&target_cluster))
+            .map_err(|why| ProfileError {
+                profile: name.to_owned(),
+                problems: vec![("reference_service_arn".into(), KeyProblem::Malformed(why))],
+            })?;
         let master_alb_arn = LoadBalancerArn::parse(&alb).map_err(|why| ProfileError {
             profile: name.to_owned(),
             problems: vec![("master_alb_arn".into(), KeyProblem::Malformed(why))],
@@ -571,6 +599,34 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_short_reference_arn_takes_the_target_cluster() {
+        let mut c = config();
+        c.insert(
+            "reference_service_arn".into(),
+            "arn:aws:ecs:us-east-1:123456789012:service/web".into(),
+        );
+        let p = Profile::from_config("p", &c).unwrap();
+        assert_eq!(p.reference_service_arn.cluster, "main");
+        assert_eq!(p.reference_service_arn.service, "web");
+        assert_eq!(
+            p.reference_service_arn.arn, "arn:aws:ecs:us-east-1:123456789012:service/web",
+            "written back as it was given"
+        );
+        c.insert(
+            "target_cluster".into(),
+            "arn:aws:ecs:us-east-1:123456789012:cluster/blue".into(),
+        );
+        let p = Profile::from_config("p", &c).unwrap();
+        assert_eq!(p.reference_service_arn.cluster, "blue");
+        // Without a cluster, only target_cluster is named.
+        c.remove("target_cluster");
+        let err = Profile::from_config("p", &c).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["reference_service_arn", "target_cluster"]);
+        assert!(ServiceArn::parse("arn:aws:ecs:us-east-1:123456789012:service/web").is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub const DEFAULT_TABLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What went wrong with a remote profile.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoteError {
     /// The profile is not in the state table.
     #[error("profile {profile} is not in state table {table}")]
@@ -61,6 +62,29 @@ pub enum RemoteError {
     /// The local profile file failed.
     #[error(transparent)]
     File(#[from] ConfigFileError),
+    /// The blocking task reading or writing the profile file did not finish (it panicked or
+    /// the runtime shut down).
+    #[error("profile file {path}: the file task failed: {message}")]
+    FileTask {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Runs blocking profile-file work (reads, the lock file's retries) off the async executor.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, ConfigFileError> + Send + 'static,
+) -> Result<T, RemoteError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(RemoteError::FileTask {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// A profile name usable in the state table and the HTTP API: 1 to 128 letters, digits, `.`,
@@ -152,9 +176,10 @@ impl RemoteProfiles {
         }
     }
 
-    /// Pushes profile `name` of a local profile file.
+    /// Pushes profile `name` of a local profile file (read on a blocking thread).
     pub async fn push_from_file(&self, path: &Path, name: &str) -> Result<Profile, RemoteError> {
-        let profile = config_file::load_profile(path, name)?;
+        let (owned, section) = (path.to_owned(), name.to_owned());
+        let profile = blocking(path, move || config_file::load_profile(&owned, &section)).await?;
         self.push(&profile).await?;
         Ok(profile)
     }
@@ -171,7 +196,8 @@ impl RemoteProfiles {
     }
 
     /// Pulls a profile into a local profile file as section `save_as` (default: its own
-    /// name), keeping the file's other profiles and the section's unknown keys.
+    /// name), keeping the file's other profiles and the section's unknown keys. The file is
+    /// locked and written on a blocking thread, off the async executor.
     pub async fn pull_to_file(
         &self,
         name: &str,
@@ -182,10 +208,14 @@ impl RemoteProfiles {
         if let Some(section) = save_as {
             profile.name = section.to_owned();
         }
-        config_file::update(path, |file| {
-            file.set_profile(&profile);
-            Ok(())
-        })?;
+        let (owned, written) = (path.to_owned(), profile.clone());
+        blocking(path, move || {
+            config_file::update(&owned, |file| {
+                file.set_profile(&written);
+                Ok(())
+            })
+        })
+        .await?;
         Ok(profile)
     }
 

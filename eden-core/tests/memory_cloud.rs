@@ -453,11 +453,7 @@ async fn twenty_concurrent_creates_share_one_alb() {
 #[tokio::test]
 async fn alb_full_is_its_own_error_and_rolls_back() {
     // Rules come in pages of 50 here, to follow the pages.
-    let (profile, memory) = setup(MemoryOptions {
-        rules_page_size: 50,
-        ..MemoryOptions::default()
-    })
-    .await;
+    let (profile, memory) = setup(MemoryOptions::default().rules_page_size(50)).await;
     let eden = eden(memory.cloud());
     let mut full = None;
     for i in 0..101 {
@@ -506,10 +502,7 @@ async fn alb_full_is_its_own_error_and_rolls_back() {
 
 #[tokio::test]
 async fn draining_service_is_waited_for() {
-    let options = MemoryOptions {
-        draining_polls: 3,
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions::default().draining_polls(3);
     let (profile, memory) = setup(options).await;
     let eden = eden(memory.cloud());
     eden.create(&profile, "a", V1, &CreateOptions::default())
@@ -545,18 +538,12 @@ async fn draining_service_is_waited_for() {
 
 #[tokio::test]
 async fn wait_for_stable_service() {
-    let options = MemoryOptions {
-        stabilize_polls: 3,
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions::default().stabilize_polls(3);
     let (profile, memory) = setup(options).await;
     let eden = eden(memory.cloud());
     let wait = CreateOptions::default().wait_stable(Duration::from_secs(5));
     eden.create(&profile, "a", V1, &wait).await.unwrap();
-    let options = MemoryOptions {
-        stabilize_polls: 1_000_000,
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions::default().stabilize_polls(1_000_000);
     let (profile, memory) = setup(options).await;
     let eden = crate::eden(memory.cloud());
     let wait = CreateOptions::default().wait_stable(Duration::from_millis(20));
@@ -627,10 +614,7 @@ async fn profiles_share_endpoint_entries() {
 
 #[tokio::test]
 async fn expiry_sweep_and_pagination() {
-    let options = MemoryOptions {
-        state_page_size: 2,
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions::default().state_page_size(2);
     let (profile, memory) = setup(options).await;
     let eden = eden(memory.cloud());
     let now = 1_800_000_000;
@@ -744,10 +728,7 @@ async fn long_names_get_short_target_groups_and_clean_up() {
 
 #[tokio::test]
 async fn too_many_target_groups_is_alb_full_too() {
-    let options = MemoryOptions {
-        max_target_groups_per_alb: 3,
-        ..MemoryOptions::default()
-    };
+    let options = MemoryOptions::default().max_target_groups_per_alb(3);
     let (profile, memory) = setup(options).await;
     let eden = eden(memory.cloud());
     for name in ["a", "b"] {

@@ -213,6 +213,113 @@ async fn create_list_redeploy_delete_on_moto() {
         Some(host.as_str())
     );
 
+    // Every resource records its owner and the run that created it.
+    let run = created.run.clone().unwrap();
+    let owned = |tags: Vec<(String, String)>, what: &str| {
+        let get = |k: &str| {
+            tags.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("eden:profile"), Some("moto"), "{what}: {tags:?}");
+        assert_eq!(get("eden:environment"), Some("one"), "{what}: {tags:?}");
+        assert_eq!(get("eden:run"), Some(run.as_str()), "{what}: {tags:?}");
+    };
+    let pairs = |tags: &[aws_sdk_elasticloadbalancingv2::types::Tag]| {
+        tags.iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let rule_arn = rules[0].rule_arn().unwrap().to_owned();
+    let described = elbv2
+        .describe_tags()
+        .resource_arns(&tg_arn)
+        .resource_arns(&rule_arn)
+        .send()
+        .await
+        .unwrap();
+    for d in described.tag_descriptions() {
+        owned(pairs(d.tags()), d.resource_arn().unwrap());
+    }
+    let svc = ecs_client
+        .describe_services()
+        .cluster(&p.target_cluster)
+        .services(&family)
+        .include(ecs::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    owned(
+        svc.services()[0]
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        "service",
+    );
+    let txt = aws_sdk_route53::Client::new(&config)
+        .list_resource_record_sets()
+        .hosted_zone_id(&w.zone_id)
+        .start_record_name(&host)
+        .start_record_type(aws_sdk_route53::types::RrType::Txt)
+        .send()
+        .await
+        .unwrap();
+    let txt = txt
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name().trim_end_matches('.') == host && r.r#type().as_str() == "TXT")
+        .expect("an ownership TXT record beside the alias");
+    let value = txt.resource_records()[0].value();
+    assert!(
+        value.starts_with("\"heritage=eden,eden/profile=moto,eden/environment=one,eden/run=")
+            && value.contains(&run),
+        "{value}"
+    );
+    let item = ddb
+        .get_item()
+        .table_name(&table)
+        .key(
+            "type",
+            aws_sdk_dynamodb::types::AttributeValue::S("moto".into()),
+        )
+        .key(
+            "name",
+            aws_sdk_dynamodb::types::AttributeValue::S("one".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().unwrap();
+    let s = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(s("status"), "ready");
+    assert_eq!(s("run"), run);
+    assert_eq!(s("target_group_arn"), tg_arn);
+    assert!(!item.contains_key("lease_until"), "the lease is released");
+    let owner = doc
+        .owner("dev", "svc-dev-one", "api_endpoint")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (owner.profile.as_str(), owner.run.as_deref()),
+        ("moto", Some(run.as_str()))
+    );
+
     // List.
     let listed = eden.list(Some("moto")).await.unwrap();
     assert_eq!(listed.len(), 1);
