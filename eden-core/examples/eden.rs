@@ -1,5 +1,10 @@
 //! The eden CLI, rebuilt on eden-core: `config setup|check|push|pull|ls|remote-rm`, `create`,
-//! `delete`, `ls`, with the original flags. Exits non-zero on any error.
+//! `delete`, `ls`, `break-lease`, with the original flags. Exits non-zero on any error, and
+//! quietly with 0 when its output is closed early (`eden ls | head -1`).
+//!
+//! While create and delete run, each step is reported on stderr as it happens: one updating
+//! line per step on a terminal, plain lines otherwise (logs, CI). `--output json` prints the
+//! outcome (or the environments, or the error) as JSON on stdout.
 //!
 //! Try it without an AWS account: `--in-memory-state FILE` runs on the in-memory cloud and
 //! keeps its state in FILE between runs (a log of the operations, replayed at start).
@@ -19,15 +24,20 @@
 //! cargo run -p eden-core --example eden -- -c $C --in-memory-state $S ls
 //! cargo run -p eden-core --example eden -- -c $C --in-memory-state $S delete --name feature-1
 //! ```
+//!
+//! File work (the profile file, the in-memory state) happens before and after the async part,
+//! never on the executor.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use eden_core::config_file;
-use eden_core::environment::{CreateOptions, DeleteOptions, Environment, Outcome};
+use eden_core::environment::{CreateOptions, DeleteOptions, Environment, Outcome, Progress};
 use eden_core::memory::{MemoryCloud, MemoryOptions};
 use eden_core::remote::RemoteProfiles;
 use eden_core::{Cloud, Profile};
@@ -49,8 +59,19 @@ struct Cli {
     /// Run on the in-memory cloud, keeping its state in this JSON file between runs.
     #[arg(long, global = true, env = "EDEN_IN_MEMORY_STATE")]
     in_memory_state: Option<PathBuf>,
+    /// How to print results.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// Lines for people.
+    Text,
+    /// JSON on stdout.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,15 +87,34 @@ enum Command {
         /// Container image URI.
         #[arg(long)]
         image_uri: String,
+        /// Only show what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait until the service is stable (at most this many seconds) before publishing.
+        #[arg(long, value_name = "SECONDS")]
+        wait_stable: Option<u64>,
+        /// Create without the reference's parts a preview must not copy (service registries,
+        /// Service Connect services, ...) instead of refusing.
+        #[arg(long)]
+        leave_out_uncopyable: bool,
     },
     /// Delete an environment.
     Delete {
         /// Environment name.
         #[arg(long)]
         name: String,
+        /// Only show what would be done.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List environments (of every profile).
     Ls,
+    /// Break the lease a create or delete holds on an environment (when its holder is gone).
+    BreakLease {
+        /// Environment name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,21 +186,23 @@ impl SetupFlags {
 enum Op {
     Push {
         profile: String,
-        config: std::collections::BTreeMap<String, String>,
+        config: BTreeMap<String, String>,
     },
     RemoteRm {
         profile: String,
     },
     Create {
         profile: String,
-        config: std::collections::BTreeMap<String, String>,
+        config: BTreeMap<String, String>,
         name: String,
         image_uri: String,
         now: i64,
+        #[serde(default)]
+        leave_out_uncopyable: bool,
     },
     Delete {
         profile: String,
-        config: std::collections::BTreeMap<String, String>,
+        config: BTreeMap<String, String>,
         name: String,
     },
 }
@@ -170,77 +212,152 @@ struct MemoryState {
     ops: Vec<Op>,
 }
 
-/// The cloud the commands run on, and where in-memory operations are logged.
-struct Backend {
-    cloud: Cloud,
-    memory: Option<(Arc<MemoryCloud>, PathBuf, MemoryState, BTreeSet<String>)>,
+/// Where stdout went away (`eden ls | head -1`): stop quietly.
+#[derive(Debug)]
+struct ClosedPipe;
+
+impl std::fmt::Display for ClosedPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout closed")
+    }
 }
 
-fn profile_of(
-    name: &str,
-    config: &std::collections::BTreeMap<String, String>,
-) -> Result<Profile, BoxError> {
+impl std::error::Error for ClosedPipe {}
+
+/// Writes a line to stdout; a closed pipe ends the program quietly.
+fn say(line: impl AsRef<str>) -> Result<(), BoxError> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", line.as_ref()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Box::new(ClosedPipe)),
+        Err(e) => Err(Box::new(e)),
+    }
+}
+
+fn say_json(value: &impl serde::Serialize) -> Result<(), BoxError> {
+    say(serde_json::to_string_pretty(value)?)
+}
+
+/// Reports progress on stderr: on a terminal, waits update one line in place and each step
+/// ends on a line of its own; otherwise every event is a plain line.
+struct Reporter {
+    terminal: bool,
+    /// A waiting line is shown and must be cleared first.
+    open: Mutex<bool>,
+}
+
+impl Reporter {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            terminal: std::io::stderr().is_terminal(),
+            open: Mutex::new(false),
+        })
+    }
+
+    fn report(&self, progress: &Progress) {
+        let line = match progress {
+            Progress::Resource(r) => {
+                let mut line = format!(
+                    "{:<15} {:<16} {}",
+                    format!("{:?}", r.action).to_lowercase(),
+                    r.kind.to_string(),
+                    r.id
+                );
+                if let Some(note) = &r.note {
+                    line.push_str(&format!(" ({note})"));
+                }
+                (line, true)
+            }
+            Progress::Waiting { what, status } => (format!("waiting for {what}: {status}"), false),
+            Progress::Lease(holder) => (
+                format!(
+                    "waiting for the lease of {} (a {} by run {} holds it)",
+                    holder.environment, holder.operation, holder.run
+                ),
+                false,
+            ),
+            _ => return,
+        };
+        let mut err = std::io::stderr().lock();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        // Errors writing progress never stop the operation.
+        let _ = if self.terminal {
+            let clear = if *open { "\r\x1b[2K" } else { "" };
+            *open = !line.1;
+            if line.1 {
+                writeln!(err, "{clear}  {}", line.0)
+            } else {
+                write!(err, "{clear}  {}", line.0)
+            }
+        } else {
+            writeln!(err, "  {}", line.0)
+        };
+        let _ = err.flush();
+    }
+
+    /// Ends a waiting line left open.
+    fn finish(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if *open {
+            let _ = writeln!(std::io::stderr());
+            *open = false;
+        }
+    }
+}
+
+fn profile_of(name: &str, config: &BTreeMap<String, String>) -> Result<Profile, BoxError> {
     Ok(Profile::from_config(name, config)?)
 }
 
-impl Backend {
-    async fn new(cli: &Cli) -> Result<Self, BoxError> {
-        let Some(path) = &cli.in_memory_state else {
-            return Self::aws().await;
-        };
+/// The in-memory cloud, its state file and the operations it replays.
+struct Memory {
+    cloud: Arc<MemoryCloud>,
+    path: PathBuf,
+    state: MemoryState,
+    seeded: BTreeSet<String>,
+}
+
+impl Memory {
+    /// Reads the state file (before the runtime starts: no file I/O on the executor).
+    fn load(path: &Path) -> Result<Self, BoxError> {
         let state: MemoryState = match std::fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|e| format!("in-memory state {}: {e}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => MemoryState::default(),
             Err(e) => return Err(format!("reading in-memory state {}: {e}", path.display()).into()),
         };
-        let memory = Arc::new(MemoryCloud::new(MemoryOptions::default()));
-        let mut backend = Self {
-            cloud: memory.cloud(),
-            memory: Some((
-                memory,
-                path.clone(),
-                MemoryState::default(),
-                BTreeSet::new(),
-            )),
-        };
-        let eden = Environment::new(backend.cloud.clone()).with_table(&cli.remote_table_name);
-        for op in &state.ops {
-            backend
-                .replay(&eden, op)
-                .await
-                .map_err(|e| format!("replaying in-memory state {}: {e}", path.display()))?;
-        }
-        if let Some((_, _, log, _)) = &mut backend.memory {
-            log.ops = state.ops;
-        }
-        Ok(backend)
-    }
-
-    #[cfg(feature = "aws")]
-    async fn aws() -> Result<Self, BoxError> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(Self {
-            cloud: eden_core::aws::cloud(&config),
-            memory: None,
+            cloud: Arc::new(MemoryCloud::new(MemoryOptions::default())),
+            path: path.to_owned(),
+            state,
+            seeded: BTreeSet::new(),
         })
     }
 
-    #[cfg(not(feature = "aws"))]
-    async fn aws() -> Result<Self, BoxError> {
-        Err("built without the `aws` feature: use --in-memory-state FILE".into())
+    /// The cloud, without a region: it holds whatever the profiles name.
+    fn cloud(&self) -> Cloud {
+        let mut cloud = self.cloud.cloud();
+        cloud.region = None;
+        cloud
     }
 
-    /// Seeds the in-memory cloud with what a profile refers to, once per distinct profile.
+    /// Seeds what a profile refers to, once per distinct profile.
     fn seed(&mut self, profile: &Profile) {
-        if let Some((memory, _, _, seeded)) = &mut self.memory
-            && seeded.insert(profile.to_json())
-        {
-            memory.seed(profile);
+        if self.seeded.insert(profile.to_json()) {
+            self.cloud.seed(profile);
         }
     }
 
-    async fn replay(&mut self, eden: &Environment, op: &Op) -> Result<(), BoxError> {
+    async fn replay(&mut self, eden: &Environment) -> Result<(), BoxError> {
+        for op in self.state.ops.clone() {
+            self.apply(eden, &op)
+                .await
+                .map_err(|e| format!("replaying in-memory state {}: {e}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, eden: &Environment, op: &Op) -> Result<(), BoxError> {
         match op {
             Op::Push { profile, config } => {
                 eden.push_profile(&profile_of(profile, config)?).await?;
@@ -254,10 +371,13 @@ impl Backend {
                 name,
                 image_uri,
                 now,
+                leave_out_uncopyable,
             } => {
                 let profile = profile_of(profile, config)?;
                 self.seed(&profile);
-                let options = CreateOptions::default().now(*now);
+                let options = CreateOptions::default()
+                    .now(*now)
+                    .leave_out_uncopyable(*leave_out_uncopyable);
                 eden.create(&profile, name, image_uri, &options).await?;
             }
             Op::Delete {
@@ -274,19 +394,28 @@ impl Backend {
         Ok(())
     }
 
-    /// Appends a successful operation to the state file (in-memory mode only).
-    fn record(&mut self, op: Op) -> Result<(), BoxError> {
-        let Some((_, path, log, _)) = &mut self.memory else {
-            return Ok(());
-        };
-        log.ops.push(op);
-        let text = serde_json::to_string_pretty(log)?;
-        let tmp = path.with_extension("tmp");
+    /// Writes the state file with one more operation (after the runtime: no file I/O on the
+    /// executor).
+    fn save(&mut self, op: Op) -> Result<(), BoxError> {
+        self.state.ops.push(op);
+        let text = serde_json::to_string_pretty(&self.state)?;
+        let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &*path))
-            .map_err(|e| format!("writing in-memory state {}: {e}", path.display()))?;
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| format!("writing in-memory state {}: {e}", self.path.display()))?;
         Ok(())
     }
+}
+
+#[cfg(feature = "aws")]
+async fn aws_cloud() -> Result<Cloud, BoxError> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(eden_core::aws::cloud(&config))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_cloud() -> Result<Cloud, BoxError> {
+    Err("built without the `aws` feature: use --in-memory-state FILE".into())
 }
 
 fn config_path(cli: &Cli) -> Result<PathBuf, BoxError> {
@@ -297,21 +426,30 @@ fn config_path(cli: &Cli) -> Result<PathBuf, BoxError> {
     }
 }
 
-fn print_outcome(verb: &str, outcome: &Outcome) {
-    println!(
+fn print_outcome(output: Output, verb: &str, outcome: &Outcome) -> Result<(), BoxError> {
+    if output == Output::Json {
+        return say_json(outcome);
+    }
+    let verb = if outcome.dry_run {
+        format!("plan: would be {verb}")
+    } else {
+        verb.to_owned()
+    };
+    say(format!(
         "{verb} environment {} (profile {}): {}",
         outcome.names.env,
         outcome.profile,
         outcome.host.as_deref().unwrap_or("-")
-    );
+    ))?;
     for r in &outcome.resources {
-        println!(
+        say(format!(
             "  {:<15} {:<15} {}",
             format!("{:?}", r.action),
             format!("{:?}", r.kind),
             r.id
-        );
+        ))?;
     }
+    Ok(())
 }
 
 fn print_time(epoch: i64) -> String {
@@ -320,8 +458,166 @@ fn print_time(epoch: i64) -> String {
         .unwrap_or_else(|| epoch.to_string())
 }
 
-async fn run(cli: Cli) -> Result<(), BoxError> {
-    let path = config_path(&cli)?;
+/// What the async part asks to be saved to the in-memory state file afterwards.
+type Recorded = Option<Op>;
+
+async fn run_cloud(
+    cli: &Cli,
+    path: &Path,
+    profile: Option<Profile>,
+    memory: Option<&mut Memory>,
+    reporter: Arc<Reporter>,
+) -> Result<Recorded, BoxError> {
+    let table = cli.remote_table_name.clone();
+    let output = cli.output;
+    let cloud = match &memory {
+        Some(m) => m.cloud(),
+        None => aws_cloud().await?,
+    };
+    let plain = Environment::new(cloud.clone()).with_table(&table);
+    if let Some(m) = memory {
+        m.replay(&plain).await?;
+        if let Some(p) = &profile {
+            m.seed(p);
+        }
+    }
+    let progress = reporter.clone();
+    let eden = plain
+        .clone()
+        .with_progress(move |p: &Progress| progress.report(p));
+    let remote = RemoteProfiles::from_environment(plain.clone());
+    let profile_name = cli.profile.clone();
+    let need = || profile.clone().ok_or("no profile loaded");
+    let recorded = match &cli.command {
+        Command::Config(ConfigCommand::Setup(_) | ConfigCommand::Check) => None,
+        Command::Config(ConfigCommand::Push) => {
+            let profile = need()?;
+            remote.push(&profile).await?;
+            say(format!("profile {} pushed to table {table}", profile.name))?;
+            Some(Op::Push {
+                profile: profile.name.clone(),
+                config: profile.to_config(),
+            })
+        }
+        Command::Config(ConfigCommand::Pull) => {
+            let profile = remote.pull_to_file(&profile_name, path, None).await?;
+            say(format!(
+                "profile {} pulled from table {table} into {}",
+                profile.name,
+                path.display()
+            ))?;
+            None
+        }
+        Command::Config(ConfigCommand::Ls) => {
+            let profiles = remote.list().await?;
+            if output == Output::Json {
+                say_json(&profiles)?;
+            }
+            for p in profiles.iter().filter(|_| output == Output::Text) {
+                let note = if p.pushed { "" } else { " (not pushed)" };
+                say(format!("{}{note}", p.name))?;
+                for e in &p.environments {
+                    say(format!(
+                        "  {}  {}  {}",
+                        e.name,
+                        e.endpoint,
+                        print_time(e.last_updated)
+                    ))?;
+                }
+            }
+            None
+        }
+        Command::Config(ConfigCommand::RemoteRm) => {
+            if !remote.remove(&profile_name).await? {
+                return Err(format!("profile {profile_name} is not in table {table}").into());
+            }
+            say(format!("profile {profile_name} removed from table {table}"))?;
+            Some(Op::RemoteRm {
+                profile: profile_name.clone(),
+            })
+        }
+        Command::Create {
+            name,
+            image_uri,
+            dry_run,
+            wait_stable,
+            leave_out_uncopyable,
+        } => {
+            let profile = need()?;
+            let now = chrono::Utc::now().timestamp();
+            let mut options = CreateOptions::default()
+                .now(now)
+                .dry_run(*dry_run)
+                .leave_out_uncopyable(*leave_out_uncopyable);
+            if let Some(seconds) = wait_stable {
+                options = options.wait_stable(Duration::from_secs(*seconds));
+            }
+            let outcome = eden.create(&profile, name, image_uri, &options).await;
+            reporter.finish();
+            let outcome = outcome?;
+            print_outcome(output, "created", &outcome)?;
+            (!dry_run).then(|| Op::Create {
+                profile: profile.name.clone(),
+                config: profile.to_config(),
+                name: name.clone(),
+                image_uri: image_uri.clone(),
+                now,
+                leave_out_uncopyable: *leave_out_uncopyable,
+            })
+        }
+        Command::Delete { name, dry_run } => {
+            let profile = need()?;
+            let options = DeleteOptions::default().dry_run(*dry_run);
+            let outcome = eden.delete(&profile, name, &options).await;
+            reporter.finish();
+            let outcome = outcome?;
+            print_outcome(output, "deleted", &outcome)?;
+            (!dry_run).then(|| Op::Delete {
+                profile: profile.name.clone(),
+                config: profile.to_config(),
+                name: name.clone(),
+            })
+        }
+        Command::Ls => {
+            let records = plain.list(None).await?;
+            if output == Output::Json {
+                say_json(&records)?;
+            } else if records.is_empty() {
+                say("no environments")?;
+            }
+            for r in records.iter().filter(|_| output == Output::Text) {
+                say(format!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.profile,
+                    r.name,
+                    r.endpoint,
+                    print_time(r.last_updated),
+                    r.status
+                ))?;
+            }
+            None
+        }
+        Command::BreakLease { name } => {
+            let broken = plain.break_lease(&profile_name, name).await?;
+            match (&broken, output) {
+                (_, Output::Json) => say_json(&broken)?,
+                (Some(holder), _) => say(format!(
+                    "lease of environment {name} (profile {profile_name}) broken: it was held by \
+                     a {} of run {}",
+                    holder.operation, holder.run
+                ))?,
+                (None, _) => say(format!(
+                    "environment {name} (profile {profile_name}) has no lease"
+                ))?,
+            }
+            None
+        }
+    };
+    Ok(recorded)
+}
+
+fn run(cli: &Cli) -> Result<(), BoxError> {
+    let path = config_path(cli)?;
     let profile_name = cli.profile.clone();
     // Commands that only touch the profile file need no cloud.
     match &cli.command {
@@ -331,12 +627,14 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 return Err("config setup: give at least one key flag (see --help)".into());
             }
             config_file::set_keys(&path, &profile_name, &pairs)?;
-            println!("profile [{profile_name}] written to {}", path.display());
-            return Ok(());
+            return say(format!(
+                "profile [{profile_name}] written to {}",
+                path.display()
+            ));
         }
         Command::Config(ConfigCommand::Check) => {
             let report = config_file::check_file(&path)?;
-            print!("{report}");
+            say(report.to_string().trim_end())?;
             return if report.is_ok() {
                 Ok(())
             } else {
@@ -345,110 +643,44 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         _ => {}
     }
-    let mut backend = Backend::new(&cli).await?;
-    let table = cli.remote_table_name.clone();
-    let remote = RemoteProfiles::new(backend.cloud.clone()).with_table(&table);
-    let load = |path: &Path| config_file::load_profile(path, &profile_name);
-    match cli.command {
-        Command::Config(ConfigCommand::Setup(_) | ConfigCommand::Check) => {}
-        Command::Config(ConfigCommand::Push) => {
-            let profile = load(&path)?;
-            remote.push(&profile).await?;
-            backend.record(Op::Push {
-                profile: profile.name.clone(),
-                config: profile.to_config(),
-            })?;
-            println!("profile {} pushed to table {table}", profile.name);
+    // The profile file is read here, before the runtime starts.
+    let profile = match &cli.command {
+        Command::Config(ConfigCommand::Push) | Command::Create { .. } | Command::Delete { .. } => {
+            Some(config_file::load_profile(&path, &profile_name)?)
         }
-        Command::Config(ConfigCommand::Pull) => {
-            let profile = remote.pull_to_file(&profile_name, &path, None).await?;
-            println!(
-                "profile {} pulled from table {table} into {}",
-                profile.name,
-                path.display()
-            );
-        }
-        Command::Config(ConfigCommand::Ls) => {
-            for p in remote.list().await? {
-                let note = if p.pushed { "" } else { " (not pushed)" };
-                println!("{}{note}", p.name);
-                for e in p.environments {
-                    println!(
-                        "  {}  {}  {}",
-                        e.name,
-                        e.endpoint,
-                        print_time(e.last_updated)
-                    );
-                }
-            }
-        }
-        Command::Config(ConfigCommand::RemoteRm) => {
-            if !remote.remove(&profile_name).await? {
-                return Err(format!("profile {profile_name} is not in table {table}").into());
-            }
-            backend.record(Op::RemoteRm {
-                profile: profile_name.clone(),
-            })?;
-            println!("profile {profile_name} removed from table {table}");
-        }
-        Command::Create { name, image_uri } => {
-            let profile = load(&path)?;
-            backend.seed(&profile);
-            let now = chrono::Utc::now().timestamp();
-            let options = CreateOptions::default().now(now);
-            let eden = Environment::new(backend.cloud.clone()).with_table(&table);
-            let outcome = eden.create(&profile, &name, &image_uri, &options).await?;
-            backend.record(Op::Create {
-                profile: profile.name.clone(),
-                config: profile.to_config(),
-                name,
-                image_uri,
-                now,
-            })?;
-            print_outcome("created", &outcome);
-        }
-        Command::Delete { name } => {
-            let profile = load(&path)?;
-            backend.seed(&profile);
-            let eden = Environment::new(backend.cloud.clone()).with_table(&table);
-            let outcome = eden
-                .delete(&profile, &name, &DeleteOptions::default())
-                .await?;
-            backend.record(Op::Delete {
-                profile: profile.name.clone(),
-                config: profile.to_config(),
-                name,
-            })?;
-            print_outcome("deleted", &outcome);
-        }
-        Command::Ls => {
-            let records = Environment::new(backend.cloud.clone())
-                .with_table(&table)
-                .list(None)
-                .await?;
-            if records.is_empty() {
-                println!("no environments");
-            }
-            for r in records {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    r.profile,
-                    r.name,
-                    r.endpoint,
-                    print_time(r.last_updated)
-                );
-            }
-        }
+        _ => None,
+    };
+    let mut memory = cli
+        .in_memory_state
+        .as_deref()
+        .map(Memory::load)
+        .transpose()?;
+    let reporter = Reporter::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let recorded = runtime.block_on(run_cloud(cli, &path, profile, memory.as_mut(), reporter))?;
+    if let (Some(memory), Some(op)) = (memory.as_mut(), recorded) {
+        memory.save(op)?;
     }
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ClosedPipe>() => ExitCode::SUCCESS,
         Err(e) => {
+            if cli.output == Output::Json {
+                let class = e
+                    .downcast_ref::<eden_core::Error>()
+                    .map(|e| serde_json::json!(e.class()));
+                let _ = say(
+                    serde_json::json!({"status": "error", "message": e.to_string(), "class": class})
+                        .to_string(),
+                );
+            }
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }

@@ -66,7 +66,10 @@ mod app {
         let table = std::env::var("EDEN_TABLE").unwrap_or_else(|_| "eden".into());
         let api = ApiHandler::new(cloud(flags.in_memory).await?, keys).with_table(table);
         if let Some(path) = flags.event {
-            let text = std::fs::read_to_string(&path)
+            // File I/O off the async executor.
+            let read = path.clone();
+            let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(read))
+                .await?
                 .map_err(|e| format!("reading event {}: {e}", path.display()))?;
             let event: ApiGatewayProxyRequest = serde_json::from_str(&text)
                 .map_err(|e| format!("parsing event {}: {e}", path.display()))?;

@@ -41,19 +41,23 @@ impl Cli {
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> Command {
         let config = self.dir.join("config");
         let state = self.dir.join("state.json");
-        Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .arg("-c")
             .arg(&config)
             .arg("--in-memory-state")
             .arg(&state)
             .args(args)
             .env_remove("EDEN_CONFIG")
-            .env_remove("EDEN_IN_MEMORY_STATE")
-            .output()
-            .unwrap()
+            .env_remove("EDEN_IN_MEMORY_STATE");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs and expects success; returns stdout.
@@ -203,4 +207,114 @@ fn errors_exit_non_zero() {
     assert!(err.contains("at least one key"), "{err}");
     // Usage errors are clap's (exit code 2).
     assert_eq!(cli.run(&["create", "--name", "x"]).status.code(), Some(2));
+}
+
+/// A ready profile file.
+fn ready() -> Cli {
+    let cli = Cli::new();
+    cli.ok(SETUP);
+    cli.ok(&["config", "setup", "--endpoint-env-type", "dev"]);
+    cli
+}
+
+#[test]
+fn progress_goes_to_stderr_as_plain_lines_and_json_to_stdout() {
+    let cli = ready();
+    let out = cli.run(&[
+        "--output",
+        "json",
+        "create",
+        "--name",
+        "feature-1",
+        "--image-uri",
+        IMAGE,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["host"], "api-feature-1.dev.example.com");
+    assert_eq!(outcome["resources"].as_array().unwrap().len(), 8);
+    // Not a terminal: one plain line per step, no control characters, as the steps happen.
+    let progress = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !progress.contains('\x1b') && !progress.contains('\r'),
+        "{progress:?}"
+    );
+    let lines: Vec<&str> = progress.lines().collect();
+    assert_eq!(lines.len(), 8, "{progress}");
+    assert!(lines[0].trim_start().starts_with("checked"), "{progress}");
+    assert!(
+        lines.last().unwrap().contains("state item"),
+        "the ready state comes last: {progress}"
+    );
+    let ls = cli.ok(&["--output", "json", "ls"]);
+    let ls: serde_json::Value = serde_json::from_str(&ls).unwrap();
+    assert_eq!(ls[0]["name"], "feature-1");
+    assert_eq!(ls[0]["status"], "ready");
+    // Errors are JSON too, with their class.
+    let out = cli.run(&[
+        "--output",
+        "json",
+        "create",
+        "--name",
+        "x",
+        "--image-uri",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v9",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["status"], "error");
+    assert_eq!(error["class"], "invalid");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let cli = ready();
+    for i in 0..3 {
+        cli.ok(&[
+            "create",
+            "--name",
+            &format!("e{i}"),
+            "--image-uri",
+            "nginx:1.27",
+        ]);
+    }
+    // `eden ls | true`: the reader is gone before the first line is written.
+    for args in [&["ls"][..], &["--output", "json", "ls"], &["config", "ls"]] {
+        let mut child = cli
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{args:?}: {status:?} {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn dry_runs_and_break_lease() {
+    let cli = ready();
+    let out = cli.ok(&["create", "--name", "a", "--image-uri", IMAGE, "--dry-run"]);
+    assert!(
+        out.contains("plan: would be created environment a"),
+        "{out}"
+    );
+    assert_eq!(cli.ok(&["ls"]).trim(), "no environments");
+    let out = cli.ok(&["break-lease", "--name", "a"]);
+    assert!(out.contains("has no lease"), "{out}");
+    cli.ok(&["create", "--name", "a", "--image-uri", IMAGE]);
+    let out = cli.ok(&["delete", "--name", "a", "--dry-run"]);
+    assert!(out.contains("plan: would be deleted"), "{out}");
+    assert!(cli.ok(&["ls"]).contains("\ta\t"));
 }

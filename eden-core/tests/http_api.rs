@@ -448,3 +448,62 @@ async fn api_gateway_adapter() {
     anonymous.headers.clear();
     assert_eq!(s.api.handle_apigw(&anonymous).await.status_code, 401);
 }
+
+/// The `eden_api` example handles an API Gateway event in-process (`--event`), as the Lambda
+/// runtime would hand it over.
+#[cfg(feature = "lambda-events")]
+#[test]
+fn the_eden_api_example_handles_an_api_gateway_event() {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("examples")
+        .join(format!("eden_api{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with cargo test",
+        bin.display()
+    );
+    let dir = std::env::temp_dir().join(format!("eden-api-{:08x}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = dir.join("event.json");
+    let write = |name: &str, key: &str| {
+        let body = serde_json::json!({
+            "resource": "/api/v1/create",
+            "path": "/api/v1/create",
+            "httpMethod": "POST",
+            "headers": {"x-api-key": key},
+            "multiValueHeaders": {},
+            "queryStringParameters": {"name": name, "image_uri": IMAGE},
+            "multiValueQueryStringParameters": {},
+            "pathParameters": {},
+            "stageVariables": {},
+            "requestContext": {"httpMethod": "POST"},
+            "body": null,
+            "isBase64Encoded": false
+        });
+        std::fs::write(&event, body.to_string()).unwrap();
+    };
+    let run = || {
+        let out = std::process::Command::new(&bin)
+            .args(["--in-memory", "--event"])
+            .arg(&event)
+            .env("EDEN_API_KEYS", "s3cret")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        (response["statusCode"].as_i64().unwrap(), body)
+    };
+    write("from-event", "s3cret");
+    let (status, body) = run();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["endpoint"], "api-from-event.dev.example.com");
+    write("from-event", "wrong");
+    assert_eq!(run().0, 403);
+    std::fs::remove_dir_all(dir).ok();
+}
