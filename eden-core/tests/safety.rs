@@ -894,3 +894,106 @@ async fn the_state_item_records_status_run_and_resources() {
         ("default", "x")
     );
 }
+
+// ------------------------------------------------------------------ leases
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_renews_its_lease_while_it_waits_for_a_stable_service() {
+    let profile = Profile::example();
+    let memory =
+        MemoryCloud::with_reference(&profile, MemoryOptions::default().stabilize_polls(40));
+    memory.ensure_table("eden").await.unwrap();
+    let ttl = Duration::from_millis(120);
+    let holder = eden(memory.cloud())
+        .with_poll_interval(Duration::from_millis(10))
+        .with_lease(LeaseOptions::default().ttl(ttl));
+    let other =
+        eden(memory.cloud()).with_lease(LeaseOptions::default().ttl(ttl).wait(Duration::ZERO));
+    let create = tokio::spawn({
+        let profile = profile.clone();
+        async move {
+            holder
+                .create(
+                    &profile,
+                    "a",
+                    V1,
+                    &CreateOptions::default().wait_stable(Duration::from_secs(10)),
+                )
+                .await
+        }
+    });
+    // Well past the lease's length, the holder still has it: it renews every third of it.
+    tokio::time::sleep(ttl * 3).await;
+    let err = other
+        .delete(&profile, "a", &DeleteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    let out = create.await.unwrap().unwrap();
+    assert_eq!(
+        out.resource(ResourceKind::Service).unwrap().action,
+        Action::Created
+    );
+    one_environment(&memory, &profile);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_lease_stops_its_holder_without_rollback_and_the_next_run_finishes() {
+    let profile = Profile::example();
+    let memory = MemoryCloud::with_reference(
+        &profile,
+        MemoryOptions::default().stabilize_polls(1_000_000),
+    );
+    memory.ensure_table("eden").await.unwrap();
+    let ttl = Duration::from_millis(150);
+    let holder = eden(memory.cloud())
+        .with_poll_interval(Duration::from_millis(10))
+        .with_lease(LeaseOptions::default().ttl(ttl));
+    let create = tokio::spawn({
+        let profile = profile.clone();
+        async move {
+            holder
+                .create(
+                    &profile,
+                    "a",
+                    V1,
+                    &CreateOptions::default().wait_stable(Duration::from_secs(30)),
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(ttl).await;
+    let admin = eden(memory.cloud());
+    let holder_info = admin.lease_holder("default", "a").await.unwrap().unwrap();
+    assert_eq!(holder_info.operation, "create");
+    let broken = admin.break_lease("default", "a").await.unwrap().unwrap();
+    assert_eq!(broken.run, holder_info.run);
+    let err = create.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
+    // Not rolled back: the service it made is still there, and the next create finishes it.
+    assert!(
+        memory
+            .inventory()
+            .services
+            .contains(&"main/web-a".to_owned())
+    );
+    let memory_fast = memory.clone();
+    memory_fast.edit_service("main", "web-a", |s| {
+        for d in &mut s.deployments {
+            d.rollout_state = Some("COMPLETED".into());
+        }
+    });
+    let out = leased(memory.cloud())
+        .create(&profile, "a", V1, &CreateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.resource(ResourceKind::Service).unwrap().action,
+        Action::Updated
+    );
+    assert_eq!(
+        out.resource(ResourceKind::TargetGroup).unwrap().action,
+        Action::Reused
+    );
+    one_environment(&memory, &profile);
+}
