@@ -46,6 +46,44 @@ const RETRYABLE_REQUEST_CODES: &[&str] = &[
     "RequestTimeoutException",
 ];
 
+/// The most entries one PutRecords request may carry (a hard service limit).
+pub const MAX_RECORDS_PER_REQUEST: usize = 500;
+/// One MiB.
+pub const MIB: usize = 1024 * 1024;
+/// The largest record or request size a stream can be configured to accept (10 MiB).
+pub const MAX_CONFIGURABLE_BYTES: usize = 10 * MIB;
+/// The default request size limit (5 MiB).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 5 * MIB;
+/// The default record size limit (1 MiB).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = MIB;
+/// The most Unicode characters a partition key may have.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+/// The length of [`random_partition_key`] keys.
+pub const RANDOM_PARTITION_KEY_CHARS: usize = 20;
+
+/// A random partition key of 20 ASCII letters and digits, as the original Python module
+/// generated, which spreads records evenly over the shards.
+///
+/// ```
+/// let key = kinesis_utils::api::random_partition_key();
+/// assert_eq!(key.len(), 20);
+/// assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
+/// ```
+pub fn random_partition_key() -> String {
+    (0..RANDOM_PARTITION_KEY_CHARS)
+        .map(|_| fastrand::alphanumeric())
+        .collect()
+}
+
+/// Parses an explicit hash key as the service does: `0` or a decimal without leading zeros,
+/// below 2^128.
+pub fn parse_explicit_hash_key(key: &str) -> Option<u128> {
+    let canonical = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_digit())
+        && (key == "0" || !key.starts_with('0'));
+    if canonical { key.parse().ok() } else { None }
+}
+
 /// The stream a request is addressed to: by name, or by ARN (needed across accounts).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StreamTarget {
@@ -132,7 +170,7 @@ impl PutEntry {
     /// An entry with a random 20-character partition key, as the original Python module did,
     /// which spreads records evenly over the shards.
     pub fn with_random_key(data: impl Into<Bytes>) -> Self {
-        Self::new(data, crate::put::random_partition_key())
+        Self::new(data, random_partition_key())
     }
 
     /// Sets the explicit hash key (decimal, `0..2^128`).

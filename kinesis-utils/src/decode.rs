@@ -20,7 +20,6 @@ use crate::cwl::{self, CwlError, CwlMessage, MessageRef, RawBytes};
 use crate::event_scan::{Data, ScannedRecord, Sink};
 use crate::gzip::{self, GzipError};
 use crate::kpl;
-use crate::md5x;
 pub use crate::origin::{CwlOrigin, Origin, RecordInfo, Records};
 use crate::origin::{CwlTable, RecordRow, RecordTable};
 
@@ -439,7 +438,7 @@ impl<'a> Sink<'a> for Collector {
 
     fn decode_data(&mut self, src: &'a [u8]) -> Option<(usize, std::ops::Range<usize>)> {
         let start = self.arena.len();
-        let len = crate::b64x::decode_json_string(src, &mut self.arena)?;
+        let len = crate::arch::decode_base64_string(src, &mut self.arena)?;
         Some((len, start..self.arena.len()))
     }
 
@@ -682,7 +681,7 @@ impl Decoder {
             })
             .collect();
         let bodies: Vec<&[u8]> = candidates.iter().map(|c| c.1).collect();
-        for ((i, _, claimed), digest) in candidates.iter().zip(md5x::digests(&bodies)) {
+        for ((i, _, claimed), digest) in candidates.iter().zip(crate::arch::md5_digests(&bodies)) {
             result[*i] = Some(digest.as_slice() == *claimed);
         }
         result

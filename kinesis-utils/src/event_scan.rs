@@ -2,7 +2,7 @@
 //!
 //! serde_json spends most of a batch's decoding time scanning and UTF-8-checking the long
 //! base64 `data` strings. This scanner offers a `data` string to its sink to decode in place
-//! (finding its end as it goes, see `b64x`), or else finds the end with `memchr` and lets the
+//! (finding its end as it goes, see `arch::decode_base64_string`), or else finds the end with `memchr` and lets the
 //! base64 decoder be its validator (only base64's alphabet can then be inside). Records of
 //! one batch are mostly byte for byte alike but for their sequence number, partition key,
 //! arrival time, event id and data: after a record is read in full, the next one is first

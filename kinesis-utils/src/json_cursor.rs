@@ -226,7 +226,7 @@ impl<'a> Cursor<'a> {
     pub fn raw_string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let rest = self.rest();
-        let len = find_quote(rest)?;
+        let len = crate::arch::find_quote(rest)?;
         self.pos += len + 1;
         rest.get(..len)
     }
@@ -272,12 +272,10 @@ impl<'a> Cursor<'a> {
                             self.pos += 1;
                             return Some(());
                         }
-                        b'\\' => match self.bytes.get(self.pos + 1)? {
-                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
-                                self.pos += 2;
-                            }
-                            _ => return None,
-                        },
+                        b'\\' => {
+                            crate::json_escape::escaped_byte(*self.bytes.get(self.pos + 1)?)?;
+                            self.pos += 2;
+                        }
                         _ => return None,
                     }
                 }
@@ -327,45 +325,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-
-/// High bit of each byte of `x` below `n` (repeated); the lowest set one is exact, because a
-/// borrow only starts at a real match and only runs upward.
-#[inline]
-fn below(x: u64, n: u64) -> u64 {
-    x.wrapping_sub(n) & !x & HIGHS
-}
-
-#[inline]
-fn word(chunk: &[u8]) -> u64 {
-    let mut w = [0; 8];
-    w.copy_from_slice(chunk);
-    u64::from_le_bytes(w)
-}
-
-/// Position of the first `"`. Keys and most values are short, where eight bytes at a time
-/// beat memchr's set-up; long strings (base64 data) go to memchr.
-fn find_quote(text: &[u8]) -> Option<usize> {
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-    let mut offset = 0;
-    while offset < 32 {
-        let Some(chunk) = text.get(offset..offset + 8) else {
-            let tail = text.get(offset..)?;
-            return Some(offset + tail.iter().position(|&c| c == b'"')?);
-        };
-        let hits = below(word(chunk) ^ QUOTES, ONES);
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    Some(offset + memchr::memchr(b'"', text.get(offset..)?)?)
-}
-
-/// Position of the first `"`, `\` or control byte (what a JSON string must escape): eight
-/// bytes at a time for the first 32, then 64 at a time with AVX-512 when the CPU has it
-/// (chosen at run time), else memchr2 and a vectorised control check.
+/// Position of the first `"`, `\` or control byte (what a JSON string must escape), on the
+/// fastest path the CPU has (see [`crate::arch`]).
 ///
 /// ```
 /// use kinesis_utils::json_cursor::find_special;
@@ -373,52 +334,17 @@ fn find_quote(text: &[u8]) -> Option<usize> {
 /// assert_eq!(find_special(b"a\tb"), Some(1));
 /// assert_eq!(find_special(b"plain text"), None);
 /// ```
+#[inline]
 pub fn find_special(text: &[u8]) -> Option<usize> {
-    const SPACES: u64 = u64::from_le_bytes([0x20; 8]);
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-    const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
-    let mut offset = 0;
-    while offset < 32 {
-        let Some(chunk) = text.get(offset..offset + 8) else {
-            let tail = text.get(offset..)?;
-            return Some(
-                offset
-                    + tail
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?,
-            );
-        };
-        let w = word(chunk);
-        let hits = below(w ^ QUOTES, ONES) | below(w ^ BACKSLASHES, ONES) | below(w, SPACES);
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    find_special_long(text.get(offset..)?).map(|p| offset + p)
+    crate::arch::find_special(text)
 }
 
-/// [`find_special`] past its first 32 bytes, on the widest vectors the CPU has.
-fn find_special_long(rest: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if crate::avx512::has_bw() {
-        #[allow(unsafe_code)]
-        // SAFETY: the only requirement of a `#[target_feature]` function is that the CPU has
-        // the features, which `has_bw` detected.
-        return unsafe { crate::avx512::find_special(rest) };
-    }
-    find_special_portable(rest)
-}
-
-/// memchr2 for quotes and backslashes, then a vectorised control check of the bytes before.
-fn find_special_portable(rest: &[u8]) -> Option<usize> {
-    let len = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-    let clean = rest.get(..len)?;
-    // A branch-free fold, so that it vectorises.
-    if clean.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-        return clean.iter().position(|&c| c < 0x20);
-    }
-    (len < rest.len()).then_some(len)
+/// Eight bytes as a little-endian `u64` (`chunk` is eight bytes long).
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
 }
 
 /// `text.starts_with(prefix)` for short tokens, eight bytes at a time inline rather than
@@ -497,95 +423,6 @@ mod tests {
         assert!(!skips(&deep, Escaped));
         let ok = format!("{}{}", "[".repeat(60), "]".repeat(60));
         assert!(skips(&ok, Escaped));
-    }
-
-    #[test]
-    fn finds_quotes_at_every_position() {
-        for len in 0..100 {
-            for at in 0..len {
-                let mut text = vec![b'a'; len];
-                text[at] = b'"';
-                if at + 1 < len {
-                    text[len - 1] = b'"';
-                }
-                assert_eq!(find_quote(&text), Some(at), "{len} {at}");
-            }
-            assert_eq!(find_quote(&vec![b'"' ^ 0x01; len]), None);
-        }
-        assert_eq!(find_quote(b"\x23\x22"), Some(1));
-        assert_eq!(find_quote(b"#!\"#"), Some(2));
-    }
-
-    /// Every `find_special` back end this CPU can run, on `text` after its first 32 bytes
-    /// (where the back ends take over), with the whole function and a byte-by-byte
-    /// reference.
-    fn special_everywhere(text: &[u8]) -> Vec<(&'static str, Option<usize>)> {
-        let tail = text.get(32..).unwrap_or_default();
-        let shift = |p: Option<usize>| p.map(|p| p + text.len() - tail.len());
-        let head = text[..text.len() - tail.len()]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-        #[allow(unused_mut)]
-        let mut all = vec![
-            ("dispatched", find_special(text)),
-            (
-                "reference",
-                text.iter()
-                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20),
-            ),
-            ("portable", head.or(shift(find_special_portable(tail)))),
-        ];
-        #[cfg(target_arch = "x86_64")]
-        if crate::avx512::has_bw() {
-            #[allow(unsafe_code)]
-            // SAFETY: the CPU has AVX-512BW, checked just above.
-            let p = unsafe { crate::avx512::find_special(tail) };
-            all.push(("avx512", head.or(shift(p))));
-        }
-        all
-    }
-
-    fn assert_special(text: &[u8], want: Option<usize>) {
-        for (backend, got) in special_everywhere(text) {
-            assert_eq!(got, want, "{backend}, {} bytes", text.len());
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn find_special_back_ends_agree(
-            text in proptest::collection::vec(
-                proptest::prop_oneof![
-                    30 => 0x20u8..0x7f,
-                    1 => proptest::prelude::any::<u8>(),
-                ],
-                0..300,
-            )
-        ) {
-            let want = text.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-            assert_special(&text, want);
-        }
-    }
-
-    #[test]
-    fn finds_quotes_backslashes_and_control_bytes_at_every_position() {
-        for len in 0..200 {
-            for at in 0..len {
-                for c in [b'"', b'\\', 0, 0x1f] {
-                    let mut text = vec![b'a'; len];
-                    text[at] = c;
-                    text[len - 1] = if at + 1 < len { b'\\' } else { c };
-                    assert_special(&text, Some(at));
-                }
-            }
-            // Bytes next to the special ones, and UTF-8, never match.
-            let plain: Vec<u8> = [b'#', b'!', b'[', b']', 0x20, 0x7f, 0xe6, 0x97]
-                .into_iter()
-                .cycle()
-                .take(len)
-                .collect();
-            assert_special(&plain, None);
-        }
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! * [`put`]: PutRecords batching within the service limits and retry of only the failed
 //!   entries, behind the small [`api::KinesisApi`] trait, with an in-memory implementation
 //!   ([`memory`]) and one on `aws-sdk-kinesis` (`aws` feature).
+//! * [`arch`]: the SIMD code, chosen at run time: AVX-512 on x86-64 CPUs that have it, and
+//!   portable code everywhere else (arm64 included). Every CPU gives the same results, and the
+//!   portable path can be forced.
 //!
 //! # Cargo features
 //!
@@ -22,24 +25,16 @@
 //!   everything without the feature.
 
 pub mod api;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
+pub mod arch;
 #[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(not(fuzzing))]
-mod b64x;
-/// The `data` string decoder's paths, for the `b64_string` fuzz target.
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub mod b64x;
 pub mod cwl;
-mod cwl_scan;
 pub mod decode;
 mod event_scan;
 pub mod gzip;
 pub mod json_cursor;
+mod json_escape;
 pub mod kpl;
-mod md5x;
 pub mod memory;
 mod origin;
 pub mod put;

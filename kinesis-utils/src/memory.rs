@@ -42,10 +42,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::api::{EntryResult, KinesisApi, KinesisError, PutEntry, StreamTarget};
-use crate::put::{
-    DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_REQUEST_BYTES, MAX_PARTITION_KEY_CHARS,
-    MAX_RECORDS_PER_REQUEST, parse_explicit_hash_key,
+use crate::api::{
+    DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_REQUEST_BYTES, EntryResult, KinesisApi, KinesisError,
+    MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_REQUEST, PutEntry, StreamTarget,
+    parse_explicit_hash_key,
 };
 
 /// The account and region in the ARNs of in-memory streams.

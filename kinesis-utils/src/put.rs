@@ -35,38 +35,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+#[doc(no_inline)]
+pub use crate::api::{
+    DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_REQUEST_BYTES, MAX_CONFIGURABLE_BYTES,
+    MAX_PARTITION_KEY_CHARS, MAX_RECORDS_PER_REQUEST, MIB, RANDOM_PARTITION_KEY_CHARS,
+    parse_explicit_hash_key, random_partition_key,
+};
 use crate::api::{
     EntryResult, KinesisApi, KinesisError, PutEntry, StreamTarget, is_retryable_entry_code,
 };
-
-/// The most entries one PutRecords request may carry (a hard service limit).
-pub const MAX_RECORDS_PER_REQUEST: usize = 500;
-/// One MiB.
-pub const MIB: usize = 1024 * 1024;
-/// The largest record or request size a stream can be configured to accept (10 MiB).
-pub const MAX_CONFIGURABLE_BYTES: usize = 10 * MIB;
-/// The default request size limit (5 MiB).
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 5 * MIB;
-/// The default record size limit (1 MiB).
-pub const DEFAULT_MAX_RECORD_BYTES: usize = MIB;
-/// The most Unicode characters a partition key may have.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
-/// The length of [`random_partition_key`] keys.
-pub const RANDOM_PARTITION_KEY_CHARS: usize = 20;
-
-/// A random partition key of 20 ASCII letters and digits, as the original Python module
-/// generated, which spreads records evenly over the shards.
-///
-/// ```
-/// let key = kinesis_utils::put::random_partition_key();
-/// assert_eq!(key.len(), 20);
-/// assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
-/// ```
-pub fn random_partition_key() -> String {
-    (0..RANDOM_PARTITION_KEY_CHARS)
-        .map(|_| fastrand::alphanumeric())
-        .collect()
-}
 
 /// Limits and retry policy of [`PutRecordsBatcher`].
 ///
@@ -313,15 +290,6 @@ pub enum PutError {
         /// The offending key.
         key: String,
     },
-}
-
-/// Parses an explicit hash key as the service does: `0` or a decimal without leading zeros,
-/// below 2^128.
-pub fn parse_explicit_hash_key(key: &str) -> Option<u128> {
-    let canonical = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_digit())
-        && (key == "0" || !key.starts_with('0'));
-    if canonical { key.parse().ok() } else { None }
 }
 
 /// What finally happened to one input record.

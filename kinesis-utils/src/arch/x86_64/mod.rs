@@ -1,0 +1,3 @@
+//! Backends for x86-64 CPUs.
+
+pub(crate) mod avx512;
