@@ -3,8 +3,14 @@
 //! `cargo bench -p baikonur-benches --bench decode`
 //!
 //! Throughput is counted in payload bytes produced (plain and KPL) or in decompressed
-//! CloudWatch Logs JSON bytes (CWL); a second group counts payloads (elements).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! CloudWatch Logs JSON bytes (CWL); a second group counts payloads (elements). Each batch is
+//! decoded on the path the CPU dispatches to, then with the portable path forced
+//! (`<batch>/portable`), which every CPU without AVX-512 (arm64 among them) runs.
+//! `BENCH_TIME=cpu` measures the bench thread's on-CPU time instead of the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::hint::black_box;
 
@@ -12,7 +18,7 @@ use baikonur_benches::{FaultMix, standard_batches};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kinesis_utils::Decoder;
 
-fn decode(c: &mut Criterion) {
+fn decode(c: &mut Criterion<timing::BenchTime>) {
     let decoder = Decoder::default();
     let batches = standard_batches(FaultMix::NONE);
     let mut bytes = c.benchmark_group("decode_bytes");
@@ -23,15 +29,24 @@ fn decode(c: &mut Criterion) {
             batch.payload_bytes
         };
         bytes.throughput(Throughput::BytesDecimal(n as u64));
-        bytes.bench_function(*name, |b| {
-            b.iter(|| {
-                black_box(
-                    decoder
-                        .decode_event_json(black_box(&batch.event_json))
-                        .unwrap(),
-                )
-            })
-        });
+        for portable in [false, true] {
+            kinesis_utils::arch::force_portable(portable);
+            let id = if portable {
+                format!("{name}/portable")
+            } else {
+                name.to_string()
+            };
+            bytes.bench_function(id, |b| {
+                b.iter(|| {
+                    black_box(
+                        decoder
+                            .decode_event_json(black_box(&batch.event_json))
+                            .unwrap(),
+                    )
+                })
+            });
+        }
+        kinesis_utils::arch::force_portable(false);
     }
     bytes.finish();
     let mut elements = c.benchmark_group("decode_payloads");
@@ -50,5 +65,9 @@ fn decode(c: &mut Criterion) {
     elements.finish();
 }
 
-criterion_group!(benches, decode);
+criterion_group! {
+    name = benches;
+    config = timing::criterion();
+    targets = decode
+}
 criterion_main!(benches);

@@ -12,11 +12,18 @@
 //!   plain too);
 //! * `gzip6`: the same with gzip level 6 archive and dead-letter objects;
 //! * `decode_only`, `classify_only`: the kinesis-utils decoding and the classification alone
-//!   (a `Classifier`, as the pipeline uses), to show where the time goes.
+//!   (a `Classifier`, as the pipeline uses), to show where the time goes;
+//! * `ndjson_portable`, `decode_only_portable`, `classify_only_portable`: the same with
+//!   kinesis-utils' portable path forced, the path of every CPU without AVX-512 (arm64 among
+//!   them), each measured right after its dispatched twin.
 //!
 //! Throughput is in payload bytes (the decoded log lines). `BENCH_EVENT_FILE=path.json` adds a
-//! group for any captured Lambda Kinesis event.
+//! group for any captured Lambda Kinesis event. `BENCH_TIME=cpu` measures the bench thread's
+//! on-CPU time instead of the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -24,7 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baikonur_benches::{FaultMix, standard_batches};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use kinesis_utils::Decoder;
 use logging_core::classify::{Classified, Classifier};
 use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
@@ -67,7 +75,12 @@ fn pipeline(gzip_level: Option<u32>) -> Pipeline {
         .with_dead_letter(dead_letter)
 }
 
-fn bench_batch(c: &mut Criterion, name: &str, event_json: &[u8], lines: &[Vec<u8>]) {
+fn bench_batch(
+    c: &mut Criterion<timing::BenchTime>,
+    name: &str,
+    event_json: &[u8],
+    lines: &[Vec<u8>],
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -94,12 +107,12 @@ fn bench_batch(c: &mut Criterion, name: &str, event_json: &[u8], lines: &[Vec<u8
     // References that split the pipeline's time: kinesis-utils decoding alone, and
     // classification alone (LogRecord::parse, type check, timestamp) of the decoded batch.
     let decoder = Decoder::default();
-    group.bench_function("decode_only", |b| {
+    dispatched_and_portable(&mut group, "decode_only", |b| {
         b.iter(|| decoder.decode_event_json(black_box(event_json)).unwrap())
     });
     let decoded = decoder.decode_event_json(event_json).unwrap();
     let schema = SchemaConfig::default();
-    group.bench_function("classify_only", |b| {
+    dispatched_and_portable(&mut group, "classify_only", |b| {
         b.iter(|| {
             let mut n = 0;
             let mut classifier = Classifier::new(&schema);
@@ -117,14 +130,32 @@ fn bench_batch(c: &mut Criterion, name: &str, event_json: &[u8], lines: &[Vec<u8
         let out = rt.block_on(p.process(event_json)).unwrap();
         assert_eq!(out.report.outcome_total(), out.report.payloads);
         assert!(out.response.batch_item_failures.is_empty());
-        group.bench_function(label, |b| {
+        let run = |b: &mut criterion::Bencher<'_, timing::BenchTime>| {
             b.iter(|| rt.block_on(p.process(black_box(event_json))).unwrap())
-        });
+        };
+        if level.is_none() {
+            dispatched_and_portable(&mut group, label, run);
+        } else {
+            group.bench_function(label, run);
+        }
     }
     group.finish();
 }
 
-fn benches(c: &mut Criterion) {
+/// Benches `f` on the path the CPU dispatches to (`label`), then right after with
+/// kinesis-utils' portable path forced (`label_portable`).
+fn dispatched_and_portable<M: Measurement>(
+    group: &mut BenchmarkGroup<'_, M>,
+    label: &str,
+    mut f: impl FnMut(&mut criterion::Bencher<'_, M>),
+) {
+    group.bench_function(label, &mut f);
+    kinesis_utils::arch::force_portable(true);
+    group.bench_function(format!("{label}_portable"), &mut f);
+    kinesis_utils::arch::force_portable(false);
+}
+
+fn benches(c: &mut Criterion<timing::BenchTime>) {
     for (name, batch) in standard_batches(FaultMix::PIPELINE) {
         let lines: Vec<Vec<u8>> = batch.lines.iter().map(|l| l.as_bytes().to_vec()).collect();
         bench_batch(c, name, &batch.event_json, &lines);
@@ -139,5 +170,9 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(pipeline_benches, benches);
+criterion_group! {
+    name = pipeline_benches;
+    config = timing::criterion();
+    targets = benches
+}
 criterion_main!(pipeline_benches);
