@@ -56,6 +56,7 @@ impl DecodeError {
             Self::Base64 { .. } => "bad_base64",
             Self::Gzip(GzipError::Corrupt { .. }) => "corrupt_gzip",
             Self::Gzip(GzipError::TooLarge { .. }) => "gzip_too_large",
+            Self::Gzip(GzipError::OutOfMemory { .. }) => "gzip_out_of_memory",
             Self::Cwl(CwlError::Malformed { .. }) => "malformed_cwl",
             Self::Cwl(CwlError::UnknownMessageType { .. }) => "unknown_cwl_message_type",
         }
@@ -740,8 +741,10 @@ impl Decoder {
             }));
             return;
         }
-        // Unescaped messages are never longer than the envelope: one allocation.
-        let mut unescaped = Vec::with_capacity(plain.len());
+        // Unescaped messages are never longer than the envelope: one allocation, if the
+        // allocator grants it (the buffer grows as needed otherwise).
+        let mut unescaped = Vec::new();
+        let _ = unescaped.try_reserve_exact(plain.len());
         match cwl::parse_into(&plain, &mut unescaped) {
             Ok(None) => out.push(Decoded::Payload(Payload {
                 data: plain.clone(),

@@ -1,15 +1,25 @@
 //! gzip detection and decompression with a bound on the decompressed size.
 //!
 //! Kinesis records from CloudWatch Logs subscriptions (and from some producers) are gzip
-//! members. A small corrupt or hostile record can claim to expand to gigabytes, so the output
-//! is capped: past the cap decompression stops and the record is reported as too large,
-//! instead of allocating without bound.
+//! members. A small corrupt or hostile record can claim to expand to gigabytes, so:
+//!
+//! * the output is capped: past the cap decompression stops and the record is reported as
+//!   too large ([`GzipError::TooLarge`]);
+//! * the output buffer is sized up front from the trailer's `ISIZE` only up to what the
+//!   input can inflate to (deflate's largest ratio is about 1032:1, [`MAX_RATIO`]), so a
+//!   20-byte record reserves at most about 20 KiB whatever its trailer says;
+//! * every reservation is fallible: an allocation the allocator refuses is a
+//!   [`GzipError::OutOfMemory`] for that record, not an abort of the process.
 
 /// The gzip magic bytes (`1F 8B`) every gzip member starts with.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Default bound on the decompressed size of one record: 64 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most bytes one byte of deflate data inflates to, rounded up: a 258-byte match takes
+/// at least two bits, and a stream carries a few bytes of framing besides.
+pub const MAX_RATIO: usize = 1032;
 
 /// Why a gzip record could not be decompressed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -26,6 +36,12 @@ pub enum GzipError {
         /// The bound in bytes.
         limit: usize,
     },
+    /// The allocator refused room for the decompressed data.
+    #[error("no memory for {bytes} bytes of decompressed gzip data")]
+    OutOfMemory {
+        /// The size of the buffer that could not be allocated.
+        bytes: usize,
+    },
 }
 
 /// Whether `data` starts with the gzip magic bytes.
@@ -40,9 +56,10 @@ pub fn is_gzip(data: &[u8]) -> bool {
 
 /// Decompresses every gzip member in `data`, refusing output larger than `limit` bytes.
 ///
-/// The output buffer is sized from the last member's `ISIZE` trailer when it is plausible,
-/// so the usual single-member record is inflated in one call into one allocation (and then
-/// zlib keeps no window copy).
+/// The output buffer is sized from the last member's `ISIZE` trailer, at most the bound and
+/// at most what `data` can inflate to, so the usual single-member record is inflated in one
+/// call into one allocation (and then zlib keeps no window copy). Allocations are fallible:
+/// a refused one is [`GzipError::OutOfMemory`].
 ///
 /// ```
 /// use std::io::Write;
@@ -53,8 +70,11 @@ pub fn is_gzip(data: &[u8]) -> bool {
 /// assert!(kinesis_utils::gzip::gunzip_bounded(&gz, 4).is_err());
 /// ```
 pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
-    let hint = size_hint(data).min(limit);
-    let mut out = Vec::with_capacity(hint.saturating_add(1));
+    let hint = size_hint(data)
+        .min(limit)
+        .min(data.len().saturating_mul(MAX_RATIO));
+    let mut out = Vec::new();
+    reserve(&mut out, hint.saturating_add(1))?;
     let mut rest = data;
     loop {
         let body = rest.get(header_len(rest)?..).unwrap_or_default();
@@ -79,6 +99,14 @@ pub fn gunzip_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
             return Ok(out);
         }
     }
+}
+
+/// Room for `n` more bytes, or [`GzipError::OutOfMemory`].
+fn reserve(out: &mut Vec<u8>, n: usize) -> Result<(), GzipError> {
+    out.try_reserve_exact(n)
+        .map_err(|_| GzipError::OutOfMemory {
+            bytes: out.len().saturating_add(n),
+        })
 }
 
 fn corrupt(message: impl Into<String>) -> GzipError {
@@ -147,9 +175,12 @@ fn inflate_member(body: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<usize,
 /// so the member's trailer is checked where it really is. Whatever else happens (no room,
 /// corrupt data) is left to zlib-rs from the start of the member, so error messages and the
 /// size bound stay zlib-rs's. The `gzip_cwl` fuzz target and the proptests hold the result to
-/// flate2's `MultiGzDecoder`.
+/// flate2's `MultiGzDecoder`. Each thread keeps one decompressor (about 10 KiB of tables) for
+/// all its members.
 #[cfg(feature = "libdeflate")]
 mod libdeflate {
+    use std::cell::RefCell;
+
     use libdeflate_sys as sys;
 
     /// One libdeflate decompressor, freed on drop.
@@ -175,6 +206,12 @@ mod libdeflate {
         }
     }
 
+    thread_local! {
+        /// This thread's decompressor, made at its first use. libdeflate keeps no state
+        /// between calls in it but scratch tables, so any member can reuse it.
+        static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+    }
+
     /// Inflates the deflate stream at the start of `body` into `out`'s spare capacity (at most
     /// `limit` bytes in all): `Some(bytes of body used)` when it fit, `None` (with `out` as it
     /// was) for anything else.
@@ -188,30 +225,43 @@ mod libdeflate {
         if room == 0 {
             return None;
         }
-        let decompressor = Decompressor::new()?;
-        let (mut used, mut written) = (0usize, 0usize);
-        #[allow(unsafe_code)]
-        // SAFETY: the decompressor is live; libdeflate reads at most `body.len()` bytes from
-        // `body` and writes at most `room` bytes into `out`'s spare capacity, which is at
-        // least that large; the two do not overlap (`out` is exclusively borrowed). On
-        // success it has initialised the first `written` bytes of the spare capacity, so the
-        // new length covers initialised bytes only; on any other result the length is left.
-        unsafe {
-            let result = sys::libdeflate_deflate_decompress_ex(
-                decompressor.0.as_ptr(),
-                body.as_ptr().cast(),
-                body.len(),
-                out.as_mut_ptr().add(len).cast(),
-                room,
-                &mut used,
-                &mut written,
-            );
-            if result != sys::libdeflate_result_LIBDEFLATE_SUCCESS || written > room {
-                return None;
-            }
-            out.set_len(len + written);
-        }
-        Some(used)
+        DECOMPRESSOR
+            .try_with(|cell| {
+                // Never re-entered (libdeflate calls nothing back); if it were, `None`
+                // leaves the member to zlib-rs.
+                let mut slot = cell.try_borrow_mut().ok()?;
+                if slot.is_none() {
+                    *slot = Some(Decompressor::new()?);
+                }
+                let decompressor = slot.as_ref()?;
+                let (mut used, mut written) = (0usize, 0usize);
+                #[allow(unsafe_code)]
+                // SAFETY: the decompressor is live and used by this thread alone; libdeflate
+                // reads at most `body.len()` bytes from `body` and writes at most `room`
+                // bytes into `out`'s spare capacity, which is at least that large; the two
+                // do not overlap (`out` is exclusively borrowed). On success it has
+                // initialised the first `written` bytes of the spare capacity, so the new
+                // length covers initialised bytes only; on any other result the length is
+                // left.
+                unsafe {
+                    let result = sys::libdeflate_deflate_decompress_ex(
+                        decompressor.0.as_ptr(),
+                        body.as_ptr().cast(),
+                        body.len(),
+                        out.as_mut_ptr().add(len).cast(),
+                        room,
+                        &mut used,
+                        &mut written,
+                    );
+                    if result != sys::libdeflate_result_LIBDEFLATE_SUCCESS || written > room {
+                        return None;
+                    }
+                    out.set_len(len + written);
+                }
+                Some(used)
+            })
+            .ok()
+            .flatten()
     }
 }
 
@@ -226,7 +276,7 @@ fn inflate_member_zlib(body: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<u
         if out.len() == out.capacity() {
             // Room for one byte past the bound, so "at the bound" and "over it" differ.
             let room = (limit - out.len() + 1).min(out.len().max(32 << 10));
-            out.reserve_exact(room);
+            reserve(out, room)?;
         }
         let used = usize::try_from(inflate.total_in()).unwrap_or(usize::MAX);
         let before = (used, out.len());
