@@ -1,6 +1,6 @@
 //! The HTTP API of SPEC 3.7 (the original lambda-eden-api) as a transport-free handler:
 //! an [`ApiRequest`] in, an [`ApiResponse`] out. A Lambda function or an HTTP server wraps it;
-//! [`lambda`] (feature `lambda-events`) adapts API Gateway proxy events.
+//! `lambda` (feature `lambda-events`) adapts API Gateway proxy events.
 //!
 //! * `GET|POST /api/v1/create?name=..&image_uri=..[&profile=default]`
 //! * `GET|POST /api/v1/delete?name=..[&profile=default]`

@@ -16,7 +16,7 @@
 //! # Cargo features
 //!
 //! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
-//! * `lambda-events`: [`http_api::lambda`], the adapter for `aws_lambda_events` API Gateway
+//! * `lambda-events`: `http_api::lambda`, the adapter for `aws_lambda_events` API Gateway
 //!   proxy requests and responses.
 
 pub mod api;

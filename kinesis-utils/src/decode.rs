@@ -625,6 +625,7 @@ impl Decoder {
 
     /// Decodes an `aws_lambda_events` Kinesis event (its data is already base64-decoded).
     #[cfg(feature = "lambda-events")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda-events")))]
     pub fn decode_event(
         &self,
         event: aws_lambda_events::event::kinesis::KinesisEvent,

@@ -19,14 +19,17 @@
 //! # Cargo features
 //!
 //! * `aws` (default): [`aws::AwsKinesis`], the [`api::KinesisApi`] on `aws-sdk-kinesis`.
-//! * `lambda-events`: [`decode::Decoder::decode_event`] for `aws_lambda_events` types.
+//! * `lambda-events`: `Decoder::decode_event` for `aws_lambda_events` types.
 //! * `libdeflate` (default): gzip records are inflated by libdeflate (C, built by `cc`) when
 //!   the trailer's size is right, the usual case; zlib-rs inflates everything else, and
 //!   everything without the feature.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod api;
 pub mod arch;
 #[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub mod aws;
 pub mod cwl;
 pub mod decode;

@@ -24,7 +24,7 @@
 //!   as fast as zlib at level 6 (levels 1–12), and inflate gzip records with it
 //!   (`kinesis-utils/libdeflate`); without it, flate2 on zlib-rs (levels 0–9) for both.
 //! * `fluent-tls`: TLS for the Fluentd forward client (tokio-rustls, Mozilla roots).
-//! * `lambda-events`: [`Pipeline::process_event`] on `aws_lambda_events` types.
+//! * `lambda-events`: `Pipeline::process_event` on `aws_lambda_events` types.
 
 pub mod archive;
 pub mod classify;

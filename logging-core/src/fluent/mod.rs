@@ -245,7 +245,7 @@ impl std::fmt::Debug for FluentClient {
 
 impl FluentClient {
     /// A client for `config`. With `tls`, server certificates are verified against the
-    /// Mozilla roots (`webpki-roots`); use [`FluentClient::with_tls_config`] for others.
+    /// Mozilla roots (`webpki-roots`); use `with_tls_config` (`fluent-tls`) for others.
     pub fn new(config: FluentConfig) -> Result<Self, FluentError> {
         check_config(&config)?;
         if config.tls {
