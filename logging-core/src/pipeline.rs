@@ -12,7 +12,8 @@
 //!
 //! Destinations retry (bulk requests of 30 s, 5 attempts; Fluentd acks of 30 s, 5 attempts;
 //! ...), and their budget can outlive the function: Lambda would then kill the invocation and
-//! replay the whole batch. [`Pipeline::process_until`] (and [`Pipeline::process_event_until`])
+//! replay the whole batch. [`Pipeline::process_until`] (and `process_event_until`, with the
+//! `lambda-events` feature)
 //! take the invocation's [`Deadline`] (`Deadline::from_epoch_millis(context.deadline)` in a
 //! `lambda_runtime` handler) and answer in time: deliveries and the dead-lettering of failures
 //! must end by the deadline minus the safety margin ([`Pipeline::with_deadline_margin`],
