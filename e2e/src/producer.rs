@@ -197,6 +197,31 @@ impl Gen {
 }
 
 impl Dataset {
+    /// The data set as a function sees it that delivers the bad payloads of `kinds` like good
+    /// lines, as the original modules did (kinesis-to-s3 archives a record whose timestamp it
+    /// cannot parse with the others of its type; kinesis-forward forwards records with or
+    /// without a timestamp): those payloads move from [`Dataset::bad`] to [`Dataset::lines`].
+    pub fn delivering(&self, kinds: &[BadKind]) -> Dataset {
+        let mut out = self.clone();
+        let (delivered, bad): (Vec<BadPayload>, Vec<BadPayload>) =
+            out.bad.into_iter().partition(|b| kinds.contains(&b.kind));
+        out.bad = bad;
+        for b in delivered {
+            let text = String::from_utf8_lossy(&b.payload).into_owned();
+            let log_type = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["log_type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            out.lines.push(LogLine {
+                text,
+                log_type,
+                record: b.record,
+                sub: 0,
+            });
+        }
+        out
+    }
+
     /// Generates the data set of `spec`, records shuffled so kinds interleave.
     pub fn generate(spec: &DatasetSpec) -> Self {
         let mut g = Gen {

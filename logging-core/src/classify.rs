@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::json_scan::KeyMemo;
 use crate::record::{FieldValue, LogRecord};
-use crate::schema::{SchemaConfig, validate_log_type};
+use crate::schema::{SchemaConfig, UnparseableTimestamp, validate_log_type};
 
 /// Why a payload goes to the dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -239,6 +239,7 @@ fn classify_payload<'a>(
             );
         }
         Ok(None) => None,
+        Err(_) if schema.unparseable_timestamp == UnparseableTimestamp::Ignore => None,
         Err(e) => {
             let shown = record
                 .timestamp_value()
@@ -335,6 +336,23 @@ pub(crate) mod tests {
             ..SchemaConfig::default()
         };
         assert_eq!(reason_of(&payload(r#"{"log_type":"a"}"#), &lax), Ok(()));
+        // Ignoring unparseable timestamps routes the record without one, in both modes.
+        for timestamp_required in [true, false] {
+            let ignore = SchemaConfig {
+                timestamp_required,
+                unparseable_timestamp: UnparseableTimestamp::Ignore,
+                ..SchemaConfig::default()
+            };
+            let item = payload(r#"{"log_type":"a","time":"March 14th"}"#);
+            let Classified::Valid(r) = classify(0, &item, &ignore) else {
+                panic!("not valid")
+            };
+            assert_eq!(r.timestamp, None);
+            assert_eq!(
+                reason_of(&payload(r#"{"log_type":"a"}"#), &ignore).is_ok(),
+                !timestamp_required
+            );
+        }
         assert_eq!(
             reason_of(&Decoded::Control(origin("1")), &s),
             Err((Rejected, "control"))

@@ -54,5 +54,5 @@ pub use forward::{ForwardConfig, KinesisForward};
 pub use pipeline::{BatchResponse, Pipeline, PipelineError, Processed, Report};
 pub use record::{FieldValue, LogRecord, ParseError};
 pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
-pub use schema::{KeyDates, SchemaConfig, TimeZone};
+pub use schema::{KeyDates, SchemaConfig, TimeZone, UnparseableTimestamp};
 pub use store::{LocalDirStore, MemoryStore, ObjectStore, StoreError};

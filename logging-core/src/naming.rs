@@ -181,6 +181,10 @@ pub fn ndjson_line(data: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The highest gzip level [`finish_body`] uses: 12 with the `libdeflate` feature, 9 with flate2
+/// without it (higher levels are clamped to it).
+pub const MAX_GZIP_LEVEL: u32 = if cfg!(feature = "libdeflate") { 12 } else { 9 };
+
 /// Builds an object body from lines: plain when `level` is `None`, else gzip at that level.
 /// Buffers are allocated once each with a capacity estimate (`raw_len` = uncompressed size).
 /// gzip headers carry no time or name, so the same lines always give the same bytes.

@@ -34,6 +34,9 @@ pub struct SchemaConfig {
     pub unknown_prefix: String,
     /// Whether a record without a timestamp is a failure (`no_timestamp`); default `true`.
     pub timestamp_required: bool,
+    /// What a timestamp that is present but cannot be parsed does (default: the record fails
+    /// as `bad_timestamp`).
+    pub unparseable_timestamp: UnparseableTimestamp,
     /// Zone for naive timestamps and for the dates in object keys and index names.
     pub time_zone: TimeZone,
 }
@@ -46,9 +49,25 @@ impl Default for SchemaConfig {
             timestamp_field: "time".to_owned(),
             unknown_prefix: "unknown".to_owned(),
             timestamp_required: true,
+            unparseable_timestamp: UnparseableTimestamp::Fail,
             time_zone: TimeZone::UTC,
         }
     }
+}
+
+/// What a record does whose timestamp is present but cannot be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnparseableTimestamp {
+    /// It fails as `bad_timestamp` and goes to the dead letter (default).
+    #[default]
+    Fail,
+    /// It is routed as a record without a usable timestamp: dated like one without a
+    /// timestamp (CloudWatch Logs or arrival time), its bytes unchanged. For destinations that
+    /// need no date of the record (Kinesis forward), or where the original modules kept such
+    /// records with the others (kinesis-to-s3, kinesis-to-fluent, kinesis-forward read the
+    /// timestamp with python-dateutil, which accepts forms this parser does not).
+    Ignore,
 }
 
 /// An IANA time zone (`UTC`, `Asia/Tokyo`, ...), deserialized from its name.
