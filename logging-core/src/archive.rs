@@ -26,8 +26,9 @@ pub struct ObjectsConfig {
     /// Key prefix (`LOG_S3_PREFIX` for the archive, `FAILED_LOG_S3_PREFIX` for the dead
     /// letter); empty for none.
     pub prefix: String,
-    /// gzip level 0-9 (default 6; the original used 9). `None` writes plain NDJSON objects
-    /// whose keys end in `.ndjson` instead of `.gz`.
+    /// gzip level (default 6; the original used 9): 0 to 12 with the `libdeflate` feature, 0
+    /// to 9 without it, higher clamped ([`MAX_GZIP_LEVEL`](crate::naming::MAX_GZIP_LEVEL)).
+    /// `None` writes plain NDJSON objects whose keys end in `.ndjson` instead of `.gz`.
     pub gzip_level: Option<u32>,
     /// Retries of a failed put.
     pub retry: RetryPolicy,

@@ -206,6 +206,16 @@ fn classify_payload<'a>(
     };
     let field = &schema.log_type_field;
     let log_type = match record.log_type() {
+        // Without a timestamp either, the original kinesis-to-s3 filed it apart
+        // (`unknown_type_no_timestamp`); the code keeps that distinction.
+        None if record.timestamp_value().is_none() => {
+            return fail(
+                FailureReason::UnknownType,
+                "missing_no_timestamp",
+                format!("{field:?} and {:?} are missing", schema.timestamp_field),
+                None,
+            );
+        }
         None => {
             return fail(
                 FailureReason::UnknownType,
@@ -309,6 +319,7 @@ pub(crate) mod tests {
             ("not json", Err((UnknownType, "not_json"))),
             ("[1]", Err((UnknownType, "not_object"))),
             (r#"{"time":"2020-03-14"}"#, Err((UnknownType, "missing"))),
+            (r#"{"msg":"x"}"#, Err((UnknownType, "missing_no_timestamp"))),
             (
                 r#"{"log_type":1,"time":"2020-03-14"}"#,
                 Err((UnknownType, "not_a_string")),

@@ -6,7 +6,7 @@
 //!
 //! | reason | `Folders` (default) | `Suffixed` (kinesis-to-s3's) | `Flat` |
 //! | --- | --- | --- | --- |
-//! | `unknown_type` | `{unknown_prefix}/unknown_type` | `{unknown_prefix}/unknown_type` | none |
+//! | `unknown_type` | `{unknown_prefix}/unknown_type` | `{unknown_prefix}/unknown_type` (`…/unknown_type_no_timestamp` without a timestamp either) | none |
 //! | `no_timestamp` | `{unknown_prefix}/{log_type}/no_timestamp` | `{unknown_prefix}/{log_type}_no_timestamp` | none |
 //! | `bad_timestamp` | `{unknown_prefix}/{log_type}/bad_timestamp` | `{unknown_prefix}/{log_type}_bad_timestamp` | none |
 //! | `undecodable` | `{unknown_prefix}/undecodable` | `{unknown_prefix}/undecodable` | none |
@@ -447,6 +447,11 @@ impl DeadLetter {
             DeadLetterGroups::Suffixed => '_',
         };
         match (entry.reason, entry.log_type) {
+            (FailureReason::UnknownType, _)
+                if sep == '_' && entry.code == "missing_no_timestamp" =>
+            {
+                format!("{u}/unknown_type_no_timestamp")
+            }
             (FailureReason::UnknownType | FailureReason::Undecodable, _) | (_, None) => {
                 format!("{u}/{reason}")
             }

@@ -21,7 +21,7 @@
 //! * `search` (default): the Elasticsearch / OpenSearch HTTP client (reqwest + rustls, basic
 //!   auth or SigV4).
 //! * `libdeflate` (default): gzip archive and dead-letter objects with libdeflate, about twice
-//!   as fast as zlib at level 6 (levels 1–12), and inflate gzip records with it
+//!   as fast as zlib at level 6 (levels 0–12), and inflate gzip records with it
 //!   (`kinesis-utils/libdeflate`); without it, flate2 on zlib-rs (levels 0–9) for both.
 //! * `fluent-tls`: TLS for the Fluentd forward client (tokio-rustls, Mozilla roots).
 //! * `lambda-events`: `Pipeline::process_event` on `aws_lambda_events` types.

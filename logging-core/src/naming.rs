@@ -214,7 +214,7 @@ pub fn finish_body(plain: Vec<u8>, level: Option<u32>) -> io::Result<Vec<u8>> {
     }
 }
 
-/// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
+/// gzip of `plain` at `level` (0–12 with libdeflate, 0–9 with flate2; higher is clamped).
 #[cfg(feature = "libdeflate")]
 pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
     let level = libdeflater::CompressionLvl::new(level.min(12) as i32)
@@ -228,7 +228,7 @@ pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// gzip of `plain` at `level` (1–12 with libdeflate, 0–9 with flate2; higher is clamped).
+/// gzip of `plain` at `level` (0–12 with libdeflate, 0–9 with flate2; higher is clamped).
 #[cfg(not(feature = "libdeflate"))]
 pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
     let mut gz = flate2::write::GzEncoder::new(

@@ -46,6 +46,7 @@ pub fn batch() -> serde_json::Value {
         Rec::Plain(r#"{"log_type":"web","log_id":"w3","time":"at noon, probably"}"#),
         Rec::Plain(r#"{"log_type":"app","log_id":"n1","msg":"no time"}"#),
         Rec::Plain(r#"{"log_id":"u1","time":"2020-03-14T12:00:00Z"}"#),
+        Rec::Plain(r#"{"log_id":"u2","msg":"neither type nor time"}"#),
         Rec::Plain("plain text, not JSON"),
         Rec::Cwl(&[
             r#"{"log_type":"db","log_id":"d1","time":"2020-03-14T01:02:03.456+09:00"}"#,
