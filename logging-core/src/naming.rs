@@ -7,7 +7,7 @@ use kinesis_utils::Origin;
 
 use crate::schema::{KeyDates, TimeZone, is_safe_name_part};
 
-/// The object key `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` (SPEC 1.4), the
+/// The object key `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz`, the
 /// dates taken in `zone`. An empty prefix adds no leading `/`; slashes around it are trimmed.
 ///
 /// ```

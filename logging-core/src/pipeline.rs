@@ -1,5 +1,5 @@
 //! The Lambda pipeline: decode, classify, route, deliver, dead-letter, and answer Lambda
-//! with the batch item failures (SPEC 1.1 to 1.5).
+//! with the batch item failures.
 //!
 //! Every decoded payload ends in exactly one outcome of the [`Report`]:
 //! `routed` (every destination it was routed to stored it), `filtered`, `control`,

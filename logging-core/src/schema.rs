@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer};
 
-/// Names of the three schema keys and how records without them are treated (SPEC 1).
+/// Names of the three schema keys and how records without them are treated.
 ///
 /// Defaults equal the original Python modules: `log_type`, `log_id`, `time`, failed
 /// payloads under `unknown`, a timestamp required, naive timestamps read in UTC.
@@ -187,7 +187,7 @@ pub enum LogTypeError {
     BadStart(char),
 }
 
-/// Checks that `log_type` is safe as one S3 key segment and as part of an index name (SPEC 1):
+/// Checks that `log_type` is safe as one S3 key segment and as part of an index name:
 /// 1 to 255 bytes of lowercase ASCII letters, digits, `_`, `-` and `.`, not starting with
 /// `-`, `_` or `.`. An unsafe value is a failure, never rewritten.
 ///

@@ -1,4 +1,4 @@
-//! Timestamp parsing for the schema's timestamp field (SPEC 1).
+//! Timestamp parsing for the schema's timestamp field.
 //!
 //! Accepted forms: RFC 3339 / ISO 8601 with `T` or a space, `-` or `/` date separators,
 //! optional seconds, any fraction (`.` or `,`; digits past nanoseconds are ignored), offset

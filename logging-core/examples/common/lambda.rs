@@ -9,6 +9,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use logging_core::store::s3::S3Store;
 use logging_core::{Deadline, ObjectStore, Pipeline};
 
+/// The longest timeout a Lambda function can have.
+const LAMBDA_MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// An S3 bucket as an object store.
 pub fn s3_store(sdk: &aws_config::SdkConfig, bucket: &str) -> Arc<dyn ObjectStore> {
     Arc::new(S3Store::new(aws_sdk_s3::Client::new(sdk), bucket))
@@ -19,10 +22,19 @@ pub fn s3_store(sdk: &aws_config::SdkConfig, bucket: &str) -> Arc<dyn ObjectStor
 /// delivery is still retrying then are reported for retry instead of the function timing out).
 pub async fn serve(pipeline: Pipeline) -> Result<(), Error> {
     if let Some(budget) = pipeline.retry_budget() {
-        tracing::info!(
-            retry_budget_ms = budget.as_millis() as u64,
-            "longest delivery with every retry; deliveries are cut before the function's deadline"
-        );
+        if budget > LAMBDA_MAX_TIMEOUT {
+            tracing::warn!(
+                retry_budget_ms = budget.as_millis() as u64,
+                "the destinations' retry budget exceeds Lambda's longest timeout (15 minutes): \
+                 every slow batch will be cut at the deadline; lower their attempts or timeouts"
+            );
+        } else {
+            tracing::info!(
+                retry_budget_ms = budget.as_millis() as u64,
+                "longest delivery with every retry; keep the function timeout above it, or \
+                 deliveries still running are cut before the deadline and retried"
+            );
+        }
     }
     let pipeline = Arc::new(pipeline);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
