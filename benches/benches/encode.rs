@@ -174,12 +174,15 @@ fn encode(c: &mut Criterion) {
     }
 }
 
-/// A cluster that indexes every item (201) without reading it.
-struct Accepting;
+/// A cluster that indexes every item (201) without reading it; it counts the body bytes.
+#[derive(Default)]
+struct Accepting(std::sync::atomic::AtomicUsize);
 
 #[async_trait]
 impl SearchApi for Accepting {
     async fn bulk(&self, body: Bytes) -> Result<BulkReply, SearchError> {
+        self.0
+            .fetch_add(body.len(), std::sync::atomic::Ordering::Relaxed);
         let actions = memchr::memchr_iter(b'\n', &body).count() / 2;
         let ok = BulkItemResult {
             status: 201,
@@ -228,8 +231,9 @@ fn search_deliver(c: &mut Criterion) {
         ("origin_id", DocIdMode::Origin),
         ("log_id", DocIdMode::LogId),
     ] {
+        let cluster = Arc::new(Accepting::default());
         let es = SearchDestination::new(
-            Arc::new(Accepting),
+            cluster.clone(),
             SearchDestinationConfig {
                 index_prefix: "logs".into(),
                 doc_id,
@@ -240,6 +244,11 @@ fn search_deliver(c: &mut Criterion) {
         .unwrap();
         let report = rt.block_on(es.deliver(&routed[0]));
         assert_eq!(report.counts(), (LINES, 0, 0));
+        println!(
+            "search_deliver {name}: {} body bytes for {} bytes of log lines",
+            cluster.0.load(std::sync::atomic::Ordering::Relaxed),
+            batch.payload_bytes
+        );
         g.bench_function(name, |b| {
             b.iter(|| black_box(rt.block_on(es.deliver(&routed[0]))))
         });

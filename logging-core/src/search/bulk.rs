@@ -271,20 +271,24 @@ impl SizeLimit {
     }
 }
 
-/// Splits positions into valid ones and those with an invalid index name. Consecutive
-/// items usually share an index, so the last valid name is remembered.
+/// Splits positions into valid ones and those with an invalid index name. A batch names few
+/// indices (a type and a day each), interleaved, so the last few valid names are remembered.
 fn partition_valid(items: &[BulkItem<'_>]) -> (Vec<usize>, Vec<(usize, IndexNameError)>) {
+    const REMEMBERED: usize = 16;
     let mut valid = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
-    let mut last_ok: Option<&str> = None;
+    let mut known_ok: [&str; REMEMBERED] = [""; REMEMBERED];
+    let mut next = 0;
     for (pos, item) in items.iter().enumerate() {
-        if last_ok == Some(item.index.as_str()) {
+        let name = item.index.as_str();
+        if !name.is_empty() && known_ok.contains(&name) {
             valid.push(pos);
             continue;
         }
-        match validate_index_name(&item.index) {
+        match validate_index_name(name) {
             Ok(()) => {
-                last_ok = Some(&item.index);
+                known_ok[next % REMEMBERED] = name;
+                next += 1;
                 valid.push(pos);
             }
             Err(e) => invalid.push((pos, e)),
@@ -324,7 +328,11 @@ fn encode_items(items: &[BulkItem<'_>], valid: &[usize]) -> Encoded {
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Without a short cut the check vectorizes; names and ids rarely need escaping.
+    let special = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
         buf.extend_from_slice(bytes);
     } else {
         for &b in bytes {

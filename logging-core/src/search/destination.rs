@@ -48,11 +48,18 @@ pub enum DocIdMode {
     Origin,
 }
 
-/// The `_id` of a record from its origin: URL-safe base64 (43 characters) of a SHA-256 over
-/// everything the origin knows that tells records apart: Lambda's `eventID` (the shard and
-/// the sequence number; the partition key when there is no `eventID`), the sequence number,
-/// the KPL sub-sequence and the CloudWatch Logs event id, each length-prefixed, so that
-/// distinct origins never hash the same input.
+/// The `_id` of a record from where it came from, the same on every replay; two records of
+/// a stream never share one.
+///
+/// For what Lambda hands over, the id spells the origin out: the shard number, `-`, the
+/// sequence number, then `.` and the KPL sub-sequence and `_` and the CloudWatch Logs event id
+/// when there are any (`3-4959…8898`, `3-4959…8898.12_3595…0042`). Every part is digits, so
+/// the separators keep distinct origins apart, an operator can read the Kinesis record back
+/// from a document, and the ids of a shard share long prefixes, which the cluster's id
+/// lookups and compression favour. Anything else (no `eventID`, non-numeric parts, an id
+/// over 256 bytes) gets `h` and the URL-safe base64 of a SHA-256 over every part,
+/// length-prefixed (the partition key standing in for the shard without an `eventID`): a
+/// letter first, so it never equals a spelled-out id.
 ///
 /// `None` when the origin names no Kinesis record (no `eventID` and no sequence number, as
 /// an [`Origin::default`]): such records would all share one id and overwrite each other,
@@ -63,17 +70,71 @@ pub enum DocIdMode {
 /// use logging_core::search::origin_doc_id;
 ///
 /// let seq = "49590338271490256608559692538361571095921575989136588898";
-/// let record = Origin::new(seq).with_event_id(&format!("shardId-000000000000:{seq}"));
-/// let id = origin_doc_id(&record).unwrap();
-/// assert_eq!(id.len(), 43);
-/// assert_eq!(origin_doc_id(&record.clone()), Some(id.clone()), "the same on every replay");
-/// assert_ne!(origin_doc_id(&record.clone().with_sub_sequence(0)), Some(id.clone()));
+/// let record = Origin::new(seq).with_event_id(&format!("shardId-000000000003:{seq}"));
+/// assert_eq!(origin_doc_id(&record).unwrap(), format!("3-{seq}"));
+/// let user = record.clone().with_sub_sequence(12);
+/// assert_eq!(origin_doc_id(&user).unwrap(), format!("3-{seq}.12"));
 /// let event = record.with_cwl(CwlOrigin::new("3595", "/ecs/app", "web/1", 1_584_154_800_000));
-/// assert_ne!(origin_doc_id(&event), Some(id));
+/// assert_eq!(origin_doc_id(&event).unwrap(), format!("3-{seq}_3595"));
+/// // Built by hand, without Lambda's event id: hashed.
+/// let other = origin_doc_id(&Origin::new("7").with_partition_key("k")).unwrap();
+/// assert!(other.starts_with('h') && other.len() == 44);
 /// assert_eq!(origin_doc_id(&Origin::default()), None);
 /// ```
 pub fn origin_doc_id(origin: &Origin) -> Option<String> {
-    origin_digest(origin).map(|d| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d))
+    if let Some(id) = spelled_out_id(origin) {
+        return Some(id);
+    }
+    origin_digest(origin).map(|d| {
+        let mut id = String::with_capacity(44);
+        id.push('h');
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(d, &mut id);
+        id
+    })
+}
+
+/// Longest spelled-out id; longer origins are hashed.
+const MAX_SPELLED_OUT_ID: usize = 256;
+
+/// The spelled-out id of an origin in Lambda's shape: `eventID` `shardId-{12 digits}:{seq}`
+/// with `seq` the sequence number, all digits, and a CloudWatch Logs event id of digits.
+fn spelled_out_id(origin: &Origin) -> Option<String> {
+    let sequence = origin.sequence_number();
+    let rest = origin.event_id()?.strip_prefix("shardId-")?;
+    let (shard, seq) = rest.split_once(':')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if shard.len() != 12 || !digits(shard) || seq != sequence || !digits(seq) {
+        return None;
+    }
+    let cwl = origin.cwl().map(|c| c.event_id());
+    if cwl.is_some_and(|c| !digits(c)) {
+        return None;
+    }
+    // The shard number without its zero padding (always 12 digits, so nothing is lost).
+    let shard = shard.trim_start_matches('0');
+    let shard = if shard.is_empty() { "0" } else { shard };
+    let sub = origin.sub_sequence().map(|s| s.to_string());
+    let len = shard.len()
+        + 1
+        + seq.len()
+        + sub.as_ref().map_or(0, |s| s.len() + 1)
+        + cwl.map_or(0, |c| c.len() + 1);
+    if len > MAX_SPELLED_OUT_ID {
+        return None;
+    }
+    let mut id = String::with_capacity(len);
+    id.push_str(shard);
+    id.push('-');
+    id.push_str(seq);
+    if let Some(sub) = sub {
+        id.push('.');
+        id.push_str(&sub);
+    }
+    if let Some(cwl) = cwl {
+        id.push('_');
+        id.push_str(cwl);
+    }
+    Some(id)
 }
 
 /// The SHA-256 behind [`origin_doc_id`].
@@ -90,25 +151,11 @@ fn origin_digest(origin: &Origin) -> Option<[u8; 32]> {
         h.update(bytes);
     };
     match event_id {
-        // Lambda's `shardId-…:{sequence}` already holds the sequence number (digits, so
-        // determined by the event id): hashing it once saves a SHA-256 block per record.
-        Some(id)
-            if !sequence.is_empty()
-                && sequence.bytes().all(|b| b.is_ascii_digit())
-                && id.strip_suffix(sequence).is_some_and(|s| s.ends_with(':')) =>
-        {
-            field(1, id.as_bytes());
-        }
-        Some(id) => {
-            field(2, id.as_bytes());
-            field(3, sequence.as_bytes());
-        }
+        Some(id) => field(1, id.as_bytes()),
         // Sequence numbers are unique per partition key within a shard.
-        None => {
-            field(4, origin.partition_key().as_bytes());
-            field(3, sequence.as_bytes());
-        }
+        None => field(2, origin.partition_key().as_bytes()),
     }
+    field(3, sequence.as_bytes());
     if let Some(sub) = origin.sub_sequence() {
         field(5, &sub.to_le_bytes());
     }
@@ -289,19 +336,17 @@ impl<S: SearchApi + ?Sized> SearchDestination<S> {
 /// possible with origins built by hand) would overwrite the first, so it gets no id.
 #[derive(Default)]
 struct OriginIds {
-    /// The first 8 bytes of each digest: a SHA-256 prefix is already a good hash, and a rare
-    /// false match only costs a record its id (a replay may then duplicate it, never lose it).
+    /// A 64-bit hash of each id; a rare false match only costs a record its id (a replay may
+    /// then duplicate it, never lose it).
     seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<PrefixHasher>>,
     shared: usize,
 }
 
 impl OriginIds {
     fn id(&mut self, origin: &Origin) -> Option<String> {
-        let digest = origin_digest(origin)?;
-        let mut prefix = [0u8; 8];
-        prefix.copy_from_slice(&digest[..8]);
-        if self.seen.insert(u64::from_le_bytes(prefix)) {
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+        let id = origin_doc_id(origin)?;
+        if self.seen.insert(fold_hash(id.as_bytes())) {
+            Some(id)
         } else {
             self.shared += 1;
             None
@@ -309,7 +354,23 @@ impl OriginIds {
     }
 }
 
-/// Hashes a `u64` that is already uniformly distributed by taking it as it is.
+/// A quick 64-bit hash of a short id (8 bytes per multiply).
+fn fold_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+/// Takes a `u64` hash as it is.
 #[derive(Default)]
 struct PrefixHasher(u64);
 
@@ -361,41 +422,48 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
             origin_ids.seen.reserve(batch.len());
         }
         let mut items: Vec<BulkItem<'_>> = Vec::with_capacity(batch.len());
-        for group in &batch.groups {
-            // Records of a group share the type and mostly the day: name each day once.
-            let mut last: Option<(NaiveDate, String)> = None;
-            let mut name_buf = String::new();
-            for (i, record) in group.records.iter().enumerate() {
-                let slot = group.start + i;
-                let date = key_local_time(record.timestamp, record.origin, now, zone, dates).date();
-                let index = match &last {
-                    Some((d, name)) if *d == date => name.clone(),
-                    _ => match self
-                        .namer
-                        .write_index_name_on(&mut name_buf, group.log_type, date)
-                    {
-                        Ok(()) => {
-                            last = Some((date, name_buf.clone()));
-                            name_buf.clone()
-                        }
-                        Err(e) => {
-                            report.reject(slot, format!("invalid_index_name: {e}"));
-                            continue;
-                        }
-                    },
-                };
-                let id = match (self.config.doc_id, record.log_id.as_deref()) {
-                    (DocIdMode::None, _) => None,
-                    (DocIdMode::LogId, Some(id)) if !id.is_empty() => Some(doc_id_from_log_id(id)),
-                    _ => origin_ids.id(record.origin),
-                };
-                items.push(BulkItem {
-                    key: slot,
-                    index,
-                    id,
-                    source: record.data,
-                });
-            }
+        // In input order: records, and their origins' rows, lie so in memory, which reading
+        // group by group scatters when types are interleaved; the bodies follow the stream.
+        let mut taken = vec![0usize; batch.groups.len()];
+        // Per group, the last day named: records of a type are mostly of one day.
+        let mut last: Vec<Option<(NaiveDate, String)>> = vec![None; batch.groups.len()];
+        let mut name_buf = String::new();
+        for (g, record) in batch.iter_input_order() {
+            let (Some(group), Some(taken), Some(last)) =
+                (batch.groups.get(g), taken.get_mut(g), last.get_mut(g))
+            else {
+                continue;
+            };
+            let slot = group.start + *taken;
+            *taken += 1;
+            let date = key_local_time(record.timestamp, record.origin, now, zone, dates).date();
+            let index = match last {
+                Some((d, name)) if *d == date => name.clone(),
+                _ => match self
+                    .namer
+                    .write_index_name_on(&mut name_buf, group.log_type, date)
+                {
+                    Ok(()) => {
+                        *last = Some((date, name_buf.clone()));
+                        name_buf.clone()
+                    }
+                    Err(e) => {
+                        report.reject(slot, format!("invalid_index_name: {e}"));
+                        continue;
+                    }
+                },
+            };
+            let id = match (self.config.doc_id, record.log_id.as_deref()) {
+                (DocIdMode::None, _) => None,
+                (DocIdMode::LogId, Some(id)) if !id.is_empty() => Some(doc_id_from_log_id(id)),
+                _ => origin_ids.id(record.origin),
+            };
+            items.push(BulkItem {
+                key: slot,
+                index,
+                id,
+                source: record.data,
+            });
         }
         if origin_ids.shared > 0 {
             tracing::warn!(
@@ -728,8 +796,8 @@ mod tests {
 
     fn origin_parts() -> impl Strategy<Value = OriginParts> {
         (
-            proptest::option::of((0u8..4, "[0-9]{1,3}")),
-            proptest::option::of("[0-9]{0,3}|x[0-9]"),
+            proptest::option::of((0u8..4, "[0-9]{1,3}|[0-9]{250,256}")),
+            proptest::option::of("[0-9]{0,3}|x[0-9]|[0-9]{300}"),
             "[a-c]{0,2}",
             proptest::option::of(0u32..3),
             proptest::option::of("[0-9]{0,3}"),
@@ -782,7 +850,19 @@ mod tests {
             let (ida, idb) = (origin_doc_id(&build(&a)), origin_doc_id(&build(&b)));
             prop_assert_eq!(ida.is_some(), identity(&a).is_some());
             prop_assert_eq!(ida == idb, identity(&a) == identity(&b));
-            prop_assert_eq!(origin_doc_id(&build(&a)), ida);
+            prop_assert_eq!(origin_doc_id(&build(&a)), ida.clone());
+            if let Some(id) = ida {
+                // Short, URL-safe, spelled out exactly for Lambda's shape.
+                prop_assert!(id.len() <= 256);
+                prop_assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+                let spelled_len = 2 + a.1.len()
+                    + a.3.map_or(0, |s| 1 + s.to_string().len())
+                    + a.4.as_ref().map_or(0, |c| 1 + c.len());
+                let lambda = a.0.as_ref().is_some_and(|e| e.ends_with(&format!(":{}", a.1)))
+                    && a.4.as_ref().is_none_or(|c| !c.is_empty())
+                    && spelled_len <= 256;
+                prop_assert_eq!(!id.starts_with('h'), lambda, "{}", id);
+            }
         }
     }
 }
