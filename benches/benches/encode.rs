@@ -44,8 +44,8 @@ use logging_core::search::{
     BulkConfig, BulkEncoder, BulkItem, EncodedBulk, IndexNamer, doc_id_from_log_id, gzip_body,
 };
 use logging_core::search::{
-    BulkItemResult, BulkReply, DocIdMode, SearchApi, SearchDestination, SearchDestinationConfig,
-    SearchError,
+    BulkItemResult, BulkReply, DocIdMode, MemorySearch, SearchApi, SearchDestination,
+    SearchDestinationConfig, SearchError, deliver_bulk,
 };
 use logging_core::{LogRecord, SchemaConfig};
 
@@ -75,9 +75,9 @@ fn encode(c: &mut Criterion) {
 
     let namer = IndexNamer::new("logs", tz);
     let encoder = BulkEncoder::new(&BulkConfig::default());
-    let bulk = || {
+    let bulk_items = || {
         let mut name = String::new();
-        let items: Vec<BulkItem<'_>> = parsed
+        parsed
             .iter()
             .enumerate()
             .map(|(key, (raw, log_type, log_id, time))| {
@@ -89,7 +89,10 @@ fn encode(c: &mut Criterion) {
                     source: raw,
                 }
             })
-            .collect();
+            .collect::<Vec<BulkItem<'_>>>()
+    };
+    let bulk = || {
+        let items = bulk_items();
         let encoded = encoder.encode(&items);
         assert!(encoded.invalid.is_empty());
         encoded
@@ -107,6 +110,19 @@ fn encode(c: &mut Criterion) {
         "bulk bodies: {plain_bytes} bytes plain, {} with gzip level 1, {} with level 6 ({payload_bytes} bytes of log lines)",
         gzip(&bulk(), 1),
         gzip(&bulk(), 6)
+    );
+    // A cluster that refuses bodies over 100 kB: what the batch sends and what is refused.
+    let limited = MemorySearch::new();
+    limited.set_max_body(Some(100_000));
+    let items = bulk_items();
+    let report = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(deliver_bulk(&limited, &items, &BulkConfig::default()));
+    assert_eq!(report.delivered(), LINES);
+    println!(
+        "bulk with a 100 kB limit: {} requests, {} bytes sent, {} of them refused (413)",
+        report.requests, report.bytes_sent, report.bytes_refused
     );
     let forward = |client: &FluentClient| {
         let events: Vec<FluentEvent<'_>> = parsed
