@@ -10,7 +10,12 @@
 //! * `ndjson`: `Pipeline::process` from the raw event JSON: decode, classify, route, and an
 //!   S3 archive on an in-memory store writing plain NDJSON bodies (dead letter in memory,
 //!   plain too);
-//! * `gzip6`: the same with gzip level 6 archive and dead-letter objects;
+//! * `gzip6`: the same with gzip level 6 archive and dead-letter objects, on one thread (objects
+//!   cut into chunks of 256 KiB, as by default); `gzip6_whole`: each object one gzip member,
+//!   as before chunking;
+//! * `gzip6_2t`, `zstd1`, `zstd1_2t`, `zstd3`, `zstd5`, `zstd5_2t`: gzip level 6 and zstd
+//!   levels 1, 3 and 5, on one thread or two (`_2t`; the same bytes as on one, which the bench
+//!   checks). Each prints its output size before its figures;
 //! * `decode_only`, `classify_only`: the kinesis-utils decoding and the classification alone
 //!   (a `Classifier`, as the pipeline uses), to show where the time goes;
 //! * `ndjson_portable`, `decode_only_portable`, `classify_only_portable`: the same with
@@ -19,22 +24,27 @@
 //!
 //! Throughput is in payload bytes (the decoded log lines). `BENCH_EVENT_FILE=path.json` adds a
 //! group for any captured Lambda Kinesis event. `BENCH_TIME=cpu` measures the bench thread's
-//! on-CPU time instead of the wall clock.
+//! on-CPU time instead of the wall clock; it skips the compressed variants, whose compression
+//! runs on other threads (Tokio's blocking pool and the compression threads).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "support/timing.rs"]
 mod timing;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use baikonur_benches::{FaultMix, standard_batches};
+use bytes::Bytes;
 use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use kinesis_utils::Decoder;
 use logging_core::classify::{Classified, Classifier};
+use logging_core::compress::{Compression, DEFAULT_CHUNK_SIZE};
 use logging_core::dead_letter::{DeadLetter, DeadLetterConfig};
 use logging_core::{ArchiveConfig, MemoryStore, Pipeline, S3Archive, SchemaConfig, TypeFilter};
 use serde::Deserialize;
@@ -50,29 +60,112 @@ struct Fields<'a> {
     time: Option<Cow<'a, str>>,
 }
 
-fn pipeline(gzip_level: Option<u32>) -> Pipeline {
+/// One compression setting of the archive and the dead letter.
+#[derive(Clone, Copy)]
+struct Setting {
+    label: &'static str,
+    compression: &'static str,
+    threads: usize,
+    /// Chunked as by default; `false`: each object whole (one member or frame).
+    chunked: bool,
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting {
+        label: "ndjson",
+        compression: "none",
+        threads: 1,
+        chunked: true,
+    },
+    Setting {
+        label: "gzip6",
+        compression: "gzip(6)",
+        threads: 1,
+        chunked: true,
+    },
+    Setting {
+        label: "gzip6_whole",
+        compression: "gzip(6)",
+        threads: 1,
+        chunked: false,
+    },
+    Setting {
+        label: "gzip6_2t",
+        compression: "gzip(6)",
+        threads: 2,
+        chunked: true,
+    },
+    Setting {
+        label: "zstd1",
+        compression: "zstd(1)",
+        threads: 1,
+        chunked: true,
+    },
+    Setting {
+        label: "zstd1_2t",
+        compression: "zstd(1)",
+        threads: 2,
+        chunked: true,
+    },
+    Setting {
+        label: "zstd3",
+        compression: "zstd(3)",
+        threads: 1,
+        chunked: true,
+    },
+    Setting {
+        label: "zstd5",
+        compression: "zstd(5)",
+        threads: 1,
+        chunked: true,
+    },
+    Setting {
+        label: "zstd5_2t",
+        compression: "zstd(5)",
+        threads: 2,
+        chunked: true,
+    },
+];
+
+/// The pipeline with `setting`, and the stores of its archive and dead letter.
+fn pipeline(setting: Setting) -> (Pipeline, Arc<MemoryStore>, Arc<MemoryStore>) {
     let schema = SchemaConfig::default();
+    let compression: Compression = setting.compression.parse().unwrap();
+    let threads = NonZeroUsize::new(setting.threads).unwrap();
+    let chunk = setting.chunked.then_some(DEFAULT_CHUNK_SIZE);
+    let (archived, dead) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
     let archive = S3Archive::new(
-        Arc::new(MemoryStore::new()),
+        archived.clone(),
         ArchiveConfig {
             prefix: "logs".into(),
-            gzip_level,
             ..ArchiveConfig::default()
-        },
+        }
+        .with_compression(compression)
+        .with_compression_threads(threads)
+        .with_compression_chunk_size(chunk),
         schema.time_zone,
     );
     let dead_letter = DeadLetter::new(
-        Arc::new(MemoryStore::new()),
-        DeadLetterConfig {
-            gzip_level,
-            ..DeadLetterConfig::default()
-        },
+        dead.clone(),
+        DeadLetterConfig::default()
+            .with_compression(compression)
+            .with_compression_threads(threads)
+            .with_compression_chunk_size(chunk),
         &schema.unknown_prefix,
         schema.time_zone,
     );
-    Pipeline::new(schema)
+    let pipeline = Pipeline::new(schema)
         .with_route(TypeFilter::all(), Arc::new(archive))
-        .with_dead_letter(dead_letter)
+        .with_dead_letter(dead_letter);
+    (pipeline, archived, dead)
+}
+
+fn stored_bytes(store: &MemoryStore) -> BTreeMap<String, Bytes> {
+    store
+        .snapshot()
+        .into_iter()
+        .map(|(k, o)| (k, o.body))
+        .collect()
 }
 
 fn bench_batch(
@@ -124,19 +217,47 @@ fn bench_batch(
             n
         })
     });
-    for (label, level) in [("ndjson", None), ("gzip6", Some(6))] {
-        let p = pipeline(level);
+    let mut outputs: Vec<(Setting, BTreeMap<String, Bytes>)> = Vec::new();
+    for &setting in SETTINGS {
+        let (p, archived, dead) = pipeline(setting);
         // Check once that the pipeline really archives everything it should.
         let out = rt.block_on(p.process(event_json)).unwrap();
         assert_eq!(out.report.outcome_total(), out.report.payloads);
         assert!(out.response.batch_item_failures.is_empty());
+        let objects = stored_bytes(&archived);
+        let archive_bytes: usize = objects.values().map(Bytes::len).sum();
+        let dead_bytes: usize = stored_bytes(&dead).values().map(Bytes::len).sum();
+        println!(
+            "pipeline/{name}/{}: output {archive_bytes} bytes archived ({:.2} % of the payload) \
+             + {dead_bytes} dead-lettered",
+            setting.label,
+            archive_bytes as f64 * 100.0 / payload_bytes as f64,
+        );
+        // The threads change nothing in the bytes.
+        for (other, theirs) in &outputs {
+            if (other.compression, other.chunked) == (setting.compression, setting.chunked) {
+                assert_eq!(
+                    theirs, &objects,
+                    "{} against {}",
+                    setting.label, other.label
+                );
+            }
+        }
+        outputs.push((setting, objects));
         let run = |b: &mut criterion::Bencher<'_, timing::BenchTime>| {
             b.iter(|| rt.block_on(p.process(black_box(event_json))).unwrap())
         };
-        if level.is_none() {
-            dispatched_and_portable(&mut group, label, run);
+        if setting.compression == "none" {
+            dispatched_and_portable(&mut group, setting.label, run);
+        } else if std::env::var("BENCH_TIME").as_deref() == Ok("cpu") {
+            // Compression runs on Tokio's blocking pool and its own threads, not on the bench
+            // thread whose CPU time BENCH_TIME=cpu measures.
+            println!(
+                "pipeline/{name}/{}: skipped with BENCH_TIME=cpu (compression runs on other threads)",
+                setting.label
+            );
         } else {
-            group.bench_function(label, run);
+            group.bench_function(setting.label, run);
         }
     }
     group.finish();

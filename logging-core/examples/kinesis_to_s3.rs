@@ -8,8 +8,8 @@
 //! `TZ`; new: `LOG_TIMEZONE` (convert key dates to this zone), `FAILED_LOG_S3_BUCKET`
 //! (default: the log bucket), `FAILED_LOG_S3_PREFIX` (default: `LOG_S3_PREFIX`),
 //! `FAILED_LOG_S3_LAYOUT` (`suffixed`, `folders` or `flat`), `FAILED_LOG_FORMAT` (`envelope`
-//! or `raw`), `LOG_S3_GZIP_LEVEL` (0-12 with the default `libdeflate` feature, 0-9 without;
-//! default 6).
+//! or `raw`), `LOG_S3_COMPRESSION` (`gzip(LEVEL)`, `zstd(LEVEL)` or `none`; default
+//! `gzip(6)`), `LOG_S3_GZIP_LEVEL` (0-12, default 6; when `LOG_S3_COMPRESSION` is unset).
 //!
 //! Configure the event source mapping with `FunctionResponseTypes: ReportBatchItemFailures`.
 //! Build with `cargo lambda build --example kinesis_to_s3 --features lambda-events`.

@@ -1,7 +1,8 @@
-//! The S3 archive destination (original kinesis-to-s3): one gzip NDJSON object per `log_type`
-//! group per batch, at a deterministic key.
+//! The S3 archive destination (original kinesis-to-s3): one NDJSON object per `log_type`
+//! group per batch, gzip (default), zstd or plain, at a deterministic key.
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -10,26 +11,47 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::compress::{Compression, Compressor, DEFAULT_CHUNK_SIZE};
 use crate::destination::{Deadline, DeliveryReport, Destination, RetryPolicy, Stopped, join_all};
-use crate::naming::{
-    build_body, file_id, finish_body, key_local_time, object_key_local, write_record_line,
-};
+use crate::naming::{file_id, key_local_time, object_key_local, with_extension, write_record_line};
 use crate::routing::{RoutedBatch, TypeGroup};
 use crate::schema::{KeyDates, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
-/// How a writer of gzip NDJSON objects puts them: the archive ([`ArchiveConfig`]) and the
-/// dead letter ([`DeadLetterConfig`](crate::dead_letter::DeadLetterConfig)) share it.
+/// How the archive ([`ArchiveConfig`]) writes its NDJSON objects. Deserializable (missing
+/// fields take defaults), e.g. from TOML:
+///
+/// ```
+/// # #[cfg(feature = "zstd")] {
+/// use logging_core::ArchiveConfig;
+/// use logging_core::compress::Compression;
+/// let config: ArchiveConfig =
+///     serde_json::from_str(r#"{"prefix": "logs", "compression": "zstd(3)"}"#).unwrap();
+/// assert_eq!(config.compression, Compression::zstd(3).unwrap());
+/// // Or built:
+/// let built = ArchiveConfig::default().with_compression(Compression::zstd(3).unwrap());
+/// assert_eq!(built.compressor().compression(), config.compression);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObjectsConfig {
     /// Key prefix (`LOG_S3_PREFIX` for the archive, `FAILED_LOG_S3_PREFIX` for the dead
     /// letter); empty for none.
     pub prefix: String,
-    /// gzip level (default 6; the original used 9): 0 to 12 with the `libdeflate` feature, 0
-    /// to 9 without it, higher clamped ([`MAX_GZIP_LEVEL`](crate::naming::MAX_GZIP_LEVEL)).
-    /// `None` writes plain NDJSON objects whose keys end in `.ndjson` instead of `.gz`.
-    pub gzip_level: Option<u32>,
+    /// How objects are compressed (default `gzip(6)`; the original wrote gzip level 9): keys
+    /// end in `.gz`, `.zst` for [`Compression::Zstd`], `.ndjson` for [`Compression::None`].
+    /// Written `"gzip(6)"`, `"zstd(3)"` or `"none"` in configuration text.
+    pub compression: Compression,
+    /// The most threads compressing a batch's objects, the calling one included (default
+    /// `None`: every core the process may use, [`std::thread::available_parallelism`], which
+    /// also bounds a larger number); 1 compresses on one thread.
+    pub compression_threads: Option<NonZeroUsize>,
+    /// Objects larger than this are cut at line breaks and compressed in chunks side by side,
+    /// concatenated gzip members or zstd frames, which every reader reads as one body (default
+    /// 256 KiB, [`DEFAULT_CHUNK_SIZE`]). The bytes do not depend on the threads. `None`
+    /// compresses each object whole, one member or frame, as before this setting existed.
+    pub compression_chunk_size: Option<NonZeroUsize>,
     /// Retries of a failed put.
     pub retry: RetryPolicy,
     /// Puts in flight at once (default 8).
@@ -43,11 +65,42 @@ impl Default for ObjectsConfig {
     fn default() -> Self {
         Self {
             prefix: String::new(),
-            gzip_level: Some(6),
+            compression: Compression::default(),
+            compression_threads: None,
+            compression_chunk_size: Some(DEFAULT_CHUNK_SIZE),
             retry: RetryPolicy::default(),
             max_concurrent_puts: 8,
             key_dates: KeyDates::RecordOffset,
         }
+    }
+}
+
+impl ObjectsConfig {
+    /// With this compression.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// With at most this many compression threads.
+    pub fn with_compression_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.compression_threads = Some(threads);
+        self
+    }
+
+    /// With this chunk size (`None`: objects compressed whole).
+    pub fn with_compression_chunk_size(mut self, chunk_size: Option<NonZeroUsize>) -> Self {
+        self.compression_chunk_size = chunk_size;
+        self
+    }
+
+    /// The [`Compressor`] these settings make.
+    pub fn compressor(&self) -> Compressor {
+        Compressor::configured(
+            self.compression,
+            self.compression_threads,
+            self.compression_chunk_size,
+        )
     }
 }
 
@@ -59,18 +112,19 @@ pub type ArchiveConfig = ObjectsConfig;
 pub struct ArchiveObject {
     /// The key.
     pub key: String,
-    /// The body (gzip NDJSON, or plain NDJSON without gzip).
+    /// The body: NDJSON, compressed as configured.
     pub body: Vec<u8>,
 }
 
 /// Archives each `log_type` group of a batch as one object
-/// `{prefix}/{log_type}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{first_log_id}.gz`: NDJSON of the
-/// original records (see [`write_record_line`]), dates from the group's first timestamp as
+/// `{prefix}/{log_type}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{first_log_id}.gz` (`.zst` with zstd,
+/// `.ndjson` uncompressed, see [`ObjectsConfig::compression`]): NDJSON of the original records (see [`write_record_line`]), dates from the group's first timestamp as
 /// written (in its own offset, as the original module; [`KeyDates::Zone`] converts to the
 /// zone instead). The same batch gives the same keys and bytes, so a retry overwrites.
 pub struct S3Archive {
     store: Arc<dyn ObjectStore>,
     config: ArchiveConfig,
+    compressor: Compressor,
     zone: TimeZone,
     name: String,
 }
@@ -97,6 +151,7 @@ impl S3Archive {
         };
         Self {
             store,
+            compressor: config.compressor(),
             config,
             zone,
             name,
@@ -115,23 +170,38 @@ impl S3Archive {
         group: &TypeGroup<'_>,
         now: DateTime<Utc>,
     ) -> std::io::Result<ArchiveObject> {
-        let raw_len = group.records.iter().map(|r| r.data.len() + 1).sum();
-        let body = build_body(raw_len, self.config.gzip_level, &group.records, |w, r| {
-            write_record_line(w, r)
-        })?;
+        let mut plain = Vec::with_capacity(group.records.iter().map(|r| r.data.len() + 1).sum());
+        for r in &group.records {
+            write_record_line(&mut plain, r)?;
+        }
         Ok(ArchiveObject {
             key: self.key(group, now)?,
-            body,
+            body: self
+                .compressor
+                .compress_all(vec![plain])
+                .pop()
+                .unwrap_or_else(|| Err(std::io::Error::other("no compressed body")))?,
         })
     }
 
     /// Encodes every group of `batch` (as [`S3Archive::encode`] each), reading the records
-    /// once in input order, which is how they lie in memory.
+    /// once in input order, which is how they lie in memory, and compressing the objects side
+    /// by side.
     pub fn encode_batch(
         &self,
         batch: &RoutedBatch<'_>,
         now: DateTime<Utc>,
     ) -> Vec<std::io::Result<ArchiveObject>> {
+        let (keys, plains) = self.plain_batch(batch, now);
+        Self::objects(keys, self.compressor.compress_all(plains))
+    }
+
+    /// The keys and plain bodies of `batch`'s groups.
+    fn plain_batch(
+        &self,
+        batch: &RoutedBatch<'_>,
+        now: DateTime<Utc>,
+    ) -> (Vec<std::io::Result<String>>, Vec<Vec<u8>>) {
         let mut plains: Vec<Vec<u8>> = batch
             .groups
             .iter()
@@ -143,14 +213,20 @@ impl S3Archive {
                 let _ = write_record_line(plain, record);
             }
         }
-        batch
-            .groups
-            .iter()
-            .zip(plains)
-            .map(|(group, plain)| {
+        let keys = batch.groups.iter().map(|g| self.key(g, now)).collect();
+        (keys, plains)
+    }
+
+    fn objects(
+        keys: Vec<std::io::Result<String>>,
+        bodies: Vec<std::io::Result<Vec<u8>>>,
+    ) -> Vec<std::io::Result<ArchiveObject>> {
+        keys.into_iter()
+            .zip(bodies)
+            .map(|(key, body)| {
                 Ok(ArchiveObject {
-                    key: self.key(group, now)?,
-                    body: finish_body(plain, self.config.gzip_level)?,
+                    key: key?,
+                    body: body?,
                 })
             })
             .collect()
@@ -168,12 +244,8 @@ impl S3Archive {
             self.config.key_dates,
         );
         let id = file_id(group.first_id, first.origin);
-        let mut key = object_key_local(&self.config.prefix, group.log_type, time, &id);
-        if self.config.gzip_level.is_none() {
-            key.truncate(key.len() - ".gz".len());
-            key.push_str(".ndjson");
-        }
-        Ok(key)
+        let key = object_key_local(&self.config.prefix, group.log_type, time, &id);
+        Ok(with_extension(key, self.config.compression))
     }
 
     async fn put(
@@ -181,11 +253,7 @@ impl S3Archive {
         object: ArchiveObject,
         deadline: Deadline,
     ) -> Result<String, Stopped<StoreError>> {
-        let content_type = if self.config.gzip_level.is_some() {
-            "application/gzip"
-        } else {
-            "application/x-ndjson"
-        };
+        let content_type = self.config.compression.content_type();
         let body = Bytes::from(object.body);
         let key = object.key;
         self.config
@@ -221,7 +289,10 @@ impl Destination for S3Archive {
             Pin<Box<dyn Future<Output = Result<String, Stopped<StoreError>>> + Send + 'f>>;
         let mut puts: Vec<(std::ops::Range<usize>, Put<'_>)> =
             Vec::with_capacity(batch.groups.len());
-        for (group, object) in batch.groups.iter().zip(self.encode_batch(batch, now)) {
+        // Compressed off the executor (Tokio's blocking pool), so other deliveries keep going.
+        let (keys, plains) = self.plain_batch(batch, now);
+        let objects = Self::objects(keys, self.compressor.compress_all_async(plains).await);
+        for (group, object) in batch.groups.iter().zip(objects) {
             match object {
                 Ok(object) => puts.push((group.slots(), Box::pin(self.put(object, deadline)))),
                 Err(e) => {
@@ -352,7 +423,7 @@ mod tests {
             store.clone(),
             ArchiveConfig {
                 prefix: "plain".into(),
-                gzip_level: None,
+                compression: Compression::None,
                 ..ArchiveConfig::default()
             },
             TimeZone::UTC,
@@ -416,6 +487,77 @@ mod tests {
             let object = archive.encode(&batch.groups[0], Utc::now()).unwrap();
             assert_eq!(object.key, key, "{dates:?} {zone}");
         }
+    }
+
+    /// zstd objects end in `.zst`, carry `application/zstd` and read back; a large group is
+    /// cut into chunks, and the bytes are the same on one thread or several and through the
+    /// synchronous and asynchronous paths.
+    #[cfg(feature = "zstd")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn zstd_objects_and_chunked_objects_on_any_threads() {
+        let o = origin("4950");
+        let datas: Vec<Bytes> = (0..6000)
+            .map(|i| Bytes::from(format!("{{\"n\":{i},\"m\":\"{}\"}}", "x y ".repeat(i % 40))))
+            .collect();
+        let records: Vec<Record<'_>> = datas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Record {
+                index: i,
+                data: d,
+                log_type: Cow::Borrowed(if i % 3 == 0 { "web" } else { "db" }),
+                log_id: Some(Cow::Owned(format!("id{i}"))),
+                timestamp: DateTime::from_timestamp(1_584_187_200, 0).map(|t| t.fixed_offset()),
+                origin: &o,
+                line_break: false,
+            })
+            .collect();
+        let router = Router::new().with_route(TypeFilter::all(), ());
+        let batch = &router.route(&records)[0];
+        let want: Vec<Vec<u8>> = batch
+            .groups
+            .iter()
+            .map(|g| {
+                g.records
+                    .iter()
+                    .flat_map(|r| [r.data, &b"\n"[..]].concat())
+                    .collect()
+            })
+            .collect();
+        let chunk = NonZeroUsize::new(16 * 1024);
+        let now = Utc::now();
+        let mut bodies = Vec::new();
+        for threads in [1, 2, 4] {
+            let store = Arc::new(MemoryStore::new());
+            let config = ArchiveConfig::default()
+                .with_compression(Compression::zstd(3).unwrap())
+                .with_compression_threads(NonZeroUsize::new(threads).unwrap())
+                .with_compression_chunk_size(chunk);
+            let archive = S3Archive::new(store.clone(), config, TimeZone::UTC);
+            assert_eq!(archive.deliver(batch).await.counts(), (6000, 0, 0));
+            let stored = store.snapshot();
+            let keys: Vec<&String> = stored.keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "db/2020-03/14/2020-03-14-12:00:00-id1.zst",
+                    "web/2020-03/14/2020-03-14-12:00:00-id0.zst"
+                ]
+            );
+            for ((group, object), plain) in
+                batch.groups.iter().zip(stored.values().rev()).zip(&want)
+            {
+                assert_eq!(object.content_type, "application/zstd");
+                assert_eq!(&zstd::stream::decode_all(&object.body[..]).unwrap(), plain);
+                // The synchronous encoding gives the same bytes.
+                let one = archive.encode(group, now).unwrap();
+                assert_eq!(one.body, object.body);
+                // Several frames: the group is larger than the chunk size.
+                assert!(plain.len() > 4 * 16 * 1024, "{}", plain.len());
+            }
+            bodies.push(stored.into_values().map(|o| o.body).collect::<Vec<_>>());
+        }
+        assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     }
 
     #[tokio::test]

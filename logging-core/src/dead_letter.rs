@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -32,8 +33,11 @@ use serde::Deserialize;
 use serde::Serialize;
 
 use crate::classify::FailureReason;
+use crate::compress::{Compression, Compressor};
 use crate::destination::{CUT_AT_DEADLINE, Deadline, RetryPolicy, Stopped, join_all};
-use crate::naming::{build_body, key_local_time, object_key_local, origin_id, write_line};
+use crate::naming::{
+    build_body, key_local_time, object_key_local, origin_id, with_extension, write_line,
+};
 use crate::schema::{KeyDates, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
@@ -43,9 +47,16 @@ use crate::store::{ObjectStore, StoreError};
 pub struct DeadLetterConfig {
     /// Key prefix (`FAILED_LOG_S3_PREFIX`); empty for none; surrounding `/` trimmed.
     pub prefix: String,
-    /// gzip level (default 6), as [`ObjectsConfig::gzip_level`](crate::archive::ObjectsConfig::gzip_level);
-    /// `None` writes `.ndjson` objects.
-    pub gzip_level: Option<u32>,
+    /// How objects are compressed (default `gzip(6)`), as
+    /// [`ObjectsConfig::compression`](crate::archive::ObjectsConfig::compression): keys end in
+    /// `.gz`, `.zst` or `.ndjson`.
+    pub compression: Compression,
+    /// The most compression threads (default: every core), as
+    /// [`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads).
+    pub compression_threads: Option<NonZeroUsize>,
+    /// The chunk size of large objects (default 256 KiB), as
+    /// [`ObjectsConfig::compression_chunk_size`](crate::archive::ObjectsConfig::compression_chunk_size).
+    pub compression_chunk_size: Option<NonZeroUsize>,
     /// Retries of a failed put.
     pub retry: RetryPolicy,
     /// Puts in flight at once (default 8).
@@ -63,13 +74,44 @@ impl Default for DeadLetterConfig {
         let objects = crate::archive::ObjectsConfig::default();
         Self {
             prefix: objects.prefix,
-            gzip_level: objects.gzip_level,
+            compression: objects.compression,
+            compression_threads: objects.compression_threads,
+            compression_chunk_size: objects.compression_chunk_size,
             retry: objects.retry,
             max_concurrent_puts: objects.max_concurrent_puts,
             key_dates: objects.key_dates,
             groups: DeadLetterGroups::default(),
             format: DeadLetterFormat::default(),
         }
+    }
+}
+
+impl DeadLetterConfig {
+    /// With this compression.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// With at most this many compression threads.
+    pub fn with_compression_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.compression_threads = Some(threads);
+        self
+    }
+
+    /// With this chunk size (`None`: objects compressed whole).
+    pub fn with_compression_chunk_size(mut self, chunk_size: Option<NonZeroUsize>) -> Self {
+        self.compression_chunk_size = chunk_size;
+        self
+    }
+
+    /// The [`Compressor`] these settings make.
+    pub fn compressor(&self) -> Compressor {
+        Compressor::configured(
+            self.compression,
+            self.compression_threads,
+            self.compression_chunk_size,
+        )
     }
 }
 
@@ -389,6 +431,7 @@ impl DeadLetterReport {
 pub struct DeadLetter {
     store: Arc<dyn ObjectStore>,
     config: DeadLetterConfig,
+    compressor: Compressor,
     unknown_prefix: String,
     zone: TimeZone,
     name: String,
@@ -419,6 +462,7 @@ impl DeadLetter {
         };
         Self {
             store,
+            compressor: config.compressor(),
             config,
             unknown_prefix: unknown_prefix.into(),
             zone,
@@ -459,7 +503,7 @@ impl DeadLetter {
         }
     }
 
-    /// Writes the entries, one gzip object per group, and says which were written.
+    /// Writes the entries, one object per group, and says which were written.
     pub async fn write(
         &self,
         entries: &[DeadLetterEntry<'_>],
@@ -502,9 +546,28 @@ impl DeadLetter {
         type Put<'f> =
             Pin<Box<dyn Future<Output = Result<String, Stopped<StoreError>>> + Send + 'f>>;
         let mut puts: Vec<(Vec<usize>, Put<'_>)> = Vec::with_capacity(groups.len());
+        let mut encoded: Vec<(String, Vec<usize>, String)> = Vec::with_capacity(groups.len());
+        let mut plains = Vec::with_capacity(groups.len());
         for (group, members) in groups {
             match self.encode(&group, entries, &members, now) {
-                Ok((key, body)) => puts.push((members, Box::pin(self.put(key, body, deadline)))),
+                Ok((key, plain)) => {
+                    encoded.push((group, members, key));
+                    plains.push(plain);
+                }
+                Err(e) => {
+                    let msg: Arc<str> =
+                        Arc::from(format!("{}: encoding {group} failed: {e}", self.name));
+                    for &m in &members {
+                        report.errors[m] = Some(msg.clone());
+                    }
+                }
+            }
+        }
+        // Compressed off the executor (Tokio's blocking pool), side by side.
+        let bodies = self.compressor.compress_all_async(plains).await;
+        for ((group, members, key), body) in encoded.into_iter().zip(bodies) {
+            match body {
+                Ok(body) => puts.push((members, Box::pin(self.put(key, body, deadline)))),
                 Err(e) => {
                     let msg: Arc<str> =
                         Arc::from(format!("{}: encoding {group} failed: {e}", self.name));
@@ -553,14 +616,14 @@ impl DeadLetter {
             self.zone,
             self.config.key_dates,
         );
-        let mut key = object_key_local(&self.config.prefix, group, time, &origin_id(first.origin));
+        let key = object_key_local(&self.config.prefix, group, time, &origin_id(first.origin));
         let raw_len = members
             .iter()
             .filter_map(|&i| entries.get(i))
             .map(|e| e.data.len() + 256)
             .sum();
         let raw = self.config.format == DeadLetterFormat::Raw;
-        let body = build_body(raw_len, self.config.gzip_level, members, |w, &i| {
+        let plain = build_body(raw_len, Compression::None, members, |w, &i| {
             let Some(e) = entries.get(i) else {
                 return Ok(());
             };
@@ -585,11 +648,7 @@ impl DeadLetter {
             w.push(b'\n');
             Ok(())
         })?;
-        if self.config.gzip_level.is_none() {
-            key.truncate(key.len() - ".gz".len());
-            key.push_str(".ndjson");
-        }
-        Ok((key, body))
+        Ok((with_extension(key, self.config.compression), plain))
     }
 
     async fn put(
@@ -598,11 +657,7 @@ impl DeadLetter {
         body: Vec<u8>,
         deadline: Deadline,
     ) -> Result<String, Stopped<StoreError>> {
-        let content_type = if self.config.gzip_level.is_some() {
-            "application/gzip"
-        } else {
-            "application/x-ndjson"
-        };
+        let content_type = self.config.compression.content_type();
         let body = Bytes::from(body);
         self.config
             .retry
@@ -852,6 +907,68 @@ mod tests {
                         assert!(text.lines().all(|l| Envelope::parse(l.as_bytes()).is_ok()));
                     }
                 }
+            }
+        }
+    }
+
+    /// Every compression: keys end in its extension, objects carry its content type and read
+    /// back to the same envelopes; a large group is several frames, written off the executor.
+    #[tokio::test]
+    async fn every_compression_names_and_reads_back() {
+        let o = origin("9");
+        let big = "{\"message\":\"a b c\"}".repeat(40);
+        let entries: Vec<DeadLetterEntry<'_>> = (0..400)
+            .map(|i| DeadLetterEntry {
+                reason: FailureReason::UnknownType,
+                code: "no_log_type",
+                detail: "x",
+                log_type: None,
+                destination: None,
+                timestamp: DateTime::from_timestamp(1_584_187_200 + i, 0).map(|t| t.fixed_offset()),
+                data: big.as_bytes(),
+                origin: &o,
+            })
+            .collect();
+        let mut compressions = vec![
+            (Compression::None, "ndjson", "application/x-ndjson"),
+            (Compression::default(), "gz", "application/gzip"),
+        ];
+        if let Ok(zstd) = Compression::zstd(1) {
+            compressions.push((zstd, "zst", "application/zstd"));
+        }
+        let mut plain = None;
+        for (compression, extension, content_type) in compressions {
+            let store = Arc::new(MemoryStore::new());
+            let config = DeadLetterConfig::default()
+                .with_compression(compression)
+                .with_compression_chunk_size(std::num::NonZeroUsize::new(32 * 1024));
+            let dl = DeadLetter::new(store.clone(), config, "unknown", TimeZone::UTC);
+            assert_eq!(dl.write(&entries, Utc::now()).await.written(), 400);
+            let objects = store.snapshot();
+            let (key, object) = objects.iter().next().unwrap();
+            assert_eq!(
+                key,
+                &format!("unknown/unknown_type/2020-03/14/2020-03-14-12:00:00-9.{extension}")
+            );
+            assert_eq!(object.content_type, content_type);
+            let back = match compression {
+                Compression::None => object.body.to_vec(),
+                Compression::Gzip(_) => {
+                    let mut out = Vec::new();
+                    flate2::read::MultiGzDecoder::new(&object.body[..])
+                        .read_to_end(&mut out)
+                        .unwrap();
+                    out
+                }
+                #[cfg(feature = "zstd")]
+                _ => zstd::stream::decode_all(&object.body[..]).unwrap(),
+                #[cfg(not(feature = "zstd"))]
+                _ => unreachable!(),
+            };
+            assert!(back.len() > 4 * 32 * 1024);
+            match &plain {
+                None => plain = Some(back),
+                Some(p) => assert_eq!(&back, p, "{compression}"),
             }
         }
     }

@@ -9,7 +9,8 @@
 //! * [`destination`]: the [`Destination`] trait every target implements (S3 archive, Kinesis
 //!   forward, Elasticsearch, Fluentd) and its per-record [`DeliveryReport`].
 //! * [`archive`], [`forward`], [`dead_letter`]: the S3 archive, Kinesis forward and dead
-//!   letter; [`store`]: the [`ObjectStore`] trait with S3, in-memory and local implementations.
+//!   letter; [`store`]: the [`ObjectStore`] trait with S3, in-memory and local implementations;
+//!   [`compress`]: their objects' compression (gzip, zstd or none) on every core.
 //! * [`pipeline`]: [`Pipeline::process`] decodes a Lambda Kinesis event, classifies, routes,
 //!   delivers and dead-letters, and returns a [`Report`] and the `batchItemFailures` answer.
 //! * [`search`], [`fluent`], [`retention`]: Elasticsearch / OpenSearch and Fluentd delivery,
@@ -23,11 +24,15 @@
 //! * `libdeflate` (default): gzip archive and dead-letter objects with libdeflate, about twice
 //!   as fast as zlib at level 6 (levels 0–12), and inflate gzip records with it
 //!   (`kinesis-utils/libdeflate`); without it, flate2 on zlib-rs (levels 0–9) for both.
+//! * `zstd` (default): zstd archive and dead-letter objects ([`compress::Compression::Zstd`],
+//!   keys ending `.zst`) with the reference C library; without it, asking for zstd is a
+//!   configuration error.
 //! * `fluent-tls`: TLS for the Fluentd forward client (tokio-rustls, Mozilla roots).
 //! * `lambda-events`: `Pipeline::process_event` on `aws_lambda_events` types.
 
 pub mod archive;
 pub mod classify;
+pub mod compress;
 pub mod dead_letter;
 pub mod destination;
 pub mod forward;

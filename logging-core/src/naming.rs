@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use kinesis_utils::Origin;
 
+use crate::compress::{Compression, Compressor};
 use crate::schema::{KeyDates, TimeZone, is_safe_name_part};
 
 /// The object key `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz`, the
@@ -181,16 +182,12 @@ pub fn ndjson_line(data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The highest gzip level [`finish_body`] uses: 12 with the `libdeflate` feature, 9 with flate2
-/// without it (higher levels are clamped to it).
-pub const MAX_GZIP_LEVEL: u32 = if cfg!(feature = "libdeflate") { 12 } else { 9 };
-
-/// Builds an object body from lines: plain when `level` is `None`, else gzip at that level.
-/// Buffers are allocated once each with a capacity estimate (`raw_len` = uncompressed size).
-/// gzip headers carry no time or name, so the same lines always give the same bytes.
+/// Builds an object body from lines, compressed as `compression` says (see [`finish_body`]).
+/// The plain buffer is allocated once with a capacity estimate (`raw_len` = uncompressed
+/// size).
 pub fn build_body<I, F>(
     raw_len: usize,
-    level: Option<u32>,
+    compression: Compression,
     lines: I,
     mut write: F,
 ) -> io::Result<Vec<u8>>
@@ -202,42 +199,39 @@ where
     for item in lines {
         write(&mut plain, item)?;
     }
-    finish_body(plain, level)
+    finish_body(plain, compression)
 }
 
-/// The object body for gathered `plain` lines: as they are when `level` is `None`, else
-/// gzip at that level (deflate is much faster on one large input than on many small writes).
-pub fn finish_body(plain: Vec<u8>, level: Option<u32>) -> io::Result<Vec<u8>> {
-    match level {
-        None => Ok(plain),
-        Some(level) => gzip(&plain, level),
+/// The object body for gathered `plain` lines: as they are for [`Compression::None`], else
+/// compressed as the archive does by default ([`Compressor::new`]: chunks of
+/// [`DEFAULT_CHUNK_SIZE`](crate::compress::DEFAULT_CHUNK_SIZE) on every core). The same lines
+/// always give the same bytes.
+pub fn finish_body(plain: Vec<u8>, compression: Compression) -> io::Result<Vec<u8>> {
+    Compressor::new(compression)
+        .compress_all(vec![plain])
+        .pop()
+        .unwrap_or_else(|| Err(io::Error::other("no body")))
+}
+
+/// `key` (from [`object_key`] or [`object_key_local`], ending `.gz`) with the extension of
+/// `compression` instead: `.gz`, `.zst` or `.ndjson`.
+///
+/// ```
+/// use logging_core::compress::Compression;
+/// use logging_core::naming::with_extension;
+/// assert_eq!(with_extension("a/b-1.gz".into(), Compression::zstd(3).unwrap()), "a/b-1.zst");
+/// assert_eq!(with_extension("a/b-1.gz".into(), Compression::None), "a/b-1.ndjson");
+/// ```
+pub fn with_extension(mut key: String, compression: Compression) -> String {
+    if let Some(stem) = key.strip_suffix(".gz") {
+        key.truncate(stem.len());
+        key.push('.');
+        key.push_str(compression.extension());
     }
+    key
 }
 
-/// gzip of `plain` at `level` (0–12 with libdeflate, 0–9 with flate2; higher is clamped).
-#[cfg(feature = "libdeflate")]
-pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let level = libdeflater::CompressionLvl::new(level.min(12) as i32)
-        .map_err(|e| io::Error::other(format!("gzip level {level}: {e:?}")))?;
-    let mut compressor = libdeflater::Compressor::new(level);
-    let mut out = vec![0; compressor.gzip_compress_bound(plain.len())];
-    let n = compressor
-        .gzip_compress(plain, &mut out)
-        .map_err(|e| io::Error::other(format!("gzip of {} bytes: {e}", plain.len())))?;
-    out.truncate(n);
-    Ok(out)
-}
-
-/// gzip of `plain` at `level` (0–12 with libdeflate, 0–9 with flate2; higher is clamped).
-#[cfg(not(feature = "libdeflate"))]
-pub(crate) fn gzip(plain: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let mut gz = flate2::write::GzEncoder::new(
-        Vec::with_capacity(plain.len() / 4 + 64),
-        flate2::Compression::new(level.min(9)),
-    );
-    gz.write_all(plain)?;
-    gz.finish()
-}
+pub(crate) use crate::compress::gzip;
 
 #[cfg(test)]
 mod tests {
@@ -308,10 +302,10 @@ mod tests {
         assert_eq!(ndjson_line(b"{\"a\":1}"), b"{\"a\":1}\n");
         assert_eq!(ndjson_line(b" {\"a\":\n 1}\r\n"), b"{\"a\":  1}\n");
         let lines: [&[u8]; 2] = [b"{\"a\":1}", b"{\"b\":2}\n"];
-        let plain = build_body(20, None, lines, write_line).unwrap();
+        let plain = build_body(20, Compression::None, lines, write_line).unwrap();
         assert_eq!(plain, b"{\"a\":1}\n{\"b\":2}\n");
-        let gz = build_body(20, Some(6), lines, write_line).unwrap();
-        let gz2 = build_body(20, Some(6), lines, write_line).unwrap();
+        let gz = build_body(20, Compression::default(), lines, write_line).unwrap();
+        let gz2 = build_body(20, Compression::default(), lines, write_line).unwrap();
         assert_eq!(gz, gz2, "deterministic");
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])

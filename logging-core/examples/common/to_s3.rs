@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
+use logging_core::compress::Compression;
 use logging_core::dead_letter::{DeadLetter, DeadLetterGroups};
-use logging_core::naming::MAX_GZIP_LEVEL;
 use logging_core::{ArchiveConfig, ObjectStore, Pipeline, S3Archive, UnparseableTimestamp};
 
 use crate::env::{self, Common, DeadLetterDefaults, DeadLetterSettings, Get};
@@ -24,7 +24,7 @@ pub struct Settings {
     pub common: Common,
     /// `LOG_S3_BUCKET`.
     pub bucket: String,
-    /// The archive (`LOG_S3_PREFIX`, `LOG_S3_GZIP_LEVEL`, dates).
+    /// The archive (`LOG_S3_PREFIX`, `LOG_S3_COMPRESSION` or `LOG_S3_GZIP_LEVEL`, dates).
     pub archive: ArchiveConfig,
     /// Where failures go.
     pub dead_letter: DeadLetterSettings,
@@ -42,7 +42,8 @@ pub struct Settings {
 /// * `FAILED_LOG_S3_BUCKET` (default: the log bucket), `FAILED_LOG_S3_PREFIX` (default:
 ///   `LOG_S3_PREFIX`), `FAILED_LOG_S3_LAYOUT` (default `suffixed`: the original's folder names)
 ///   and `FAILED_LOG_FORMAT` (`envelope`, the default, or `raw` lines as the original's files);
-/// * `LOG_S3_GZIP_LEVEL` (default 6; 0 to 12, or to 9 without the `libdeflate` feature).
+/// * `LOG_S3_COMPRESSION` (`gzip(LEVEL)`, `zstd(LEVEL)` or `none`; new), else
+///   `LOG_S3_GZIP_LEVEL` (default 6; 0 to 12): refused at start when not a valid setting.
 pub fn settings(get: Get<'_>) -> Result<Settings, String> {
     let common = env::common(get, true, UnparseableTimestamp::Ignore)?;
     let bucket = env::required(get, "LOG_S3_BUCKET", "the bucket of the archive")?;
@@ -59,12 +60,15 @@ pub fn settings(get: Get<'_>) -> Result<Settings, String> {
              kinesis-to-s3 runbook)"
         ));
     }
-    let level: u32 = env::number(get, "LOG_S3_GZIP_LEVEL", 6)?;
-    if level > MAX_GZIP_LEVEL {
-        return Err(format!(
-            "LOG_S3_GZIP_LEVEL={level}: levels are 0 to {MAX_GZIP_LEVEL} in this build"
-        ));
-    }
+    let compression = match env::var(get, "LOG_S3_COMPRESSION") {
+        Some(text) => text
+            .parse()
+            .map_err(|e| format!("LOG_S3_COMPRESSION={text:?}: {e}"))?,
+        None => {
+            let level: u32 = env::number(get, "LOG_S3_GZIP_LEVEL", 6)?;
+            Compression::gzip(level).map_err(|e| format!("LOG_S3_GZIP_LEVEL={level}: {e}"))?
+        }
+    };
     let dead_letter = env::dead_letter(
         get,
         DeadLetterDefaults {
@@ -79,7 +83,7 @@ pub fn settings(get: Get<'_>) -> Result<Settings, String> {
     Ok(Settings {
         archive: ArchiveConfig {
             prefix,
-            gzip_level: Some(level),
+            compression,
             key_dates: common.dates,
             ..ArchiveConfig::default()
         },

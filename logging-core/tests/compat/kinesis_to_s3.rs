@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use logging_core::compress::Compression;
+
 use crate::to_s3::{pipeline, settings};
 use crate::{Buckets, Env, Rec, env_json, envelope_payload, event, json, lookup, reference};
 
@@ -268,6 +270,8 @@ fn refusals() {
         ("LOG_TYPE_UNKNOWN_PREFIX", Some("unknown/")),
         ("TZ", Some("Mars/Olympus")),
         ("LOG_S3_GZIP_LEVEL", Some("13")),
+        ("LOG_S3_COMPRESSION", Some("zstd(0)")),
+        ("LOG_S3_COMPRESSION", Some("brotli")),
         ("FAILED_LOG_FORMAT", Some("json")),
         ("FAILED_LOG_S3_LAYOUT", Some("nested")),
     ] {
@@ -275,7 +279,16 @@ fn refusals() {
         assert!(e.contains(name), "{name}={value:?}: {e}");
     }
     let s = settings(&|k: &str| lookup(V2_1_1, &[("LOG_S3_GZIP_LEVEL", Some("9"))], k)).unwrap();
-    assert_eq!(s.archive.gzip_level, Some(9));
+    assert_eq!(s.archive.compression, Compression::gzip(9).unwrap());
+    let s = settings(&|k: &str| lookup(V2_1_1, &[("LOG_S3_COMPRESSION", Some("zstd(3)"))], k));
+    if cfg!(feature = "zstd") {
+        assert_eq!(
+            s.unwrap().archive.compression,
+            Compression::zstd(3).unwrap()
+        );
+    } else {
+        assert!(s.unwrap_err().contains("LOG_S3_COMPRESSION"));
+    }
 }
 
 /// The documented least-privilege policy (docs/deployment.md) and the module's own policy
