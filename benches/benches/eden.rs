@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use eden_core::api::StateStore;
+use eden_core::cloud::StateStore;
 use eden_core::instrument::Instrumentation;
 use eden_core::memory::{MemoryCloud, MemoryOptions};
 use eden_core::{CreateOptions, DeleteOptions, Environment, Profile};

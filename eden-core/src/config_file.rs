@@ -1,6 +1,7 @@
-//! Profile files (SPEC 3.1): the INI file `~/.eden/config`, read and written the way Python's
-//! `configparser` does, so files written by the original eden CLI keep working and files
-//! written here can be read by it.
+//! Profile files: the INI file `~/.eden/config` (see
+//! [Profiles](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md#profiles)),
+//! read and written the way Python's `configparser` does, so files written by the original eden
+//! CLI keep working and files written here can be read by it.
 //!
 //! Compatibility rules, each matching `configparser.ConfigParser()`:
 //!

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::{
+use crate::cloud::{
     AliasTarget, DnsRecord, LoadBalancer, Rule, Service, ServiceLoadBalancer, ServiceSpec, Tag,
     TargetGroup, TaskDefinition,
 };

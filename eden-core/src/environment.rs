@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::api::{
+use crate::cloud::{
     AttrValue, ChangeAction, Cloud, CloudError, CreateRule, CreateService, CreateTargetGroup,
     DnsRecord, Item, ItemCondition, ItemUpdate, Listener, LoadBalancer, Page, PutMode,
     RecordChange, RegisterTaskDefinition, Rule, Service, ServiceLoadBalancer, ServiceSpec,
@@ -1443,7 +1443,7 @@ impl Environment {
             .register_task_definition(RegisterTaskDefinition {
                 base: reference.arn.clone(),
                 family: family.clone(),
-                images: vec![crate::api::ContainerImage {
+                images: vec![crate::cloud::ContainerImage {
                     name: container.to_owned(),
                     image: image_uri.to_owned(),
                 }],

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::api::CloudError;
+use crate::cloud::CloudError;
 use crate::endpoints::DocumentError;
 use crate::environment::{Outcome, ResourceKind};
 use crate::image::ImageUriError;
@@ -368,7 +368,7 @@ impl Error {
             Self::Contention { .. } => ErrorClass::Unavailable,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Cloud { source, .. } => {
-                if source.is_throttling() || source.is(&[crate::api::codes::TRANSPORT]) {
+                if source.is_throttling() || source.is(&[crate::cloud::codes::TRANSPORT]) {
                     ErrorClass::Unavailable
                 } else if source.is_service_failure() {
                     ErrorClass::CloudFailure

@@ -1,6 +1,8 @@
-//! The HTTP API of SPEC 3.7 (the original lambda-eden-api) as a transport-free handler:
-//! an [`ApiRequest`] in, an [`ApiResponse`] out. A Lambda function or an HTTP server wraps it;
-//! `lambda` (feature `lambda-events`) adapts API Gateway proxy events.
+//! The HTTP API of the original lambda-eden-api as a transport-free handler: an [`ApiRequest`]
+//! in, an [`ApiResponse`] out (the user guide:
+//! [The HTTP API](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md#the-http-api)).
+//! A Lambda function or an HTTP server wraps it; `lambda` (feature `lambda-events`) adapts
+//! API Gateway proxy events.
 //!
 //! * `GET|POST /api/v1/create?name=..&image_uri=..[&profile=default]`
 //! * `GET|POST /api/v1/delete?name=..[&profile=default]`
@@ -44,7 +46,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::Cloud;
+use crate::cloud::Cloud;
 use crate::environment::{CreateOptions, DeleteOptions, Environment, Outcome};
 use crate::error::{Error, ErrorClass};
 use crate::image::ImageRef;
@@ -461,6 +463,7 @@ fn validate(operation: Operation, request: &ApiRequest) -> Result<Params, ApiRes
 
 /// API Gateway (REST API, proxy integration) requests and responses.
 #[cfg(feature = "lambda-events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-events")))]
 pub mod lambda {
     use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
     use aws_lambda_events::encodings::Body;

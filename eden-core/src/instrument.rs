@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::api::{
+use crate::cloud::{
     Cloud, CloudError, CloudResult, CreateRule, CreateService, CreateTargetGroup, DnsApi,
     DnsRecord, DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, ItemCondition, ItemUpdate,
     Listener, LoadBalancer, LoadBalancerApi, Page, PutMode, RecordChange, RegisterTaskDefinition,

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{AttrValue, CloudError, Item, ItemCondition, ItemUpdate, StateStore, codes};
+use crate::cloud::{AttrValue, CloudError, Item, ItemCondition, ItemUpdate, StateStore, codes};
 use crate::error::{Error, Step};
 use crate::ownership::RunId;
 

@@ -8,8 +8,8 @@
 //!   delete and list.
 //! * [`ImageRef`]: image URIs (private ECR images are checked before anything is created).
 //! * [`endpoints`]: pure edits of the shared endpoints JSON document.
-//! * [`api`]: one small trait per outside system; [`memory::MemoryCloud`] implements them all
-//!   in memory, `aws` (feature `aws`) on the official SDK clients, and
+//! * [`cloud`]: one small trait per AWS service (one file each); [`memory::MemoryCloud`]
+//!   implements them all in memory, `aws` (feature `aws`) on the official SDK clients, and
 //!   [`instrument::Instrumented`] adds latency, fault injection and a call log to any of them.
 //! * [`Error`]: names the step and the resource; `AlbFull` and `ImageNotFound` stand apart.
 //!
@@ -19,9 +19,12 @@
 //! * `lambda-events`: `http_api::lambda`, the adapter for `aws_lambda_events` API Gateway
 //!   proxy requests and responses.
 
-pub mod api;
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub mod aws;
+pub mod cloud;
 pub mod config_file;
 mod decide;
 pub mod endpoints;
@@ -37,7 +40,7 @@ pub mod ownership;
 pub mod profile;
 pub mod remote;
 
-pub use api::{Cloud, CloudError};
+pub use cloud::{Cloud, CloudError};
 pub use endpoints::EndpointsDocument;
 pub use environment::{
     Action, CreateOptions, DeleteOptions, Environment, EnvironmentRecord, EnvironmentStatus,

@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use crate::api::{DnsRecord, Tag};
+use crate::cloud::{DnsRecord, Tag};
 
 /// Tag keys on every resource eden creates.
 pub mod tags {

@@ -219,7 +219,8 @@ fn split_arn(arn: &str) -> Result<(&str, &str, &str, &str, &str), String> {
     Ok((partition, service, region, account, resource))
 }
 
-/// A validated profile: the eleven keys of SPEC 3.1 plus the profile's own name.
+/// A validated profile: the eleven keys (see [Profiles](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md#profiles)) plus the profile's
+/// own name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// The profile (INI section) name; `default` is an ordinary profile.

@@ -1,5 +1,6 @@
-//! Remote profiles (SPEC 3.1, 3.6): profiles pushed to, pulled from, listed in and removed from
-//! the state table, as the original CLI's `config push/pull/ls/remote-rm` did.
+//! Remote profiles: profiles pushed to, pulled from, listed in and removed from the state
+//! table, as the original CLI's `config push/pull/ls/remote-rm` did (see
+//! [Profiles](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md#profiles)).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -20,7 +21,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::api::Cloud;
+use crate::cloud::Cloud;
 use crate::config_file::{self, ConfigFileError};
 use crate::environment::{Environment, EnvironmentRecord};
 use crate::profile::Profile;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eden_core::api::{
+use eden_core::cloud::{
     CloudError, CloudResult, DeploymentAlarms, DocumentStore, ManagedEbsVolume, PutMode,
     ServiceConnect, ServiceConnectService, ServiceRegistry, StateStore, StoredDocument,
     VolumeConfiguration,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eden_core::api::{AttrValue, CloudError, CloudResult, ImageDetails, ImageRegistry, Item};
+use eden_core::cloud::{AttrValue, CloudError, CloudResult, ImageDetails, ImageRegistry, Item};
 use eden_core::http_api::{ApiHandler, ApiKeys, ApiRequest, ApiResponse};
 use eden_core::image::EcrImage;
 use eden_core::instrument::{Fault, Instrumentation};
@@ -258,7 +258,7 @@ async fn unknown_and_invalid_profiles() {
     ]);
     s.cloud
         .state
-        .put_item("eden", item, eden_core::api::WriteCondition::None)
+        .put_item("eden", item, eden_core::cloud::WriteCondition::None)
         .await
         .unwrap();
     let r = s.api.handle(&delete("a").query("profile", "broken")).await;
@@ -285,7 +285,7 @@ async fn hold(cloud: &Cloud, name: &str, until_ms: i64) {
     ]);
     cloud
         .state
-        .put_item("eden", item, eden_core::api::WriteCondition::None)
+        .put_item("eden", item, eden_core::cloud::WriteCondition::None)
         .await
         .unwrap();
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use eden_core::api::{
+use eden_core::cloud::{
     CloudError, CloudResult, CreateRule, CreateService, CreateTargetGroup, DnsApi, DnsRecord,
     DocumentStore, EcsApi, ImageDetails, ImageRegistry, Item, ItemCondition, ItemUpdate, Listener,
     LoadBalancer, LoadBalancerApi, Page, PutMode, RecordChange, RegisterTaskDefinition, Rule,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eden_core::api::{DocumentStore, PutMode, StateStore};
+use eden_core::cloud::{DocumentStore, PutMode, StateStore};
 use eden_core::instrument::{Fault, Instrumentation};
 use eden_core::memory::{Inventory, MemoryCloud, MemoryOptions};
 use eden_core::{

@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types as ecs;
 use aws_sdk_elasticloadbalancingv2::types as elb;
 use aws_types::SdkConfig;
-use eden_core::api::{PutMode, WriteCondition};
+use eden_core::cloud::{PutMode, WriteCondition};
 use eden_core::{
     Action, CreateOptions, DeleteOptions, EndpointsDocument, Environment, Profile, ResourceKind,
 };
@@ -554,7 +554,10 @@ async fn conditional_writes_conformance() {
         );
         for i in 0..5 {
             let mut it = item.clone();
-            it.insert("name".into(), eden_core::api::AttrValue::S(format!("b{i}")));
+            it.insert(
+                "name".into(),
+                eden_core::cloud::AttrValue::S(format!("b{i}")),
+            );
             state
                 .put_item(&table, it, WriteCondition::None)
                 .await
@@ -594,9 +597,9 @@ async fn conditional_writes_conformance() {
         );
 
         // Conditions on attributes (leases): expired-or-absent, and equality.
-        use eden_core::api::{AttrValue, ItemCondition};
+        use eden_core::cloud::{AttrValue, ItemCondition};
         let lease = |owner: &str, until: i64| {
-            eden_core::api::Item::from([
+            eden_core::cloud::Item::from([
                 ("type".to_owned(), AttrValue::S("_lease".into())),
                 ("name".to_owned(), AttrValue::S("x".into())),
                 ("owner".to_owned(), AttrValue::S(owner.into())),
@@ -650,7 +653,7 @@ async fn conditional_writes_conformance() {
 
         // Updates (the lease in the state item): set, set if absent, remove, a condition, and
         // the item as it was.
-        use eden_core::api::ItemUpdate;
+        use eden_core::cloud::ItemUpdate;
         let update = ItemUpdate::default()
             .set("status", AttrValue::S("creating".into()))
             .set("until", AttrValue::N("100".into()))
@@ -727,7 +730,7 @@ async fn conditional_writes_conformance() {
 /// The load balancer behaviours eden relies on, on AWS (moto) and in memory alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_balancer_conformance() {
-    use eden_core::api::{CreateRule, CreateTargetGroup, TargetGroupSpec};
+    use eden_core::cloud::{CreateRule, CreateTargetGroup, TargetGroupSpec};
     let config = sdk_config().await;
     let id = unique();
     let w = setup(&config, &id).await;

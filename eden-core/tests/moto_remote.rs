@@ -63,11 +63,11 @@ async fn remote_profiles_push_list_pull_remove_on_moto() {
     // An environment recorded for a profile shows up under it with endpoint and time.
     let record =
         eden_core::EnvironmentRecord::new("dev", "one", "api-one.dev.example.com", 1_700_000_000);
-    eden_core::api::StateStore::put_item(
+    eden_core::cloud::StateStore::put_item(
         &*cloud(&config).state,
         &table,
         record.to_item(),
-        eden_core::api::WriteCondition::None,
+        eden_core::cloud::WriteCondition::None,
     )
     .await
     .unwrap();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eden_core::api::{
+use eden_core::cloud::{
     AliasTarget, CreateRule, CreateTargetGroup, DnsApi, DnsRecord, DocumentStore, LoadBalancerApi,
     PutMode, StateStore,
 };

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use eden_core::api::{
+use eden_core::cloud::{
     AliasTarget, AttrValue, CloudResult, CreateRule, CreateTargetGroup, DnsApi, DnsRecord,
     DocumentStore, EcsApi, Item, Listener, LoadBalancer, LoadBalancerApi, Page, PutMode,
     RecordChange, RegisterTaskDefinition, Rule, StateStore, Tag, TargetGroup, WriteCondition,
@@ -353,7 +353,7 @@ async fn an_untagged_service_and_family_are_refused() {
     spec.task_definition = td.arn;
     spec.propagate_tags = None;
     memory
-        .create_service(eden_core::api::CreateService {
+        .create_service(eden_core::cloud::CreateService {
             cluster: "main".into(),
             name: "web-x".into(),
             spec,
