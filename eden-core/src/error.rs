@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::cloud::CloudError;
 use crate::endpoints::DocumentError;
-use crate::environment::{Outcome, ResourceKind};
 use crate::image::ImageUriError;
 use crate::names::NameError;
+use crate::outcome::{Outcome, ResourceKind};
 use crate::ownership::ForeignOwner;
 use crate::profile::ProfileError;
 

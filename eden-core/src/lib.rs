@@ -13,6 +13,18 @@
 //!   [`instrument::Instrumented`] adds latency, fault injection and a call log to any of them.
 //! * [`Error`]: names the step and the resource; `AlbFull` and `ImageNotFound` stand apart.
 //!
+//! The user guide is [docs/eden.md](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md).
+//!
+//! # Layout
+//!
+//! One folder per concern: [`cloud`] (the traits, one file per service), `aws` and [`memory`]
+//! (their implementations, one file per service), [`environment`] (create, delete, plans, the
+//! journal and rollback, waiting, list and state). Modules never import each other in a
+//! cycle; from the bottom up: `image` and the name rules; [`cloud`]; [`ownership`], `aws`,
+//! [`instrument`]; [`endpoints`]; [`profile`]; [`names`], [`config_file`], [`memory`]; the
+//! outcome types; [`error`]; [`lease`]; [`environment`]; [`remote`]; [`http_api`]. See
+//! [docs/architecture.md](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/architecture.md).
+//!
 //! # Cargo features
 //!
 //! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
@@ -26,7 +38,6 @@
 pub mod aws;
 pub mod cloud;
 pub mod config_file;
-mod decide;
 pub mod endpoints;
 pub mod environment;
 pub mod error;
@@ -35,7 +46,9 @@ pub mod image;
 pub mod instrument;
 pub mod lease;
 pub mod memory;
+mod name_rules;
 pub mod names;
+mod outcome;
 pub mod ownership;
 pub mod profile;
 pub mod remote;

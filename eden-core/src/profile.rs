@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::names::{check_ecs_name, check_label};
+use crate::name_rules::{check_ecs_name, check_label};
 
 /// The eleven profile keys, in the order the original wrote them.
 pub const PROFILE_KEYS: [&str; 11] = [

@@ -9,7 +9,7 @@ use crate::cloud::{
     CloudError, CloudResult, CreateService, Deployment, EcsApi, RegisterTaskDefinition, Service,
     TaskDefinition, TaskDefinitionStatus,
 };
-use crate::names;
+use crate::name_rules;
 
 impl MemoryCloud {
     /// A service as stored, without advancing its DRAINING countdown.
@@ -142,7 +142,7 @@ impl EcsApi for MemoryCloud {
                 _ => {}
             }
         }
-        names::check_ecs_name("service name", &request.name)
+        name_rules::check_ecs_name("service name", &request.name)
             .map_err(|e| CloudError::new("InvalidParameterException", e.to_string()))?;
         let spec = &request.spec;
         if spec.propagate_tags.as_deref() == Some("NONE") {
@@ -326,7 +326,7 @@ impl EcsApi for MemoryCloud {
         request: RegisterTaskDefinition,
     ) -> CloudResult<TaskDefinition> {
         let mut w = self.lock();
-        names::check_ecs_name("family", &request.family)
+        name_rules::check_ecs_name("family", &request.family)
             .map_err(|e| CloudError::new("ClientException", e.to_string()))?;
         let Some(base) = w
             .task_definitions

@@ -11,7 +11,7 @@ use crate::cloud::{
     CloudError, CloudResult, CreateRule, CreateTargetGroup, Listener, LoadBalancer,
     LoadBalancerApi, Page, Rule, Tag, TargetGroup, codes,
 };
-use crate::names;
+use crate::name_rules;
 
 impl MemoryCloud {
     /// A listener's non-default rules, sorted by priority.
@@ -51,7 +51,7 @@ impl MemoryCloud {
 }
 
 pub(super) fn valid_target_group_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > names::MAX_TARGET_GROUP_NAME_LEN {
+    if name.is_empty() || name.len() > name_rules::MAX_TARGET_GROUP_NAME_LEN {
         return Err(format!(
             "Target group name '{name}' cannot be longer than '32' characters"
         ));

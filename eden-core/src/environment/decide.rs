@@ -2,21 +2,20 @@
 //! and the real run call the same ones, so a plan says exactly what the run would do (or
 //! refuse).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::cloud::{
     AliasTarget, DnsRecord, LoadBalancer, Rule, Service, ServiceLoadBalancer, ServiceSpec, Tag,
     TargetGroup, TaskDefinition,
 };
 use crate::endpoints::{Edit, EndpointsDocument};
-use crate::environment::ResourceKind;
 use crate::error::{Error, Result, Step};
 use crate::names::EnvironmentNames;
+use crate::outcome::ResourceKind;
 use crate::ownership::{ForeignOwner, Owner, Verdict};
 use crate::profile::Profile;
 
-/// Highest listener rule priority.
-pub(crate) const MAX_PRIORITY: i32 = 50_000;
+use super::priority;
 
 fn not_owned(kind: ResourceKind, resource: impl Into<String>, owner: ForeignOwner) -> Error {
     Error::NotOwned {
@@ -284,15 +283,6 @@ pub(crate) enum RulePlan {
     Reuse(Rule),
 }
 
-/// The lowest free priorities (`take` of them).
-pub(crate) fn free_priorities(rules: &[Rule], take: usize) -> Vec<i32> {
-    let used: BTreeSet<i32> = rules.iter().filter_map(|r| r.priority).collect();
-    (1..=MAX_PRIORITY)
-        .filter(|p| !used.contains(p))
-        .take(take)
-        .collect()
-}
-
 /// Decides on the rule for `host`, given the tags of the rules routing it and the
 /// environment's target group (`None` when it does not exist yet).
 pub(crate) fn rule(
@@ -316,7 +306,7 @@ pub(crate) fn rule(
     }
     match ours {
         None => Ok(RulePlan::Create {
-            priority: free_priorities(rules, 1).first().copied(),
+            priority: priority::choose(&priority::in_use(rules), 0, 0),
         }),
         Some(r) if target_group.is_some_and(|tg| r.target_group_arns.iter().any(|a| a == tg)) => {
             Ok(RulePlan::Reuse(r.clone()))
