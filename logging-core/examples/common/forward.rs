@@ -33,7 +33,8 @@ pub struct Settings {
 ///
 /// * `TARGET_STREAM_NAME` (required; a name or ARN), `KINESIS_MAX_RETRIES` (resends after the
 ///   first attempt, default 4), `PARTITION_KEY_FIELD` (default: random keys, as the original),
-///   `KPL_AGGREGATE` (`true` to aggregate);
+///   `KPL_AGGREGATE` (`true` to aggregate), `KPL_AGGREGATE_MAX_BYTES` (default 51,200, the
+///   KPL's; up to 1 MiB);
 /// * the schema variables and `TZ` / `LOG_TIMEZONE` (see [`env::common`]); a timestamp is
 ///   neither required nor read: records without one, or with one that cannot be parsed, are
 ///   forwarded, as the original did;
@@ -47,8 +48,12 @@ pub fn settings(get: Get<'_>) -> Result<Settings, String> {
         stream: env::required(get, "TARGET_STREAM_NAME", "the stream to forward to")?,
         partition_key_field: env::var(get, "PARTITION_KEY_FIELD"),
         aggregate: env::flag(get, "KPL_AGGREGATE", false)?,
+        aggregate_max_bytes: env::number(
+            get,
+            "KPL_AGGREGATE_MAX_BYTES",
+            ForwardConfig::default().aggregate_max_bytes,
+        )?,
         put: PutRecordsConfig::default().with_max_attempts(retries.saturating_add(1)),
-        ..ForwardConfig::default()
     };
     let dead_letter = env::dead_letter(
         get,
@@ -87,4 +92,35 @@ pub fn pipeline(
         ));
     }
     Ok(pipeline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        settings(&move |k: &str| {
+            vars.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn aggregate_size() {
+        let stream = ("TARGET_STREAM_NAME", "out");
+        let f = read(&[stream, ("KPL_AGGREGATE", "true")]).unwrap().forward;
+        assert!(f.aggregate);
+        assert_eq!(f.aggregate_max_bytes, 51_200);
+        let f = read(&[stream, ("KPL_AGGREGATE_MAX_BYTES", "1048576")])
+            .unwrap()
+            .forward;
+        assert_eq!(f.aggregate_max_bytes, 1_048_576);
+        let e = read(&[stream, ("KPL_AGGREGATE_MAX_BYTES", "50k")]).unwrap_err();
+        assert!(e.contains("KPL_AGGREGATE_MAX_BYTES"), "{e}");
+    }
 }

@@ -12,10 +12,12 @@ pub struct Connection {
     pub sigv4: Option<(Option<String>, String)>,
     /// `(username, password)` for basic auth.
     pub basic: Option<(String, String)>,
+    /// gzip level of bulk bodies, when they are compressed.
+    pub gzip_level: Option<u32>,
 }
 
-/// Reads `ES_HOST` (required), `ES_SIGV4` (`true`/`false`) and `ES_USERNAME` /
-/// `ES_PASSWORD` through `get`.
+/// Reads `ES_HOST` (required), `ES_SIGV4` (`true`/`false`), `ES_USERNAME` / `ES_PASSWORD`
+/// and `ES_GZIP_LEVEL` (1 to 12: gzip bulk bodies at that level; unset: plain) through `get`.
 ///
 /// A bare host name is the original modules' form: HTTPS on port 443, and SigV4-signed by
 /// default as the originals always signed (the region from the host, else `AWS_REGION`). A
@@ -43,10 +45,22 @@ pub fn connection(get: &impl Fn(&str) -> Option<String>) -> Result<Connection, S
         Some("false" | "0" | "no") => false,
         Some(other) => return Err(format!("ES_SIGV4={other:?} is not true or false")),
     };
+    let gzip_level = match get("ES_GZIP_LEVEL").as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => match v.parse() {
+            Ok(level @ 1..=12) => Some(level),
+            _ => {
+                return Err(format!(
+                    "ES_GZIP_LEVEL={v:?} is not a gzip level from 1 to 12"
+                ));
+            }
+        },
+    };
     Ok(Connection {
         endpoint,
         sigv4: sign.then(|| aws.unwrap_or((None, "es".to_owned()))),
         basic: get("ES_USERNAME").map(|u| (u, get("ES_PASSWORD").unwrap_or_default())),
+        gzip_level,
     })
 }
 
@@ -93,6 +107,7 @@ pub fn http_search(conn: &Connection, sdk: &aws_config::SdkConfig) -> Result<Htt
     };
     let config = HttpSearchConfig {
         endpoint: conn.endpoint.clone(),
+        gzip_level: conn.gzip_level,
         ..HttpSearchConfig::default()
     };
     HttpSearch::new(&config, auth).map_err(|e| e.to_string())
@@ -137,6 +152,17 @@ mod tests {
         assert_eq!(c.sigv4, None);
         let c = read(&[("ES_HOST", "x.es.amazonaws.com"), ("ES_SIGV4", "no")]).unwrap();
         assert_eq!(c.sigv4, None);
+    }
+
+    #[test]
+    fn gzip_level() {
+        assert_eq!(read(&[("ES_HOST", "h")]).unwrap().gzip_level, None);
+        let c = read(&[("ES_HOST", "h"), ("ES_GZIP_LEVEL", "1")]).unwrap();
+        assert_eq!(c.gzip_level, Some(1));
+        for bad in ["0", "13", "fast"] {
+            let e = read(&[("ES_HOST", "h"), ("ES_GZIP_LEVEL", bad)]).unwrap_err();
+            assert!(e.contains("ES_GZIP_LEVEL"), "{e}");
+        }
     }
 
     #[test]
