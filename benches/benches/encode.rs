@@ -23,7 +23,12 @@
 //! `plain` (one Kinesis record per log line), `kpl_51200` (the default aggregate size) and
 //! `kpl_1mib`. The bench prints each one's Kinesis records, PUT payload units and PutRecords
 //! calls per batch.
+//!
+//! `BENCH_TIME=cpu` measures the bench thread's on-CPU time instead of the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -51,7 +56,7 @@ use logging_core::{LogRecord, SchemaConfig};
 
 const LINES: usize = 10_000;
 
-fn encode(c: &mut Criterion) {
+fn encode(c: &mut Criterion<timing::BenchTime>) {
     let mut rng = Rng::new(0x00e5_c0de);
     let lines: Vec<String> = (0..LINES)
         .map(|n| log_line(&mut rng, n, FaultMix::NONE))
@@ -217,7 +222,7 @@ impl SearchApi for Accepting {
     }
 }
 
-fn search_deliver(c: &mut Criterion) {
+fn search_deliver(c: &mut Criterion<timing::BenchTime>) {
     let batch = plain_batch(LINES, FaultMix::NONE, 1);
     let decoded = Decoder::default()
         .decode_event_json(&batch.event_json)
@@ -272,7 +277,7 @@ fn search_deliver(c: &mut Criterion) {
     g.finish();
 }
 
-fn forward_plan(c: &mut Criterion) {
+fn forward_plan(c: &mut Criterion<timing::BenchTime>) {
     let batch = plain_batch(LINES, FaultMix::PIPELINE, 1);
     let decoded = Decoder::default()
         .decode_event_json(&batch.event_json)
@@ -323,5 +328,9 @@ fn forward_plan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encode, search_deliver, forward_plan);
+criterion_group! {
+    name = benches;
+    config = timing::criterion();
+    targets = encode, search_deliver, forward_plan
+}
 criterion_main!(benches);
