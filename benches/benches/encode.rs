@@ -253,16 +253,16 @@ fn search_deliver(c: &mut Criterion<timing::BenchTime>) {
         ("log_id", DocIdMode::LogId),
     ] {
         let cluster = Arc::new(Accepting::default());
-        let es = SearchDestination::new(
+        let es = SearchDestination::builder(
             cluster.clone(),
             SearchDestinationConfig {
                 index_prefix: "logs".into(),
                 doc_id,
-                time_zone: schema.time_zone,
                 ..SearchDestinationConfig::default()
             },
         )
-        .unwrap();
+        .unwrap()
+        .build(&schema);
         let report = rt.block_on(es.deliver(&routed[0]));
         assert_eq!(report.counts(), (LINES, 0, 0));
         println!(

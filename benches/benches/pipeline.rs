@@ -129,12 +129,11 @@ const SETTINGS: &[Setting] = &[
 
 /// The pipeline with `setting`, and the stores of its archive and dead letter.
 fn pipeline(setting: Setting) -> (Pipeline, Arc<MemoryStore>, Arc<MemoryStore>) {
-    let schema = SchemaConfig::default();
     let compression: Compression = setting.compression.parse().unwrap();
     let threads = NonZeroUsize::new(setting.threads).unwrap();
     let chunk = setting.chunked.then_some(DEFAULT_CHUNK_SIZE);
     let (archived, dead) = (Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()));
-    let archive = S3Archive::new(
+    let archive = S3Archive::builder(
         archived.clone(),
         ArchiveConfig {
             prefix: "logs".into(),
@@ -143,20 +142,18 @@ fn pipeline(setting: Setting) -> (Pipeline, Arc<MemoryStore>, Arc<MemoryStore>) 
         .with_compression(compression)
         .with_compression_threads(threads)
         .with_compression_chunk_size(chunk),
-        schema.time_zone,
     );
-    let dead_letter = DeadLetter::new(
+    let dead_letter = DeadLetter::builder(
         dead.clone(),
         DeadLetterConfig::default()
             .with_compression(compression)
             .with_compression_threads(threads)
             .with_compression_chunk_size(chunk),
-        &schema.unknown_prefix,
-        schema.time_zone,
     );
-    let pipeline = Pipeline::new(schema)
-        .with_route(TypeFilter::all(), Arc::new(archive))
-        .with_dead_letter(dead_letter);
+    let pipeline = Pipeline::builder(SchemaConfig::default())
+        .route(TypeFilter::all(), archive)
+        .dead_letter(dead_letter)
+        .build();
     (pipeline, archived, dead)
 }
 

@@ -41,15 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let event = std::fs::read(&event_path)
         .map_err(|e| format!("reading the event {}: {e}", event_path.display()))?;
 
-    let schema = SchemaConfig::default();
     let store = Arc::new(LocalDirStore::new(&out_dir));
-    let archive = S3Archive::new(
+    let archive = S3Archive::builder(
         store.clone(),
         ArchiveConfig {
             prefix: "archive".into(),
             ..ArchiveConfig::default()
         },
-        schema.time_zone,
     );
     let kinesis = Arc::new(InMemoryKinesis::new());
     let stream = kinesis.create_stream("forwarded", 2)?;
@@ -61,19 +59,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..ForwardConfig::default()
         },
     )?;
-    let dead_letter = DeadLetter::new(
+    let dead_letter = DeadLetter::builder(
         store.clone(),
         DeadLetterConfig {
             prefix: "failed".into(),
             ..DeadLetterConfig::default()
         },
-        &schema.unknown_prefix,
-        schema.time_zone,
     );
-    let pipeline = Pipeline::new(schema)
-        .with_route(TypeFilter::all(), Arc::new(archive))
-        .with_route(TypeFilter::all(), Arc::new(forward))
-        .with_dead_letter(dead_letter);
+    // The schema is given once: the archive and the dead letter take their zone and the
+    // unknown-type prefix from it.
+    let pipeline = Pipeline::builder(SchemaConfig::default())
+        .route(TypeFilter::all(), archive)
+        .route(TypeFilter::all(), forward)
+        .dead_letter(dead_letter)
+        .build();
 
     let out = pipeline.process(&event).await?;
     println!("event: {}", event_path.display());

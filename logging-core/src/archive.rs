@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::compress::{Compression, Compressor, DEFAULT_CHUNK_SIZE};
-use crate::destination::{Deadline, DeliveryReport, Destination, RetryPolicy, Stopped, join_all};
+use crate::destination::{
+    Deadline, DeliveryReport, Destination, IntoDestination, RetryPolicy, Stopped, join_all,
+};
 use crate::naming::{file_id, key_local_time, object_key_local, with_extension, write_record_line};
 use crate::routing::{RoutedBatch, TypeGroup};
-use crate::schema::{KeyDates, TimeZone};
+use crate::schema::{KeyDates, SchemaConfig, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
 /// How the archive ([`ArchiveConfig`]) writes its NDJSON objects. Deserializable (missing
@@ -139,10 +141,47 @@ impl std::fmt::Debug for S3Archive {
     }
 }
 
+/// An [`S3Archive`] waiting for the schema: hand it to
+/// [`PipelineBuilder::route`](crate::pipeline::PipelineBuilder::route), which builds it with the
+/// pipeline's schema, or build it yourself with [`S3ArchiveBuilder::build`].
+#[derive(Debug)]
+pub struct S3ArchiveBuilder {
+    store: Arc<dyn ObjectStore>,
+    config: ArchiveConfig,
+}
+
+impl S3ArchiveBuilder {
+    /// The archive, dating keys in `schema`'s zone (groups without a timestamp, and every
+    /// group with [`KeyDates::Zone`]).
+    pub fn build(self, schema: &SchemaConfig) -> S3Archive {
+        S3Archive::with_zone(self.store, self.config, schema.time_zone)
+    }
+}
+
+impl IntoDestination for S3ArchiveBuilder {
+    fn into_destination(self, schema: &SchemaConfig) -> Arc<dyn Destination> {
+        Arc::new(self.build(schema))
+    }
+}
+
 impl S3Archive {
-    /// An archive writing to `store`; `zone` (use the schema's) dates groups without a
-    /// timestamp, and every group with [`KeyDates::Zone`].
-    pub fn new(store: Arc<dyn ObjectStore>, config: ArchiveConfig, zone: TimeZone) -> Self {
+    /// An archive writing to `store`, built with the schema of the pipeline it is routed in
+    /// (see [`S3ArchiveBuilder`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logging_core::{ArchiveConfig, MemoryStore, Pipeline, S3Archive, SchemaConfig, TypeFilter};
+    /// let store = Arc::new(MemoryStore::new());
+    /// let pipeline = Pipeline::builder(SchemaConfig::default())
+    ///     .route(TypeFilter::all(), S3Archive::builder(store, ArchiveConfig::default()))
+    ///     .build();
+    /// # let _ = pipeline;
+    /// ```
+    pub fn builder(store: Arc<dyn ObjectStore>, config: ArchiveConfig) -> S3ArchiveBuilder {
+        S3ArchiveBuilder { store, config }
+    }
+
+    fn with_zone(store: Arc<dyn ObjectStore>, config: ArchiveConfig, zone: TimeZone) -> Self {
         let prefix = config.prefix.trim_matches('/');
         let name = if prefix.is_empty() {
             format!("archive:{}", store.location())
@@ -378,7 +417,7 @@ mod tests {
         let router = Router::new().with_route(TypeFilter::all(), ());
         let batch = &router.route(&records)[0];
         let store = Arc::new(MemoryStore::new());
-        let archive = S3Archive::new(
+        let archive = S3Archive::with_zone(
             store.clone(),
             ArchiveConfig {
                 prefix: "logs".into(),
@@ -419,7 +458,7 @@ mod tests {
         assert_eq!(store.put_count(), 4);
 
         // Plain NDJSON when gzip is off.
-        let plain = S3Archive::new(
+        let plain = S3Archive::with_zone(
             store.clone(),
             ArchiveConfig {
                 prefix: "plain".into(),
@@ -475,7 +514,7 @@ mod tests {
                 "p/app/2020-03/14/2020-03-14-12:30:00-i1.gz",
             ),
         ] {
-            let archive = S3Archive::new(
+            let archive = S3Archive::with_zone(
                 Arc::new(MemoryStore::new()),
                 ArchiveConfig {
                     prefix: "p".into(),
@@ -533,7 +572,7 @@ mod tests {
                 .with_compression(Compression::zstd(3).unwrap())
                 .with_compression_threads(NonZeroUsize::new(threads).unwrap())
                 .with_compression_chunk_size(chunk);
-            let archive = S3Archive::new(store.clone(), config, TimeZone::UTC);
+            let archive = S3Archive::with_zone(store.clone(), config, TimeZone::UTC);
             assert_eq!(archive.deliver(batch).await.counts(), (6000, 0, 0));
             let stored = store.snapshot();
             let keys: Vec<&String> = stored.keys().collect();
@@ -584,7 +623,7 @@ mod tests {
             initial_backoff: std::time::Duration::from_millis(1),
             ..RetryPolicy::default()
         };
-        let archive = S3Archive::new(
+        let archive = S3Archive::with_zone(
             store.clone(),
             ArchiveConfig {
                 retry,
@@ -594,7 +633,7 @@ mod tests {
         );
         // Retries that cannot end before the deadline stop early: the group is cut.
         store.fail_puts("a/", u32::MAX);
-        let slow = S3Archive::new(
+        let slow = S3Archive::with_zone(
             store.clone(),
             ArchiveConfig {
                 retry: RetryPolicy {

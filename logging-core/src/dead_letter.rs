@@ -38,7 +38,7 @@ use crate::destination::{CUT_AT_DEADLINE, Deadline, RetryPolicy, Stopped, join_a
 use crate::naming::{
     build_body, key_local_time, object_key_local, origin_id, with_extension, write_line,
 };
-use crate::schema::{KeyDates, TimeZone};
+use crate::schema::{KeyDates, SchemaConfig, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 
 /// Configuration of a [`DeadLetter`]. Deserializable; missing fields take defaults.
@@ -446,12 +446,51 @@ impl std::fmt::Debug for DeadLetter {
     }
 }
 
+/// A [`DeadLetter`] waiting for the schema: hand it to
+/// [`PipelineBuilder::dead_letter`](crate::pipeline::PipelineBuilder::dead_letter), which
+/// builds it with the pipeline's schema, or build it yourself with
+/// [`DeadLetterBuilder::build`].
+#[derive(Debug)]
+pub struct DeadLetterBuilder {
+    store: Arc<dyn ObjectStore>,
+    config: DeadLetterConfig,
+}
+
+impl DeadLetterBuilder {
+    /// The dead letter, with `schema`'s unknown-type prefix (the first folder of every group)
+    /// and zone (key dates of entries without a timestamp, and of every entry with
+    /// [`KeyDates::Zone`]).
+    pub fn build(self, schema: &SchemaConfig) -> DeadLetter {
+        DeadLetter::with_schema(
+            self.store,
+            self.config,
+            &schema.unknown_prefix,
+            schema.time_zone,
+        )
+    }
+}
+
 impl DeadLetter {
-    /// A dead letter in `store`; `unknown_prefix` and `zone` come from the schema.
-    pub fn new(
+    /// A dead letter in `store`, built with the schema of the pipeline it serves (see
+    /// [`DeadLetterBuilder`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logging_core::{DeadLetter, DeadLetterConfig, MemoryStore, Pipeline, SchemaConfig};
+    /// let store = Arc::new(MemoryStore::new());
+    /// let pipeline = Pipeline::builder(SchemaConfig::default())
+    ///     .dead_letter(DeadLetter::builder(store, DeadLetterConfig::default()))
+    ///     .build();
+    /// # let _ = pipeline;
+    /// ```
+    pub fn builder(store: Arc<dyn ObjectStore>, config: DeadLetterConfig) -> DeadLetterBuilder {
+        DeadLetterBuilder { store, config }
+    }
+
+    fn with_schema(
         store: Arc<dyn ObjectStore>,
         config: DeadLetterConfig,
-        unknown_prefix: impl Into<String>,
+        unknown_prefix: &str,
         zone: TimeZone,
     ) -> Self {
         let prefix = config.prefix.trim_matches('/');
@@ -464,7 +503,7 @@ impl DeadLetter {
             store,
             compressor: config.compressor(),
             config,
-            unknown_prefix: unknown_prefix.into(),
+            unknown_prefix: unknown_prefix.to_owned(),
             zone,
             name,
         }
@@ -783,7 +822,7 @@ mod tests {
             },
         ];
         let store = Arc::new(MemoryStore::new());
-        let dl = DeadLetter::new(
+        let dl = DeadLetter::with_schema(
             store.clone(),
             DeadLetterConfig {
                 prefix: "failed".into(),
@@ -868,7 +907,7 @@ mod tests {
         for (groups, keys) in cases {
             for format in [DeadLetterFormat::Envelope, DeadLetterFormat::Raw] {
                 let store = Arc::new(MemoryStore::new());
-                let dl = DeadLetter::new(
+                let dl = DeadLetter::with_schema(
                     store.clone(),
                     DeadLetterConfig {
                         prefix: "logs".into(),
@@ -942,7 +981,7 @@ mod tests {
             let config = DeadLetterConfig::default()
                 .with_compression(compression)
                 .with_compression_chunk_size(std::num::NonZeroUsize::new(32 * 1024));
-            let dl = DeadLetter::new(store.clone(), config, "unknown", TimeZone::UTC);
+            let dl = DeadLetter::with_schema(store.clone(), config, "unknown", TimeZone::UTC);
             assert_eq!(dl.write(&entries, Utc::now()).await.written(), 400);
             let objects = store.snapshot();
             let (key, object) = objects.iter().next().unwrap();
@@ -1000,7 +1039,7 @@ mod tests {
         ];
         let store = Arc::new(FaultyStore::new(MemoryStore::new()));
         store.fail_puts("undecodable", u32::MAX);
-        let dl = DeadLetter::new(
+        let dl = DeadLetter::with_schema(
             store.clone(),
             DeadLetterConfig {
                 retry: RetryPolicy::none(),

@@ -74,6 +74,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::routing::RoutedBatch;
+use crate::schema::SchemaConfig;
 
 /// A delivery target: S3 archive, Kinesis forward, Elasticsearch, Fluentd, ...
 ///
@@ -100,6 +101,81 @@ pub trait Destination: Send + Sync {
     /// (the default) when it cannot.
     fn retry_budget(&self) -> Option<Duration> {
         None
+    }
+}
+
+/// What [`PipelineBuilder::route`](crate::pipeline::PipelineBuilder::route) takes: a
+/// destination, or the builder of one that takes settings from the pipeline's schema.
+///
+/// The schema is handed over once, to [`Pipeline::builder`](crate::Pipeline::builder), and
+/// the pipeline builds every destination that needs it from it, so that a destination can
+/// never date or name its outputs in another zone than the one the records were read in.
+/// The builders of the crate's destinations that need the schema:
+///
+/// * [`S3Archive::builder`](crate::S3Archive::builder): the zone of key dates;
+/// * [`SearchDestination::builder`](crate::search::SearchDestination::builder): the zone of
+///   index dates;
+/// * [`FluentDestination::builder`](crate::fluent::FluentDestination::builder): the zone of
+///   wall-clock event times;
+/// * [`DeadLetter::builder`](crate::DeadLetter::builder) (for
+///   [`PipelineBuilder::dead_letter`](crate::pipeline::PipelineBuilder::dead_letter)): the
+///   unknown-type prefix and the zone.
+///
+/// Any [`Destination`] that needs nothing of the schema ([`KinesisForward`](crate::KinesisForward),
+/// your own) is taken as it is, by value or in an [`Arc`]. A destination of your own that does
+/// need it implements this trait on its builder:
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use logging_core::destination::{DeliveryReport, Destination, IntoDestination};
+/// use logging_core::routing::RoutedBatch;
+/// use logging_core::{Pipeline, SchemaConfig, TimeZone, TypeFilter};
+///
+/// struct Stamped { zone: TimeZone }
+///
+/// #[async_trait]
+/// impl Destination for Stamped {
+///     fn name(&self) -> &str { "stamped" }
+///     async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+///         DeliveryReport::all_delivered(batch)
+///     }
+/// }
+///
+/// /// Builds a `Stamped` in the pipeline's zone.
+/// struct StampedBuilder;
+///
+/// impl IntoDestination for StampedBuilder {
+///     fn into_destination(self, schema: &SchemaConfig) -> Arc<dyn Destination> {
+///         Arc::new(Stamped { zone: schema.time_zone })
+///     }
+/// }
+///
+/// let pipeline = Pipeline::builder(SchemaConfig::default())
+///     .route(TypeFilter::all(), StampedBuilder)
+///     .build();
+/// assert_eq!(pipeline.router().routes().len(), 1);
+/// ```
+pub trait IntoDestination {
+    /// The destination, built with the pipeline's schema.
+    fn into_destination(self, schema: &SchemaConfig) -> Arc<dyn Destination>;
+}
+
+impl<D: Destination + 'static> IntoDestination for D {
+    fn into_destination(self, _schema: &SchemaConfig) -> Arc<dyn Destination> {
+        Arc::new(self)
+    }
+}
+
+impl<D: Destination + 'static> IntoDestination for Arc<D> {
+    fn into_destination(self, _schema: &SchemaConfig) -> Arc<dyn Destination> {
+        self
+    }
+}
+
+impl IntoDestination for Arc<dyn Destination> {
+    fn into_destination(self, _schema: &SchemaConfig) -> Arc<dyn Destination> {
+        self
     }
 }
 

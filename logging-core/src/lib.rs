@@ -51,12 +51,16 @@ pub mod retention;
 // `search` feature (reqwest). Do not gate this module.
 pub mod search;
 
-pub use archive::{ArchiveConfig, S3Archive};
+pub use archive::{ArchiveConfig, S3Archive, S3ArchiveBuilder};
 pub use classify::{Classified, FailureReason, Record};
-pub use dead_letter::{DeadLetter, DeadLetterConfig, DeadLetterFormat, DeadLetterGroups, Envelope};
-pub use destination::{Deadline, DeliveryReport, DeliveryStatus, Destination, RetryPolicy};
+pub use dead_letter::{
+    DeadLetter, DeadLetterBuilder, DeadLetterConfig, DeadLetterFormat, DeadLetterGroups, Envelope,
+};
+pub use destination::{
+    Deadline, DeliveryReport, DeliveryStatus, Destination, IntoDestination, RetryPolicy,
+};
 pub use forward::{ForwardConfig, KinesisForward};
-pub use pipeline::{BatchResponse, Pipeline, PipelineError, Processed, Report};
+pub use pipeline::{BatchResponse, Pipeline, PipelineBuilder, PipelineError, Processed, Report};
 pub use record::{FieldValue, LogRecord, ParseError};
 pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
 pub use schema::{KeyDates, SchemaConfig, TimeZone, UnparseableTimestamp};

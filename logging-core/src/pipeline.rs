@@ -16,7 +16,7 @@
 //! `lambda-events` feature)
 //! take the invocation's [`Deadline`] (`Deadline::from_epoch_millis(context.deadline)` in a
 //! `lambda_runtime` handler) and answer in time: deliveries and the dead-lettering of failures
-//! must end by the deadline minus the safety margin ([`Pipeline::with_deadline_margin`],
+//! must end by the deadline minus the safety margin ([`PipelineBuilder::deadline_margin`],
 //! default 2 s, at most a quarter of the time left); what has not, is *cut*: its records are
 //! `retry`, so the answer names the lowest sequence number among them, and
 //! [`DestinationSummary::cut`] / [`DeadLetterSummary::cut`] say how many. Rejections found in
@@ -34,9 +34,9 @@ use kinesis_utils::{DecodedBatch, Decoder, DecoderConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Classified, Classifier, Failure, FailureReason, Record};
-use crate::dead_letter::{DeadLetter, DeadLetterEntry, DeadLetterReport};
+use crate::dead_letter::{DeadLetter, DeadLetterBuilder, DeadLetterEntry, DeadLetterReport};
 use crate::destination::{
-    CUT_AT_DEADLINE, Deadline, DeliveryReport, DeliveryStatus, Destination, join_all,
+    CUT_AT_DEADLINE, Deadline, DeliveryReport, DeliveryStatus, IntoDestination, join_all,
 };
 use crate::routing::{Mark, Router, TypeFilter};
 use crate::schema::SchemaConfig;
@@ -203,15 +203,14 @@ pub enum PipelineError {
 /// use logging_core::{ArchiveConfig, DeadLetter, DeadLetterConfig, MemoryStore, S3Archive, SchemaConfig, TypeFilter};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let schema = SchemaConfig::default();
 /// let archive_store = Arc::new(MemoryStore::new());
 /// let failed_store = Arc::new(MemoryStore::new());
-/// let archive = S3Archive::new(archive_store.clone(), ArchiveConfig::default(), schema.time_zone);
-/// let dead_letter = DeadLetter::new(failed_store.clone(), DeadLetterConfig::default(),
-///     &schema.unknown_prefix, schema.time_zone);
-/// let pipeline = Pipeline::new(schema)
-///     .with_route(TypeFilter::all(), Arc::new(archive))
-///     .with_dead_letter(dead_letter);
+/// // The schema is given once; the archive and the dead letter take their zone and the
+/// // unknown-type prefix from it.
+/// let pipeline = Pipeline::builder(SchemaConfig::default())
+///     .route(TypeFilter::all(), S3Archive::builder(archive_store.clone(), ArchiveConfig::default()))
+///     .dead_letter(DeadLetter::builder(failed_store.clone(), DeadLetterConfig::default()))
+///     .build();
 ///
 /// let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
 /// let event = format!(
@@ -239,7 +238,7 @@ pub struct Pipeline {
     budget_warned: AtomicBool,
 }
 
-/// The default of [`Pipeline::with_deadline_margin`].
+/// The default of [`PipelineBuilder::deadline_margin`].
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Pipeline {
@@ -266,25 +265,81 @@ enum State {
     Retry,
 }
 
-impl Pipeline {
-    /// A pipeline with the default decoder, no route and no dead letter.
-    pub fn new(schema: SchemaConfig) -> Self {
-        Self {
-            decoder: Decoder::default(),
-            schema,
-            router: Router::new(),
-            dead_letter: None,
-            deadline_margin: DEFAULT_DEADLINE_MARGIN,
-            budget_warned: AtomicBool::new(false),
-        }
+/// Builds a [`Pipeline`] ([`Pipeline::builder`]): the schema is given once, and the routes'
+/// destinations and the dead letter take what they derive from it (zone, unknown-type prefix)
+/// from here, so that they cannot disagree with it or with each other.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PipelineBuilder {
+    schema: SchemaConfig,
+    decoder: DecoderConfig,
+    router: Router,
+    dead_letter: Option<DeadLetter>,
+    deadline_margin: Duration,
+}
+
+impl PipelineBuilder {
+    /// Adds a route: the records whose `log_type` `filter` accepts go to `destination`, a
+    /// [`Destination`](crate::Destination) or the builder of one that takes settings from the schema
+    /// ([`IntoDestination`]). A record goes to every route that accepts it, in route order.
+    pub fn route(mut self, filter: TypeFilter, destination: impl IntoDestination) -> Self {
+        let destination = destination.into_destination(&self.schema);
+        self.router.push(filter, destination);
+        self
+    }
+
+    /// Sets the dead letter, built with the schema. Without one, failed and rejected payloads
+    /// are counted and logged (at `warn`, with reason and origin) but stored nowhere.
+    pub fn dead_letter(mut self, dead_letter: DeadLetterBuilder) -> Self {
+        self.dead_letter = Some(dead_letter.build(&self.schema));
+        self
+    }
+
+    /// Replaces the decoder configuration.
+    pub fn decoder(mut self, config: DecoderConfig) -> Self {
+        self.decoder = config;
+        self
     }
 
     /// Sets the safety margin kept before the deadline of [`Pipeline::process_until`]
-    /// (default 2 s): deliveries must end that long before the deadline, and the rest of the
-    /// margin dead-letters rejections and answers. It is capped at a quarter of the time left.
-    pub fn with_deadline_margin(mut self, margin: Duration) -> Self {
+    /// (default 2 s, [`DEFAULT_DEADLINE_MARGIN`]): deliveries must end that long before the
+    /// deadline, and the rest of the margin dead-letters rejections and answers. It is capped
+    /// at a quarter of the time left.
+    pub fn deadline_margin(mut self, margin: Duration) -> Self {
         self.deadline_margin = margin;
         self
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &SchemaConfig {
+        &self.schema
+    }
+
+    /// The pipeline.
+    pub fn build(self) -> Pipeline {
+        Pipeline {
+            decoder: Decoder::new(self.decoder),
+            schema: self.schema,
+            router: self.router,
+            dead_letter: self.dead_letter,
+            deadline_margin: self.deadline_margin,
+            budget_warned: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Pipeline {
+    /// A builder for a pipeline that reads records with `schema`: add routes and a dead
+    /// letter, then [`PipelineBuilder::build`]. With none, every valid record is filtered and
+    /// failures are only logged.
+    pub fn builder(schema: SchemaConfig) -> PipelineBuilder {
+        PipelineBuilder {
+            schema,
+            decoder: DecoderConfig::default(),
+            router: Router::new(),
+            dead_letter: None,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+        }
     }
 
     /// The safety margin before the deadline.
@@ -295,7 +350,7 @@ impl Pipeline {
     /// The longest a batch can take with every retry of its destinations (they run
     /// concurrently: the largest budget among them) and of the dead letter (rejections are
     /// written after the deliveries), from what they can tell
-    /// ([`Destination::retry_budget`]); `None` when none can.
+    /// ([`Destination::retry_budget`](crate::Destination::retry_budget)); `None` when none can.
     pub fn retry_budget(&self) -> Option<Duration> {
         let deliveries = self
             .router
@@ -308,25 +363,6 @@ impl Pipeline {
             (None, None) => None,
             (d, l) => Some(d.unwrap_or_default() + l.unwrap_or_default()),
         }
-    }
-
-    /// Replaces the decoder configuration.
-    pub fn with_decoder(mut self, config: DecoderConfig) -> Self {
-        self.decoder = Decoder::new(config);
-        self
-    }
-
-    /// Adds a route.
-    pub fn with_route(mut self, filter: TypeFilter, destination: Arc<dyn Destination>) -> Self {
-        self.router.push(filter, destination);
-        self
-    }
-
-    /// Sets the dead letter. Without one, failed and rejected payloads are counted and logged
-    /// (at `warn`, with reason and origin) but stored nowhere.
-    pub fn with_dead_letter(mut self, dead_letter: DeadLetter) -> Self {
-        self.dead_letter = Some(dead_letter);
-        self
     }
 
     /// The schema.
@@ -358,7 +394,7 @@ impl Pipeline {
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::time::Duration;
     /// use logging_core::{Deadline, Pipeline, SchemaConfig};
-    /// let pipeline = Pipeline::new(SchemaConfig::default());
+    /// let pipeline = Pipeline::builder(SchemaConfig::default()).build();
     /// // In a lambda_runtime handler: Deadline::from_epoch_millis(event.context.deadline).
     /// let deadline = Deadline::after(Duration::from_secs(60));
     /// let out = pipeline.process_until(br#"{"Records":[]}"#, deadline).await.unwrap();
@@ -792,7 +828,7 @@ impl From<DeadLetterReport> for DlOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destination::DeliveryReport;
+    use crate::destination::{DeliveryReport, Destination};
     use crate::routing::RoutedBatch;
     use async_trait::async_trait;
     use base64::Engine as _;
@@ -839,20 +875,16 @@ mod tests {
         };
         let archive_store = Arc::new(MemoryStore::new());
         let failed_store = Arc::new(MemoryStore::new());
-        let archive = S3Archive::new(
-            archive_store.clone(),
-            ArchiveConfig::default(),
-            schema.time_zone,
-        );
-        let dead_letter = DeadLetter::new(
-            failed_store.clone(),
-            DeadLetterConfig::default(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        );
-        let p = Pipeline::new(schema)
-            .with_route(TypeFilter::all(), Arc::new(archive))
-            .with_dead_letter(dead_letter);
+        let p = Pipeline::builder(schema)
+            .route(
+                TypeFilter::all(),
+                S3Archive::builder(archive_store.clone(), ArchiveConfig::default()),
+            )
+            .dead_letter(DeadLetter::builder(
+                failed_store.clone(),
+                DeadLetterConfig::default(),
+            ))
+            .build();
         // `event` sets approximateArrivalTimestamp to 1.0: 1970-01-01T00:00:01Z.
         let e = event(&[r#"{"log_type":"a"}"#, "not json"]);
         let mut runs = Vec::new();
@@ -903,17 +935,15 @@ mod tests {
     async fn deliveries_are_cut_before_the_deadline() {
         use crate::{DeadLetterConfig, MemoryStore, ObjectStore};
         let store = Arc::new(MemoryStore::new());
-        let schema = SchemaConfig::default();
-        let p = Pipeline::new(schema.clone())
-            .with_route(TypeFilter::only(["a"]), Arc::new(Stuck))
-            .with_route(TypeFilter::only(["b"]), Arc::new(Forgetful))
-            .with_dead_letter(DeadLetter::new(
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(TypeFilter::only(["a"]), Stuck)
+            .route(TypeFilter::only(["b"]), Forgetful)
+            .dead_letter(DeadLetter::builder(
                 store.clone(),
                 DeadLetterConfig::default(),
-                "unknown",
-                schema.time_zone,
             ))
-            .with_deadline_margin(Duration::from_millis(400));
+            .deadline_margin(Duration::from_millis(400))
+            .build();
         assert_eq!(
             p.retry_budget(),
             Some(Duration::from_secs(150) + DeadLetterConfig::default().retry.budget())
@@ -947,8 +977,9 @@ mod tests {
     /// A deadline already too close: every routed record is retried, nothing hangs.
     #[tokio::test]
     async fn a_passed_deadline_retries_everything_at_once() {
-        let p =
-            Pipeline::new(SchemaConfig::default()).with_route(TypeFilter::all(), Arc::new(Stuck));
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(TypeFilter::all(), Stuck)
+            .build();
         let out = p
             .process_until(&event(&[OK1, OK1]), Deadline::after(Duration::ZERO))
             .await
@@ -959,8 +990,9 @@ mod tests {
 
     #[tokio::test]
     async fn unreported_slots_are_retried_from_the_lowest_sequence_number() {
-        let p = Pipeline::new(SchemaConfig::default())
-            .with_route(TypeFilter::all(), Arc::new(Forgetful));
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(TypeFilter::all(), Forgetful)
+            .build();
         let out = p.process(&event(&[OK1, "x", OK1, OK1])).await.unwrap();
         let r = &out.report;
         assert_eq!((r.routed, r.retry, r.failed.unknown_type), (1, 2, 1));
@@ -977,8 +1009,9 @@ mod tests {
 
     #[tokio::test]
     async fn filtered_and_malformed_events() {
-        let p = Pipeline::new(SchemaConfig::default())
-            .with_route(TypeFilter::only(["b"]), Arc::new(Forgetful));
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(TypeFilter::only(["b"]), Forgetful)
+            .build();
         let out = p.process(&event(&[OK1])).await.unwrap();
         assert_eq!((out.report.filtered, out.report.routed), (1, 0));
         assert!(out.response.batch_item_failures.is_empty());
@@ -996,8 +1029,9 @@ mod tests {
     #[tokio::test]
     async fn lambda_event_types() {
         use aws_lambda_events::event::kinesis::KinesisEvent;
-        let p = Pipeline::new(SchemaConfig::default())
-            .with_route(TypeFilter::all(), Arc::new(Forgetful));
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(TypeFilter::all(), Forgetful)
+            .build();
         let ev: KinesisEvent = serde_json::from_slice(&event(&[OK1, OK1])).unwrap();
         let (report, response) = p.process_event(ev).await;
         assert_eq!(report.retry, 1);

@@ -563,13 +563,12 @@ async fn run_case(
         2 => archive_store.fail_puts(format!("{}/", TYPES[f.archive_type]), 2),
         _ => {}
     }
-    let archive = S3Archive::new(
+    let archive = S3Archive::builder(
         archive_store.clone(),
         ArchiveConfig {
             retry: no_wait,
             ..ArchiveConfig::default()
         },
-        schema.time_zone,
     );
     let archive_filter = if f.archive_filter {
         TypeFilter::only(["a", "b", "c"])
@@ -636,12 +635,11 @@ async fn run_case(
             });
         }
     }
-    let es = SearchDestination::new(
+    let es = SearchDestination::builder(
         search.clone(),
         SearchDestinationConfig {
             index_prefix: "logs".into(),
             doc_id: DocIdMode::LogId,
-            time_zone: schema.time_zone,
             index_dates: logging_core::KeyDates::RecordOffset,
             bulk: BulkConfig {
                 max_actions: f.es_max_actions,
@@ -672,15 +670,13 @@ async fn run_case(
         2 => dl_store.fail_puts("/unknown_type/", u32::MAX),
         _ => {}
     }
-    let dead_letter = DeadLetter::new(
+    let dead_letter = DeadLetter::builder(
         dl_store.clone(),
         DeadLetterConfig {
             prefix: "failed".into(),
             retry: no_wait,
             ..DeadLetterConfig::default()
         },
-        &schema.unknown_prefix,
-        schema.time_zone,
     );
     let filters = [
         archive_filter,
@@ -689,13 +685,14 @@ async fn run_case(
         TypeFilter::only(["a", "c"]),
         TypeFilter::only(["b", "c"]),
     ];
-    let pipeline = Pipeline::new(schema)
-        .with_route(filters[0].clone(), Arc::new(archive))
-        .with_route(filters[1].clone(), Arc::new(forward))
-        .with_route(filters[2].clone(), picky.clone())
-        .with_route(filters[3].clone(), Arc::new(es))
-        .with_route(filters[4].clone(), Arc::new(fluent_dest))
-        .with_dead_letter(dead_letter);
+    let pipeline = Pipeline::builder(schema)
+        .route(filters[0].clone(), archive)
+        .route(filters[1].clone(), forward)
+        .route(filters[2].clone(), picky.clone())
+        .route(filters[3].clone(), es)
+        .route(filters[4].clone(), fluent_dest)
+        .dead_letter(dead_letter)
+        .build();
 
     let out = pipeline.process(&event).await.unwrap();
     let r: &Report = &out.report;

@@ -83,43 +83,38 @@ async fn archives_forwards_and_dead_letters_on_moto() {
     let stream = moto::unique("forward");
     moto::create_active_stream(&kinesis, &stream, 2).await;
 
-    let schema = SchemaConfig::default();
     let archive_store = Arc::new(S3Store::new(s3.clone(), &archive_bucket));
     let failed_store = Arc::new(S3Store::new(s3.clone(), &failed_bucket));
-    let pipeline = Pipeline::new(schema.clone())
-        .with_route(
+    let pipeline = Pipeline::builder(SchemaConfig::default())
+        .route(
             TypeFilter::all(),
-            Arc::new(S3Archive::new(
+            S3Archive::builder(
                 archive_store.clone(),
                 ArchiveConfig {
                     prefix: "logs".into(),
                     ..ArchiveConfig::default()
                 },
-                schema.time_zone,
-            )),
-        )
-        .with_route(
-            TypeFilter::only(["web", "app"]),
-            Arc::new(
-                KinesisForward::new(
-                    AwsKinesis::new(&sdk),
-                    ForwardConfig {
-                        stream: stream.clone(),
-                        ..ForwardConfig::default()
-                    },
-                )
-                .unwrap(),
             ),
         )
-        .with_dead_letter(DeadLetter::new(
+        .route(
+            TypeFilter::only(["web", "app"]),
+            KinesisForward::new(
+                AwsKinesis::new(&sdk),
+                ForwardConfig {
+                    stream: stream.clone(),
+                    ..ForwardConfig::default()
+                },
+            )
+            .unwrap(),
+        )
+        .dead_letter(DeadLetter::builder(
             failed_store.clone(),
             DeadLetterConfig {
                 prefix: "failed".into(),
                 ..DeadLetterConfig::default()
             },
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        ))
+        .build();
 
     let event = event();
     let out = pipeline.process(&event).await.unwrap();
@@ -202,8 +197,7 @@ async fn archives_forwards_and_dead_letters_on_moto() {
 async fn a_missing_bucket_reports_the_lowest_sequence_number() {
     let s3 = moto::s3_client().await;
     let failed_bucket = moto::bucket(&s3, "failed").await;
-    let schema = SchemaConfig::default();
-    let archive = S3Archive::new(
+    let archive = S3Archive::builder(
         Arc::new(S3Store::new(s3.clone(), moto::unique("no-such-bucket"))),
         ArchiveConfig {
             retry: logging_core::RetryPolicy {
@@ -212,16 +206,14 @@ async fn a_missing_bucket_reports_the_lowest_sequence_number() {
             },
             ..ArchiveConfig::default()
         },
-        schema.time_zone,
     );
-    let pipeline = Pipeline::new(schema.clone())
-        .with_route(TypeFilter::only(["app"]), Arc::new(archive))
-        .with_dead_letter(DeadLetter::new(
+    let pipeline = Pipeline::builder(SchemaConfig::default())
+        .route(TypeFilter::only(["app"]), archive)
+        .dead_letter(DeadLetter::builder(
             Arc::new(S3Store::new(s3, failed_bucket)),
             DeadLetterConfig::default(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        ))
+        .build();
     let out = pipeline.process(&event()).await.unwrap();
     // "app" payloads come from records 1 (CloudWatch Logs) and 2 (KPL): the lowest is record 1.
     assert_eq!(out.report.retry, 2, "{:?}", out.report);

@@ -79,19 +79,13 @@ pub fn pipeline(
     kinesis: Arc<dyn KinesisApi>,
     store: &dyn Fn(&str) -> Arc<dyn ObjectStore>,
 ) -> Result<Pipeline, String> {
-    let schema = &s.common.schema;
     let forward = KinesisForward::new(kinesis, s.forward.clone()).map_err(|e| e.to_string())?;
     let mut pipeline =
-        Pipeline::new(schema.clone()).with_route(s.common.whitelist.clone(), Arc::new(forward));
+        Pipeline::builder(s.common.schema.clone()).route(s.common.whitelist.clone(), forward);
     if let Some(dl) = &s.dead_letter {
-        pipeline = pipeline.with_dead_letter(DeadLetter::new(
-            store(&dl.bucket),
-            dl.config.clone(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        pipeline = pipeline.dead_letter(DeadLetter::builder(store(&dl.bucket), dl.config.clone()));
     }
-    Ok(pipeline)
+    Ok(pipeline.build())
 }
 
 #[cfg(test)]

@@ -57,7 +57,6 @@ pub fn settings(get: Get<'_>) -> Result<Settings, String> {
             "the first part of the index names, as in the original module",
         )?,
         doc_id,
-        time_zone: common.schema.time_zone,
         index_dates: common.dates,
         ..SearchDestinationConfig::default()
     };
@@ -85,17 +84,11 @@ pub fn pipeline(
     api: Arc<dyn SearchApi>,
     store: &dyn Fn(&str) -> Arc<dyn ObjectStore>,
 ) -> Result<Pipeline, String> {
-    let schema = &s.common.schema;
-    let es = SearchDestination::new(api, s.search.clone()).map_err(|e| e.to_string())?;
+    let es = SearchDestination::builder(api, s.search.clone()).map_err(|e| e.to_string())?;
     let mut pipeline =
-        Pipeline::new(schema.clone()).with_route(s.common.whitelist.clone(), Arc::new(es));
+        Pipeline::builder(s.common.schema.clone()).route(s.common.whitelist.clone(), es);
     if let Some(dl) = &s.dead_letter {
-        pipeline = pipeline.with_dead_letter(DeadLetter::new(
-            store(&dl.bucket),
-            dl.config.clone(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        pipeline = pipeline.dead_letter(DeadLetter::builder(store(&dl.bucket), dl.config.clone()));
     }
-    Ok(pipeline)
+    Ok(pipeline.build())
 }

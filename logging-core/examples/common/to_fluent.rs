@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use logging_core::dead_letter::{DeadLetter, DeadLetterGroups};
 use logging_core::fluent::{
-    EventTimeMode, FluentAuth, FluentConfig, FluentDestination, FluentDestinationConfig,
+    EventTimeMode, FluentAuth, FluentConfig, FluentDestinationBuilder, FluentDestinationConfig,
     ForwardMode, RecordFormat,
 };
 use logging_core::{ObjectStore, Pipeline, UnparseableTimestamp};
@@ -91,7 +91,6 @@ pub fn settings(get: Get<'_>) -> Result<Settings, String> {
             ],
             EventTimeMode::WallClock,
         )?,
-        time_zone: common.schema.time_zone,
         client: FluentConfig {
             host,
             port,
@@ -174,19 +173,14 @@ pub fn pipeline(
     s: &Settings,
     store: &dyn Fn(&str) -> Arc<dyn ObjectStore>,
 ) -> Result<Pipeline, String> {
-    let schema = &s.common.schema;
-    let fluent = FluentDestination::from_config(s.fluent.clone()).map_err(|e| e.to_string())?;
+    let fluent =
+        FluentDestinationBuilder::from_config(s.fluent.clone()).map_err(|e| e.to_string())?;
     let mut pipeline =
-        Pipeline::new(schema.clone()).with_route(s.common.whitelist.clone(), Arc::new(fluent));
+        Pipeline::builder(s.common.schema.clone()).route(s.common.whitelist.clone(), fluent);
     if let Some(dl) = &s.dead_letter {
-        pipeline = pipeline.with_dead_letter(DeadLetter::new(
-            store(&dl.bucket),
-            dl.config.clone(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ));
+        pipeline = pipeline.dead_letter(DeadLetter::builder(store(&dl.bucket), dl.config.clone()));
     }
-    Ok(pipeline)
+    Ok(pipeline.build())
 }
 
 #[cfg(test)]

@@ -102,14 +102,11 @@ pub fn pipeline(s: &Settings, store: &dyn Fn(&str) -> Arc<dyn ObjectStore>) -> P
     } else {
         store(&s.dead_letter.bucket)
     };
-    let schema = &s.common.schema;
-    let archive = S3Archive::new(log, s.archive.clone(), schema.time_zone);
-    Pipeline::new(schema.clone())
-        .with_route(s.common.whitelist.clone(), Arc::new(archive))
-        .with_dead_letter(DeadLetter::new(
-            failed,
-            s.dead_letter.config.clone(),
-            &schema.unknown_prefix,
-            schema.time_zone,
-        ))
+    Pipeline::builder(s.common.schema.clone())
+        .route(
+            s.common.whitelist.clone(),
+            S3Archive::builder(log, s.archive.clone()),
+        )
+        .dead_letter(DeadLetter::builder(failed, s.dead_letter.config.clone()))
+        .build()
 }

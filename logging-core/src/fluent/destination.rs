@@ -7,10 +7,12 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 
 use super::{FluentClient, FluentConfig, FluentError, FluentEvent, FluentOutcome, tag_for};
-use crate::destination::{DeliveryReport, Destination};
+use std::sync::Arc;
+
+use crate::destination::{DeliveryReport, Destination, IntoDestination};
 use crate::naming::key_time;
 use crate::routing::RoutedBatch;
-use crate::schema::TimeZone;
+use crate::schema::{SchemaConfig, TimeZone};
 
 /// Which time an event carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -45,10 +47,9 @@ pub struct FluentDestinationConfig {
     pub tag: String,
     /// The forward client (server, framing, acks, retries, TLS, handshake).
     pub client: FluentConfig,
-    /// Which time events carry (default: the instant).
+    /// Which time events carry (default: the instant); [`EventTimeMode::WallClock`] reads
+    /// the wall-clock time in the schema's zone.
     pub event_time: EventTimeMode,
-    /// The zone of [`EventTimeMode::WallClock`] (default `UTC`; use the schema's zone).
-    pub time_zone: TimeZone,
 }
 
 /// Forwards routed records to Fluentd / Fluent Bit over the forward protocol.
@@ -68,17 +69,24 @@ pub struct FluentDestinationConfig {
 /// twice (at-least-once).
 ///
 /// ```
-/// use logging_core::fluent::{FluentDestination, FluentDestinationConfig};
+/// use logging_core::fluent::{
+///     FluentClient, FluentConfig, FluentDestination, FluentDestinationBuilder,
+///     FluentDestinationConfig,
+/// };
 /// use logging_core::{Destination, Pipeline, SchemaConfig, TypeFilter};
-/// use std::sync::Arc;
 ///
 /// let cfg: FluentDestinationConfig =
 ///     serde_json::from_str(r#"{"tag":"kinesis","client":{"host":"127.0.0.1"}}"#).unwrap();
-/// let fluent = FluentDestination::from_config(cfg).unwrap();
-/// assert_eq!(fluent.name(), "fluent:127.0.0.1:24224");
+/// let fluent = FluentDestinationBuilder::from_config(cfg).unwrap();
+/// let _pipeline = Pipeline::builder(SchemaConfig::default())
+///     .route(TypeFilter::all(), fluent)
+///     .build();
+///
+/// // Instant event times need nothing of the schema: a destination as it is.
+/// let client = FluentClient::new(FluentConfig::default()).unwrap();
+/// let fluent = FluentDestination::new(client, "kinesis");
+/// assert_eq!(fluent.name(), "fluent:localhost:24224");
 /// assert_eq!(fluent.tag("nginx"), "nginx.kinesis");
-/// let _pipeline =
-///     Pipeline::new(SchemaConfig::default()).with_route(TypeFilter::all(), Arc::new(fluent));
 /// ```
 #[derive(Debug, Clone)]
 pub struct FluentDestination {
@@ -88,8 +96,50 @@ pub struct FluentDestination {
     event_time: (EventTimeMode, TimeZone),
 }
 
+/// A [`FluentDestination`] waiting for the schema, whose zone [`EventTimeMode::WallClock`]
+/// reads times in: hand it to
+/// [`PipelineBuilder::route`](crate::pipeline::PipelineBuilder::route), which builds it with the
+/// pipeline's schema, or build it yourself with [`FluentDestinationBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct FluentDestinationBuilder {
+    client: FluentClient,
+    fluent_tag: String,
+    event_time: EventTimeMode,
+}
+
+impl FluentDestinationBuilder {
+    /// A destination with a new client for `config.client`.
+    pub fn from_config(config: FluentDestinationConfig) -> Result<Self, FluentError> {
+        Ok(
+            FluentDestination::builder(FluentClient::new(config.client)?, config.tag)
+                .event_time(config.event_time),
+        )
+    }
+
+    /// Sets which time events carry.
+    pub fn event_time(mut self, mode: EventTimeMode) -> Self {
+        self.event_time = mode;
+        self
+    }
+
+    /// The destination, reading wall-clock times in `schema`'s zone.
+    pub fn build(self, schema: &SchemaConfig) -> FluentDestination {
+        let mut d = FluentDestination::new(self.client, self.fluent_tag);
+        d.event_time = (self.event_time, schema.time_zone);
+        d
+    }
+}
+
+impl IntoDestination for FluentDestinationBuilder {
+    fn into_destination(self, schema: &SchemaConfig) -> Arc<dyn Destination> {
+        Arc::new(self.build(schema))
+    }
+}
+
 impl FluentDestination {
-    /// A destination sending through `client`, tagging events `{log_type}.{fluent_tag}`.
+    /// A destination sending through `client`, tagging events `{log_type}.{fluent_tag}`,
+    /// with [`EventTimeMode::Instant`] event times; [`FluentDestination::builder`] for the
+    /// other modes.
     pub fn new(client: FluentClient, fluent_tag: impl Into<String>) -> Self {
         let name = format!("fluent:{}:{}", client.config().host, client.config().port);
         Self {
@@ -100,16 +150,18 @@ impl FluentDestination {
         }
     }
 
-    /// A destination with a new client for `config.client`.
-    pub fn from_config(config: FluentDestinationConfig) -> Result<Self, FluentError> {
-        Ok(Self::new(FluentClient::new(config.client)?, config.tag)
-            .with_event_time(config.event_time, config.time_zone))
-    }
-
-    /// Sets which time events carry; `zone` is the zone of [`EventTimeMode::WallClock`].
-    pub fn with_event_time(mut self, mode: EventTimeMode, zone: TimeZone) -> Self {
-        self.event_time = (mode, zone);
-        self
+    /// A destination sending through `client`, tagging events `{log_type}.{fluent_tag}`,
+    /// built with the schema of the pipeline it is routed in (see
+    /// [`FluentDestinationBuilder`]).
+    pub fn builder(
+        client: FluentClient,
+        fluent_tag: impl Into<String>,
+    ) -> FluentDestinationBuilder {
+        FluentDestinationBuilder {
+            client,
+            fluent_tag: fluent_tag.into(),
+            event_time: EventTimeMode::Instant,
+        }
     }
 
     /// The event time of a record stamped `t` under this destination's [`EventTimeMode`].
@@ -293,13 +345,18 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2020-03-14T21:00:00+09:00").unwrap();
         let instant = FluentDestination::new(client.clone(), "k");
         assert_eq!(instant.event_time(t), t.to_utc());
-        let utc = instant
-            .clone()
-            .with_event_time(EventTimeMode::WallClock, TimeZone::UTC);
+        let wall_clock = |zone: TimeZone| {
+            FluentDestination::builder(client.clone(), "k")
+                .event_time(EventTimeMode::WallClock)
+                .build(&SchemaConfig {
+                    time_zone: zone,
+                    ..SchemaConfig::default()
+                })
+        };
         // The original's time.mktime of 21:00 in TZ=UTC: nine hours after the instant.
+        let utc = wall_clock(TimeZone::UTC);
         assert_eq!(utc.event_time(t).to_rfc3339(), "2020-03-14T21:00:00+00:00");
-        let tokyo =
-            instant.with_event_time(EventTimeMode::WallClock, "Asia/Tokyo".parse().unwrap());
+        let tokyo = wall_clock("Asia/Tokyo".parse().unwrap());
         assert_eq!(tokyo.event_time(t), t.to_utc());
     }
 

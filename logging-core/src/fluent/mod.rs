@@ -17,7 +17,9 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub use destination::{EventTimeMode, FluentDestination, FluentDestinationConfig};
+pub use destination::{
+    EventTimeMode, FluentDestination, FluentDestinationBuilder, FluentDestinationConfig,
+};
 pub use msgpack::json_to_msgpack;
 #[doc(hidden)]
 pub use wire::fuzz_server_bytes;

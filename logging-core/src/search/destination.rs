@@ -17,10 +17,10 @@ use super::bulk::{BulkConfig, BulkItem, ItemOutcome, deliver_bulk};
 use super::index::{IndexNameError, IndexNamer, validate_index_name};
 use super::{SearchApi, doc_id_from_log_id};
 use crate::classify::Record;
-use crate::destination::{DeliveryReport, Destination};
+use crate::destination::{DeliveryReport, Destination, IntoDestination};
 use crate::naming::key_local_time;
 use crate::routing::RoutedBatch;
-use crate::schema::{KeyDates, TimeZone};
+use crate::schema::{KeyDates, SchemaConfig, TimeZone};
 
 /// Where a document's `_id` comes from.
 ///
@@ -179,14 +179,11 @@ fn origin_digest(origin: &Origin) -> Option<[u8; 32]> {
 #[serde(default, deny_unknown_fields)]
 pub struct SearchDestinationConfig {
     /// First part of `{index_prefix}-{log_type}-{%Y%m%d}` (`INDEX_NAME_PREFIX`; required,
-    /// default empty, which [`SearchDestination::new`] refuses).
+    /// default empty, which [`SearchDestination::builder`] refuses).
     pub index_prefix: String,
     /// Where `_id` comes from (default: [`DocIdMode::Origin`], so that replays overwrite;
     /// the original module sent none).
     pub doc_id: DocIdMode,
-    /// Zone of the index dates of records without a timestamp, and of every record with
-    /// [`KeyDates::Zone`] (default `UTC`; use the schema's zone).
-    pub time_zone: TimeZone,
     /// How index dates are taken from a record's timestamp (default: as written, in the
     /// record's own offset, as the original module's `strftime`; see [`KeyDates`]).
     pub index_dates: KeyDates,
@@ -199,14 +196,13 @@ impl Default for SearchDestinationConfig {
         Self {
             index_prefix: String::new(),
             doc_id: DocIdMode::Origin,
-            time_zone: TimeZone::UTC,
             index_dates: KeyDates::RecordOffset,
             bulk: BulkConfig::default(),
         }
     }
 }
 
-/// A configuration [`SearchDestination::new`] cannot work with.
+/// A configuration [`SearchDestination::builder`] cannot work with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchConfigError {
     /// No index prefix.
@@ -225,7 +221,7 @@ pub enum SearchConfigError {
 
 /// Indexes routed records into Elasticsearch / OpenSearch, one document per record, into
 /// `{index_prefix}-{log_type}-{%Y%m%d}` dated from the record's *own* timestamp, as written
-/// (or converted to the configured zone with [`KeyDates::Zone`]).
+/// (or converted to the schema's zone with [`KeyDates::Zone`]).
 ///
 /// The record's original bytes are the `_source` (line breaks between JSON tokens become
 /// spaces; nothing else changes). Per record:
@@ -250,7 +246,7 @@ pub enum SearchConfigError {
 /// use logging_core::{Pipeline, SchemaConfig, TypeFilter};
 ///
 /// let cluster = Arc::new(MemorySearch::new());
-/// let es = SearchDestination::new(
+/// let es = SearchDestination::builder(
 ///     cluster.clone(),
 ///     SearchDestinationConfig {
 ///         index_prefix: "logs".into(),
@@ -259,7 +255,9 @@ pub enum SearchConfigError {
 ///     },
 /// )
 /// .unwrap();
-/// let pipeline = Pipeline::new(SchemaConfig::default()).with_route(TypeFilter::all(), Arc::new(es));
+/// let pipeline = Pipeline::builder(SchemaConfig::default())
+///     .route(TypeFilter::all(), es)
+///     .build();
 ///
 /// let data = base64::engine::general_purpose::STANDARD
 ///     .encode(r#"{"log_type":"app","log_id":"a1","time":"2020-03-14T23:30:00Z"}"#);
@@ -277,7 +275,45 @@ pub struct SearchDestination<S: ?Sized = dyn SearchApi> {
     api: Arc<S>,
     namer: IndexNamer,
     config: SearchDestinationConfig,
+    zone: TimeZone,
     name: String,
+}
+
+/// A [`SearchDestination`] waiting for the schema: hand it to
+/// [`PipelineBuilder::route`](crate::pipeline::PipelineBuilder::route), which builds it with the
+/// pipeline's schema, or build it yourself with [`SearchDestinationBuilder::build`].
+pub struct SearchDestinationBuilder<S: ?Sized = dyn SearchApi> {
+    api: Arc<S>,
+    config: SearchDestinationConfig,
+}
+
+impl<S: ?Sized> fmt::Debug for SearchDestinationBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SearchDestinationBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SearchApi + ?Sized> SearchDestinationBuilder<S> {
+    /// The destination, dating indices in `schema`'s zone (records without a timestamp, and
+    /// every record with [`KeyDates::Zone`]).
+    pub fn build(self, schema: &SchemaConfig) -> SearchDestination<S> {
+        let config = self.config;
+        SearchDestination {
+            api: self.api,
+            namer: IndexNamer::new(config.index_prefix.clone(), schema.time_zone.tz()),
+            name: format!("search:{}", config.index_prefix),
+            zone: schema.time_zone,
+            config,
+        }
+    }
+}
+
+impl<S: SearchApi + ?Sized + 'static> IntoDestination for SearchDestinationBuilder<S> {
+    fn into_destination(self, schema: &SchemaConfig) -> Arc<dyn Destination> {
+        Arc::new(self.build(schema))
+    }
 }
 
 impl<S: ?Sized> fmt::Debug for SearchDestination<S> {
@@ -290,10 +326,14 @@ impl<S: ?Sized> fmt::Debug for SearchDestination<S> {
 }
 
 impl<S: SearchApi + ?Sized> SearchDestination<S> {
-    /// A destination indexing through `api`. Fails when the index prefix is empty or cannot
-    /// start a valid index name (e.g. uppercase), so that misconfiguration shows at start-up
-    /// rather than as every record rejected.
-    pub fn new(api: Arc<S>, config: SearchDestinationConfig) -> Result<Self, SearchConfigError> {
+    /// A destination indexing through `api`, built with the schema of the pipeline it is
+    /// routed in (see [`SearchDestinationBuilder`]). Fails when the index prefix is empty or
+    /// cannot start a valid index name (e.g. uppercase), so that misconfiguration shows at
+    /// start-up rather than as every record rejected.
+    pub fn builder(
+        api: Arc<S>,
+        config: SearchDestinationConfig,
+    ) -> Result<SearchDestinationBuilder<S>, SearchConfigError> {
         if config.index_prefix.is_empty() {
             return Err(SearchConfigError::NoPrefix);
         }
@@ -304,12 +344,7 @@ impl<S: SearchApi + ?Sized> SearchDestination<S> {
                 source,
             }
         })?;
-        Ok(Self {
-            api,
-            namer: IndexNamer::new(config.index_prefix.clone(), config.time_zone.tz()),
-            name: format!("search:{}", config.index_prefix),
-            config,
-        })
+        Ok(SearchDestinationBuilder { api, config })
     }
 
     /// The configuration.
@@ -416,7 +451,7 @@ impl<S: SearchApi + ?Sized> Destination for SearchDestination<S> {
             return report;
         }
         let now = Utc::now();
-        let (zone, dates) = (self.config.time_zone, self.config.index_dates);
+        let (zone, dates) = (self.zone, self.config.index_dates);
         let mut origin_ids = OriginIds::default();
         if self.config.doc_id != DocIdMode::None {
             origin_ids.seen.reserve(batch.len());
@@ -522,11 +557,21 @@ mod tests {
     use chrono::{DateTime, TimeZone as _};
     use proptest::prelude::*;
 
+    impl<S: SearchApi + ?Sized> SearchDestination<S> {
+        /// The tests' destinations date indices in Asia/Tokyo.
+        fn new(api: Arc<S>, config: SearchDestinationConfig) -> Result<Self, SearchConfigError> {
+            let schema = SchemaConfig {
+                time_zone: "Asia/Tokyo".parse().unwrap(),
+                ..SchemaConfig::default()
+            };
+            Ok(Self::builder(api, config)?.build(&schema))
+        }
+    }
+
     fn config(doc_id: DocIdMode) -> SearchDestinationConfig {
         SearchDestinationConfig {
             index_prefix: "logs".into(),
             doc_id,
-            time_zone: "Asia/Tokyo".parse().unwrap(),
             index_dates: KeyDates::Zone,
             bulk: BulkConfig {
                 initial_backoff_ms: 0,
@@ -589,13 +634,15 @@ mod tests {
         let err = SearchDestination::new(api, bad).unwrap_err();
         assert!(err.to_string().contains("uppercase"), "{err}");
         let cfg: SearchDestinationConfig = serde_json::from_str(
-            r#"{"index_prefix":"x","doc_id":"origin","time_zone":"Asia/Tokyo","bulk":{"max_actions":7}}"#,
+            r#"{"index_prefix":"x","doc_id":"origin","bulk":{"max_actions":7}}"#,
         )
         .unwrap();
         assert_eq!(cfg.doc_id, DocIdMode::Origin);
         assert_eq!(cfg.bulk.max_actions, 7);
         assert_eq!(cfg.bulk.max_attempts, 5);
         assert!(serde_json::from_str::<SearchDestinationConfig>(r#"{"typo":1}"#).is_err());
+        // The zone is the pipeline's schema's, not the destination's.
+        assert!(serde_json::from_str::<SearchDestinationConfig>(r#"{"time_zone":"UTC"}"#).is_err());
     }
 
     #[tokio::test]
@@ -651,7 +698,10 @@ mod tests {
                 index_dates: dates,
                 ..SearchDestinationConfig::default()
             };
-            let es = SearchDestination::new(api.clone(), cfg).unwrap();
+            // The schema's zone is UTC.
+            let es = SearchDestination::builder(api.clone(), cfg)
+                .unwrap()
+                .build(&SchemaConfig::default());
             assert_eq!(es.deliver(&batches[0]).await.counts(), (1, 0, 0));
             assert_eq!(api.list_indices().await.unwrap(), [index], "{dates:?}");
         }

@@ -20,7 +20,8 @@ pub use bulk::{
     EncodedBulk, ItemOutcome, deliver_bulk, derive_doc_id, doc_id_from_log_id,
 };
 pub use destination::{
-    DocIdMode, SearchConfigError, SearchDestination, SearchDestinationConfig, origin_doc_id,
+    DocIdMode, SearchConfigError, SearchDestination, SearchDestinationBuilder,
+    SearchDestinationConfig, origin_doc_id,
 };
 pub use index::{IndexNameError, IndexNamer, validate_index_name};
 pub use memory::MemorySearch;
