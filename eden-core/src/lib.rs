@@ -30,6 +30,9 @@
 //! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
 //! * `lambda-events`: `http_api::lambda`, the adapter for `aws_lambda_events` API Gateway
 //!   proxy requests and responses.
+//! * `conformance`: `conformance`, one suite per cloud trait of the behaviours every
+//!   implementation must show (the in-memory cloud and the AWS clients pass them); for
+//!   implementers of the traits, not API-stable.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -38,6 +41,9 @@
 pub mod aws;
 pub mod cloud;
 pub mod config_file;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 pub mod endpoints;
 pub mod environment;
 pub mod error;

@@ -105,7 +105,9 @@ impl DnsApi for AwsDns {
             .client
             .list_resource_record_sets()
             .hosted_zone_id(zone_id)
-            .start_record_name(name)
+            // Route 53 stores names lowercase; a listing from a name in capitals would start
+            // after it.
+            .start_record_name(dns_name(name))
             .start_record_type(aws_sdk_route53::types::RrType::from(record_type))
             .max_items(1)
             .send()

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::{MemoryCloud, err};
-use crate::cloud::{CloudResult, DocumentStore, PutMode, StoredDocument, codes};
+use crate::cloud::{CloudError, CloudResult, DocumentStore, PutMode, StoredDocument, codes};
 
 impl MemoryCloud {
     /// The object's bytes, if any.
@@ -39,13 +39,21 @@ impl DocumentStore for MemoryCloud {
         let ok = match (&mode, current) {
             (PutMode::Create, None) => true,
             (PutMode::Update(want), Some(have)) => want == have,
-            _ => false,
+            // If-Match on a key that does not exist: S3 answers 404, not 412.
+            (PutMode::Update(_), None) => {
+                return Err(
+                    CloudError::new("NoSuchKey", "The specified key does not exist.")
+                        .with_status(Some(404)),
+                );
+            }
+            (PutMode::Create, Some(_)) => false,
         };
         if !ok {
-            return err(
+            return Err(CloudError::new(
                 codes::PRECONDITION_FAILED,
                 "At least one of the pre-conditions you specified did not hold",
-            );
+            )
+            .with_status(Some(412)));
         }
         let digest = Sha256::digest(&bytes);
         let etag: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();

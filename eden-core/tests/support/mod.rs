@@ -62,6 +62,15 @@ pub struct World {
     pub zone_id: String,
     pub image_v1: String,
     pub image_v2: String,
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnets: Vec<String>,
+    pub security_group: String,
+    pub load_balancer: String,
+    /// The load balancer's DNS name and canonical hosted zone id.
+    pub load_balancer_dns: (String, String),
+    pub zone_name: String,
+    pub bucket: String,
 }
 
 /// The reference setup eden clones from, built with the SDK.
@@ -117,6 +126,13 @@ pub async fn setup(config: &SdkConfig, id: &str) -> World {
         .load_balancer_arn()
         .unwrap()
         .to_owned();
+    let lb_dns = (
+        lb.load_balancers()[0].dns_name().unwrap().to_owned(),
+        lb.load_balancers()[0]
+            .canonical_hosted_zone_id()
+            .unwrap()
+            .to_owned(),
+    );
     let tg = elbv2
         .create_target_group()
         .name(format!("ref-{id}"))
@@ -236,8 +252,8 @@ pub async fn setup(config: &SdkConfig, id: &str) -> World {
             ecs::NetworkConfiguration::builder()
                 .awsvpc_configuration(
                     ecs::AwsVpcConfiguration::builder()
-                        .set_subnets(Some(subnets))
-                        .security_groups(sg)
+                        .set_subnets(Some(subnets.clone()))
+                        .security_groups(&sg)
                         .build()
                         .unwrap(),
                 )
@@ -269,11 +285,11 @@ pub async fn setup(config: &SdkConfig, id: &str) -> World {
     for (k, v) in [
         ("name_prefix", format!("pr{id}")),
         ("reference_service_arn", svc_arn),
-        ("target_cluster", cluster),
+        ("target_cluster", cluster.clone()),
         ("domain_name_prefix", "api".to_owned()),
-        ("master_alb_arn", lb_arn),
+        ("master_alb_arn", lb_arn.clone()),
         ("dynamic_zone_id", zone_id.clone()),
-        ("endpoint_s3_bucket_name", bucket),
+        ("endpoint_s3_bucket_name", bucket.clone()),
         ("endpoint_s3_key", "endpoints.json".to_owned()),
         ("endpoint_name_prefix", "svc-dev".to_owned()),
         ("endpoint_update_key", "api_endpoint".to_owned()),
@@ -288,5 +304,13 @@ pub async fn setup(config: &SdkConfig, id: &str) -> World {
         zone_id,
         image_v1: image("v1"),
         image_v2: image("v2"),
+        cluster,
+        task_definition: td_arn,
+        subnets,
+        security_group: sg,
+        load_balancer: lb_arn,
+        load_balancer_dns: lb_dns,
+        zone_name: format!("{id}.example.com"),
+        bucket,
     }
 }
