@@ -33,6 +33,10 @@
 //! * `conformance`: `conformance`, one suite per cloud trait of the behaviours every
 //!   implementation must show (the in-memory cloud and the AWS clients pass them); for
 //!   implementers of the traits, not API-stable.
+//! * `mock`: a [mockall](https://docs.rs/mockall) double of every cloud trait
+//!   (`cloud::MockEcsApi`, `cloud::MockLoadBalancerApi`, `cloud::MockDnsApi`,
+//!   `cloud::MockImageRegistry`, `cloud::MockDocumentStore`, `cloud::MockStateStore`), to put in
+//!   a [`Cloud`] beside real or in-memory implementations of the others.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

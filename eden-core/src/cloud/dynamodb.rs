@@ -65,6 +65,7 @@ pub mod schema {
 }
 
 /// A key-value state table (Amazon DynamoDB) with the schema of [`schema`].
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// Creates the table when missing and waits until it is ACTIVE; true when created.

@@ -15,6 +15,7 @@ pub struct ImageDetails {
 }
 
 /// A container image registry (Amazon ECR).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ImageRegistry: Send + Sync {
     /// Describes one image in the image's own region; `ImageNotFoundException` or

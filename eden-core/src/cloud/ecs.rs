@@ -375,6 +375,7 @@ pub enum TaskDefinitionStatus {
 }
 
 /// Amazon ECS.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait EcsApi: Send + Sync {
     /// Describes one service (with tags); `None` when it never existed or is long gone.

@@ -128,6 +128,7 @@ pub struct CreateTargetGroup {
 }
 
 /// Elastic Load Balancing v2.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LoadBalancerApi: Send + Sync {
     /// Describes a load balancer.

@@ -50,6 +50,13 @@ pub use error::{CloudError, CloudResult, codes};
 pub use route53::{AliasTarget, ChangeAction, DnsApi, DnsRecord, RecordChange};
 pub use s3::{DocumentStore, PutMode, StoredDocument};
 
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use {
+    dynamodb::MockStateStore, ecr::MockImageRegistry, ecs::MockEcsApi, elb::MockLoadBalancerApi,
+    route53::MockDnsApi, s3::MockDocumentStore,
+};
+
 /// A resource tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Tag {

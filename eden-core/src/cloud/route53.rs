@@ -58,6 +58,7 @@ impl RecordChange {
 }
 
 /// Amazon Route 53.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait DnsApi: Send + Sync {
     /// The hosted zone's name (without trailing dot).

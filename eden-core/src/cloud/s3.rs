@@ -24,6 +24,7 @@ pub enum PutMode {
 }
 
 /// An object store (Amazon S3) with conditional writes.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
     /// Reads an object; `None` when the key is absent.
