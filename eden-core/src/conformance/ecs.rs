@@ -14,14 +14,16 @@ use super::{Fixture, code, err, not_found, ok, refused};
 /// * a task definition registered from another keeps every field, replaces the named
 ///   container's image, and carries the copied tags with the request's (same key replaced);
 ///   revisions count up; the latest ACTIVE revision is found with its tags; a family with none
-///   is `None`; a container the base lacks is refused;
+///   is `None`; a container the base lacks is refused, and so is a family over 255 characters
+///   or with other characters than letters, digits, `-` and `_`;
 /// * listings are of exactly the family (not families it prefixes), by status; deregistering
 ///   makes a revision INACTIVE; deleting deletes INACTIVE revisions and answers a reason for
-///   ACTIVE ones;
-/// * a service is created ACTIVE with its tags, read back with them and its task definition;
-///   creating it again is refused (`InvalidParameterException`); updating points it at a new
-///   revision with a new primary deployment; deleting (forced) turns it DRAINING or INACTIVE;
-///   updating or deleting a service that does not exist is not found (`ServiceNotFoundException`).
+///   ACTIVE ones, at most 10 per call;
+/// * a service name is held to the same limits as a family; a service is created ACTIVE with
+///   its tags, read back with them and its task definition; creating it again is refused
+///   (`InvalidParameterException`); updating points it at a new revision with a new primary
+///   deployment; deleting (forced) turns it DRAINING or INACTIVE; updating or deleting a
+///   service that does not exist is not found (`ServiceNotFoundException`).
 pub async fn ecs(api: &dyn EcsApi, f: &Fixture) {
     let u = &f.unique;
     let q = &f.quirks;
@@ -148,6 +150,22 @@ pub async fn ecs(api: &dyn EcsApi, f: &Fixture) {
     let mut bad = register(&format!("{family}-bad"), vec![]);
     bad.images[0].name = format!("none-{u}");
     refused(&err(api.register_task_definition(bad).await, what), what);
+    for (family, why) in [
+        (format!("c{u}-{}", "f".repeat(255)), "over 255 characters"),
+        (format!("c{u}.x"), "a dot"),
+    ] {
+        let what = format!("RegisterTaskDefinition of a family with {why}");
+        match api
+            .register_task_definition(register(&family, vec![]))
+            .await
+        {
+            Ok(td) if q.ecs_names_unchecked => {
+                let _ = api.deregister_task_definition(&td.arn).await;
+                let _ = api.delete_task_definitions(&[td.arn]).await;
+            }
+            other => refused(&err(other, &what), &what),
+        }
+    }
 
     // Listings are of exactly the family.
     let other = ok(
@@ -209,6 +227,9 @@ pub async fn ecs(api: &dyn EcsApi, f: &Fixture) {
         vec![&second.arn],
         "{what}: only the ACTIVE one fails, with a reason: {failures:?}"
     );
+    let what = "DeleteTaskDefinitions of 11 revisions";
+    let eleven = vec![first.arn.clone(); 11];
+    refused(&err(api.delete_task_definitions(&eleven).await, what), what);
     let what = "ListTaskDefinitions after a delete";
     assert!(
         !ok(
@@ -244,6 +265,22 @@ pub async fn ecs(api: &dyn EcsApi, f: &Fixture) {
         &["ClusterNotFoundException"],
         what,
     );
+    for (bad, why) in [
+        (format!("c{u}-{}", "s".repeat(255)), "over 255 characters"),
+        (format!("c{u}.x"), "a dot"),
+    ] {
+        let what = format!("CreateService of a name with {why}");
+        let request = CreateService {
+            name: bad.clone(),
+            ..create(&f.cluster)
+        };
+        match api.create_service(request).await {
+            Ok(_) if q.ecs_names_unchecked => {
+                let _ = api.delete_service(&f.cluster, &bad, true).await;
+            }
+            other => refused(&err(other, &what), &what),
+        }
+    }
     let what = "CreateService";
     let created = ok(api.create_service(create(&f.cluster)).await, what);
     assert_eq!(

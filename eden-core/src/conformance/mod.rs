@@ -10,9 +10,9 @@
 //!
 //! | suite | trait | what it holds the implementation to |
 //! | --- | --- | --- |
-//! | [`ecs`] | [`EcsApi`](crate::cloud::EcsApi) | missing services and clusters, task definition copies with their tags, exact-family listings, deregister and delete, service create/update/delete and their tags, duplicate names |
+//! | [`ecs`] | [`EcsApi`](crate::cloud::EcsApi) | missing services and clusters, name limits, task definition copies with their tags, exact-family listings, deregister and delete, service create/update/delete and their tags, duplicate names |
 //! | [`elb`] | [`LoadBalancerApi`](crate::cloud::LoadBalancerApi) | target group name limits, idempotent creates, `DuplicateTargetGroupName`, tags, attributes, `PriorityInUse`, `ResourceInUse`, rule and target group pages, the default rule, not-found answers |
-//! | [`route53`] | [`DnsApi`](crate::cloud::DnsApi) | exact lookups, atomic change batches (`CREATE` of an existing record, `DELETE` of a different one), names outside the zone, TXT values |
+//! | [`route53`] | [`DnsApi`](crate::cloud::DnsApi) | exact lookups, atomic change batches (`CREATE` of an existing record, `DELETE` of a different one), names outside the zone, TXT values and their length |
 //! | [`ecr`] | [`ImageRegistry`](crate::cloud::ImageRegistry) | images by tag and digest, missing images and repositories |
 //! | [`s3`] | [`DocumentStore`](crate::cloud::DocumentStore) | `If-None-Match: *` and `If-Match` writes, ETags, missing keys and buckets |
 //! | [`dynamodb`] | [`StateStore`](crate::cloud::StateStore) | table creation, write conditions, condition and update expressions, queries, the index, scans, pages, missing tables |
@@ -117,6 +117,10 @@ pub struct Quirks {
     /// PRIMARY deployment keeps the old revision. AWS starts a new PRIMARY deployment of the new
     /// revision (the old one turns ACTIVE and drains).
     pub update_starts_no_deployment: bool,
+    /// ECS: service names and task definition families over 255 characters, or with other
+    /// characters than letters, digits, `-` and `_`, are accepted. AWS refuses them
+    /// (`InvalidParameterException`, `ClientException`).
+    pub ecs_names_unchecked: bool,
     /// ELBv2: `CreateTargetGroup` with the name and settings of an existing group answers
     /// `DuplicateTargetGroupName`. AWS answers the existing group (the call is idempotent), which
     /// is why eden verifies a group it is answered by its `eden:run` tag.
@@ -131,6 +135,9 @@ pub struct Quirks {
     /// `InvalidChangeBatch` ("the values provided do not match", "it was not found"). Nothing
     /// is deleted either way.
     pub loose_record_deletes: bool,
+    /// Route 53: a TXT string over 255 characters is stored. AWS answers `InvalidChangeBatch`
+    /// (`TXTRDATATooLong`).
+    pub txt_length_unchecked: bool,
 }
 
 impl Quirks {
@@ -148,6 +155,8 @@ impl Quirks {
             missing_rule_delete_succeeds: true,
             deleted_target_group_tags_kept: true,
             loose_record_deletes: true,
+            ecs_names_unchecked: true,
+            txt_length_unchecked: true,
         }
     }
 }
