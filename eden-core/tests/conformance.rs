@@ -1,7 +1,7 @@
 //! The conformance suites, one per cloud trait, against the in-memory cloud (with pages small
 //! enough that every listing spans several) and against the AWS implementations on moto (with
-//! the quirks `Quirks::moto` documents). A behaviour the in-memory cloud and AWS disagree on
-//! fails here.
+//! the quirks `Quirks::moto` documents), and through the `Instrumented` wrapper. A behaviour the
+//! in-memory cloud and AWS disagree on fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -137,6 +137,34 @@ async fn memory_s3() {
 async fn memory_dynamodb() {
     let (memory, f) = memory().await;
     conformance::dynamodb(&*memory, &f).await;
+}
+
+/// The `Instrumented` wrapper (latency, faults, call log) is an implementation of every trait
+/// too: around the in-memory cloud, with no latency and no faults, it passes every suite, and
+/// its log holds each call.
+#[tokio::test]
+async fn instrumented_memory_all_suites() {
+    use eden_core::instrument::Instrumentation;
+    let (memory, f) = memory().await;
+    let inst = Instrumentation::new(Duration::ZERO);
+    let cloud = memory.cloud().instrumented(&inst);
+    conformance::ecs(&*cloud.ecs, &f).await;
+    conformance::elb(&*cloud.elb, &f).await;
+    conformance::route53(&*cloud.dns, &f).await;
+    conformance::ecr(&*cloud.images, &f).await;
+    conformance::s3(&*cloud.documents, &f).await;
+    conformance::dynamodb(&*cloud.state, &f).await;
+    let calls = inst.calls();
+    for system in ["ecs.", "elb.", "dns.", "ecr.", "s3.", "dynamodb."] {
+        assert!(
+            calls.iter().any(|c| c.op.starts_with(system)),
+            "no {system} call logged"
+        );
+    }
+    assert!(
+        calls.iter().any(|c| c.failed),
+        "the refusals are logged as failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
