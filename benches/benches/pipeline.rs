@@ -219,7 +219,7 @@ fn bench_batch(
         let (p, archived, dead) = pipeline(setting);
         // Check once that the pipeline really archives everything it should.
         let out = rt.block_on(p.process(event_json)).unwrap();
-        assert_eq!(out.report.outcome_total(), out.report.payloads);
+        assert_eq!(out.report.outcome_total(), out.report.items);
         assert!(out.response.batch_item_failures.is_empty());
         let objects = stored_bytes(&archived);
         let archive_bytes: usize = objects.values().map(Bytes::len).sum();

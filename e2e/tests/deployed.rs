@@ -33,11 +33,11 @@ use baikonur_e2e::runtime_api::{FunctionConfig, RuntimeApi};
 use tokio::sync::watch;
 
 /// Records whose `data` reaches the function as text that is not base64 (the mapping writes
-/// them unencoded). The examples still deserialize `LambdaEvent<KinesisEvent>`, which refuses
-/// such an event as a whole, so the batch fails until the mapping discards it. Turn this on
-/// once the examples serve the raw invocation bytes (`logging_core::lambda::serve`): the
-/// records must then be dead-lettered as `undecodable/bad_base64`.
-const BAD_BASE64_RECORDS: bool = false;
+/// them unencoded). The examples serve the raw invocation bytes (`logging_core::lambda::serve`),
+/// so each such record must be dead-lettered as `undecodable/bad_base64` while the rest of its
+/// batch goes through. (A handler on `LambdaEvent<KinesisEvent>` refuses such an event as a
+/// whole, and the batch fails until the mapping discards it.)
+const BAD_BASE64_RECORDS: bool = true;
 
 /// A good line the proxy fails in the forward functions' PutRecords calls (entry-level
 /// `ProvisionedThroughputExceededException`) as often as a function retries in one
@@ -49,13 +49,14 @@ const KINESIS_MARKER: &str = "fail-kinesis-put";
 const S3_MARKER: &str = "fail-s3-put";
 const S3_ATTEMPTS: u32 = 9;
 
-/// Known gap: after a partial batch failure, Lambda replays from the lowest failed sequence
-/// number, so the records after it that other `log_type` groups already archived are archived
-/// again; a group that started before that number gets a new first record in the replay, and
-/// so a new key: the line ends up in two objects. Set this to `false` once the archive is
-/// exactly-once across replays; until then such repeats are counted and printed (each must
-/// come from a replayed record), and every other line is still checked exactly once.
-const KNOWN_GAP_ARCHIVE_REPLAY_DUPLICATES: bool = true;
+/// After a partial batch failure, Lambda replays from the sequence number the function
+/// answers. A replay that started inside an archive group already stored would write the
+/// group's later lines again under a new first record, so a new key. The pipeline prevents it
+/// (it answers the first record of any stored group that straddles the lowest failed record),
+/// so this is `false`: every line must be in the archive exactly once by content, and a
+/// repeat may only be a whole object overwritten under the same key. `true` would tolerate
+/// (count and print) lines archived twice after a replay.
+const KNOWN_GAP_ARCHIVE_REPLAY_DUPLICATES: bool = false;
 /// The forward function's own PutRecords attempts per invocation (`KINESIS_MAX_RETRIES` + 1).
 const FORWARD_ATTEMPTS: u32 = 2;
 

@@ -12,7 +12,7 @@
 //! `gzip(6)`), `LOG_S3_GZIP_LEVEL` (0-12, default 6; when `LOG_S3_COMPRESSION` is unset).
 //!
 //! Configure the event source mapping with `FunctionResponseTypes: ReportBatchItemFailures`.
-//! Build with `cargo lambda build --example kinesis_to_s3 --features lambda-events`.
+//! Build with `cargo lambda build --example kinesis_to_s3 --features aws,lambda`.
 
 #[allow(dead_code)]
 #[path = "common/env.rs"]

@@ -321,6 +321,11 @@ impl Destination for S3Archive {
         Some(self.config.retry.budget())
     }
 
+    /// Each group is one object keyed by its first record.
+    fn groups_are_objects(&self) -> bool {
+        true
+    }
+
     async fn deliver_until(&self, batch: &RoutedBatch<'_>, deadline: Deadline) -> DeliveryReport {
         let mut report = DeliveryReport::new(batch);
         let now = Utc::now();

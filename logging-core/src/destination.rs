@@ -102,6 +102,20 @@ pub trait Destination: Send + Sync {
     fn retry_budget(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether the destination writes each `log_type` group of a batch as one object keyed by
+    /// the group's first record (as [`S3Archive`](crate::S3Archive) does). The default is
+    /// `false`.
+    ///
+    /// Then a replay must start at or before the first record of every group it touches:
+    /// started in the middle of a stored group, the replay would write the group's later
+    /// records again under another key, and they would be stored twice. When this is `true`,
+    /// the pipeline moves the sequence number it answers Lambda with back to the first record
+    /// of any stored group that holds a record at or after it (repeated until no group
+    /// straddles it), so that a replay only overwrites whole objects under the same keys.
+    fn groups_are_objects(&self) -> bool {
+        false
+    }
 }
 
 /// What [`PipelineBuilder::route`](crate::pipeline::PipelineBuilder::route) takes: a

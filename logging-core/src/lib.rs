@@ -28,7 +28,12 @@
 //!   keys ending `.zst`) with the reference C library; without it, asking for zstd is a
 //!   configuration error.
 //! * `fluent-tls`: TLS for the Fluentd forward client (tokio-rustls, Mozilla roots).
-//! * `lambda-events`: `Pipeline::process_event` on `aws_lambda_events` types.
+//! * `lambda`: `lambda::serve`, the Lambda handler on `lambda_runtime`: it
+//!   processes each invocation from the raw bytes the runtime received (no second parse, a
+//!   bad-base64 record is dead-lettered), and `lambda::handle`, the same handler without the
+//!   network.
+//! * `lambda-events`: `Pipeline::process_event` on `aws_lambda_events` types (a
+//!   `KinesisEvent` cannot hold a record whose data is not base64; the raw path can).
 
 pub mod archive;
 pub mod classify;
@@ -37,6 +42,9 @@ pub mod dead_letter;
 pub mod destination;
 pub mod forward;
 mod json_scan;
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub mod lambda;
 pub mod naming;
 pub mod pipeline;
 pub mod record;
@@ -60,7 +68,10 @@ pub use destination::{
     Deadline, DeliveryReport, DeliveryStatus, Destination, IntoDestination, RetryPolicy,
 };
 pub use forward::{ForwardConfig, KinesisForward};
-pub use pipeline::{BatchResponse, Pipeline, PipelineBuilder, PipelineError, Processed, Report};
+pub use pipeline::{
+    BatchResponse, InvalidCounts, LogTypeCounts, Pipeline, PipelineBuilder, PipelineError,
+    Processed, Report,
+};
 pub use record::{FieldValue, LogRecord, ParseError};
 pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
 pub use schema::{KeyDates, SchemaConfig, TimeZone, UnparseableTimestamp};

@@ -1,12 +1,19 @@
 //! The Lambda pipeline: decode, classify, route, deliver, dead-letter, and answer Lambda
 //! with the batch item failures.
 //!
-//! Every decoded payload ends in exactly one outcome of the [`Report`]:
-//! `routed` (every destination it was routed to stored it), `filtered`, `control`,
-//! `failed` (by reason, dead-lettered), `rejected` (a destination refused it; dead-lettered),
+//! Every decoded item ends in exactly one outcome of the [`Report`]:
+//! `delivered` (every destination it was routed to stored it), `filtered`, `control`,
+//! `invalid` (by reason, dead-lettered), `rejected` (a destination refused it; dead-lettered),
 //! or `retry` (a delivery or its dead-lettering failed transiently after retries). Lambda is
-//! told the lowest sequence number among the `retry` payloads, and replays from there; an
-//! empty answer means every payload reached an outcome.
+//! told the lowest sequence number among the `retry` items, and replays from there; an
+//! empty answer means every item reached an outcome.
+//!
+//! A replay must not store a record twice. For a destination that writes each `log_type`
+//! group as one object keyed by its first record (the S3 archive,
+//! [`Destination::groups_are_objects`](crate::Destination::groups_are_objects)), the answer
+//! moves back to the first record of any stored group that holds a record at or after the
+//! lowest `retry` item: the replay then writes that group again, whole, under the same key,
+//! instead of writing its later records a second time under a new key.
 //!
 //! # The Lambda deadline
 //!
@@ -41,20 +48,22 @@ use crate::destination::{
 use crate::routing::{Mark, Router, TypeFilter};
 use crate::schema::SchemaConfig;
 
-/// Counts of failed payloads per reason.
+/// Counts of invalid items per reason: items that are no valid log record. Each is
+/// dead-lettered with its reason (or logged, without a dead letter).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct FailureCounts {
+pub struct InvalidCounts {
     /// Not JSON, not an object, or `log_type` missing / not a string / unsafe.
     pub unknown_type: usize,
     /// Timestamp required but missing.
     pub no_timestamp: usize,
     /// Timestamp present but unparseable.
     pub bad_timestamp: usize,
-    /// The Kinesis record could not be decoded.
+    /// The Kinesis record could not be decoded (bad base64, corrupt gzip or KPL aggregate,
+    /// a CloudWatch Logs message that is not one).
     pub undecodable: usize,
 }
 
-impl FailureCounts {
+impl InvalidCounts {
     /// The sum over the reasons.
     pub fn total(&self) -> usize {
         self.unknown_type + self.no_timestamp + self.bad_timestamp + self.undecodable
@@ -72,31 +81,48 @@ impl FailureCounts {
     }
 }
 
-/// What one destination did with its records.
+/// The outcomes of one `log_type`'s valid records ([`Report::log_types`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogTypeCounts {
+    /// Records at least one route accepted: `delivered + rejected + retry`.
+    pub routed: usize,
+    /// Routed records every destination stored.
+    pub delivered: usize,
+    /// Routed records a destination refused (dead-lettered).
+    pub rejected: usize,
+    /// Routed records left for Lambda to replay.
+    pub retry: usize,
+    /// Records no route accepts.
+    pub filtered: usize,
+}
+
+/// What one destination did with the records routed to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DestinationSummary {
     /// The destination's name.
     pub name: String,
     /// Records stored.
     pub delivered: usize,
-    /// Records refused permanently.
+    /// Records refused permanently (dead-lettered).
     pub rejected: usize,
-    /// Records failed transiently after retries.
-    pub failed: usize,
-    /// Records not delivered because the deadline came first (among `failed`).
+    /// Records not stored: they failed transiently after retries, or the deadline came first.
+    /// Lambda replays them.
+    pub retry: usize,
+    /// Of `retry`: records not stored because the deadline came first.
     pub cut: usize,
     /// What it wrote (object keys, streams).
     pub artifacts: Vec<String>,
 }
 
-/// What the dead letter did.
+/// What the dead letter did with the invalid and rejected items.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeadLetterSummary {
     /// Entries written.
     pub written: usize,
-    /// Entries that could not be written (their payloads are `retry`).
-    pub failed: usize,
-    /// Entries not written because the deadline came first (among `failed`).
+    /// Entries not written (failed transiently after retries, or the deadline came first):
+    /// their items are `retry` in the report, and Lambda replays them.
+    pub retry: usize,
+    /// Of `retry`: entries not written because the deadline came first.
     pub cut: usize,
     /// Entries that had nowhere to go because no dead letter is configured (logged).
     pub not_configured: usize,
@@ -104,45 +130,56 @@ pub struct DeadLetterSummary {
     pub objects: Vec<String>,
 }
 
-/// The outcome of one invocation: every payload counted exactly once.
+/// The outcome of one invocation: every decoded item counted exactly once.
+///
+/// The words mean one thing throughout: an *item* is what decoding a record gives (a log
+/// payload, a CloudWatch Logs control message, or an undecodable record); *delivered* means
+/// stored by a destination; *invalid* means no valid log record (dead-lettered with its
+/// reason); *rejected* means refused permanently by a destination (dead-lettered); *retry*
+/// means left for Lambda to replay.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Kinesis records in the batch.
     pub records: usize,
-    /// Decoded items (payloads, control messages, undecodable records): the sum of the
-    /// outcome counts below.
-    pub payloads: usize,
+    /// Decoded items: payloads (a KPL aggregate or a CloudWatch Logs message gives several),
+    /// control messages and undecodable records. The sum of the outcome counts
+    /// (`delivered + filtered + control + invalid + rejected + retry`).
+    pub items: usize,
     /// Bytes of the decoded payloads.
     pub payload_bytes: usize,
-    /// Delivered to every destination they were routed to.
-    pub routed: usize,
+    /// Valid records delivered to every destination they were routed to.
+    pub delivered: usize,
     /// Valid records no route accepts.
     pub filtered: usize,
     /// CloudWatch Logs control messages.
     pub control: usize,
-    /// Dead-lettered failures, per reason.
-    pub failed: FailureCounts,
-    /// Dead-lettered rejections.
+    /// Invalid items, per reason (dead-lettered).
+    pub invalid: InvalidCounts,
+    /// Valid records a destination refused (dead-lettered).
     pub rejected: usize,
-    /// Left for Lambda to replay: a delivery or dead-lettering failed transiently.
+    /// Items left for Lambda to replay: a delivery or dead-lettering failed transiently, or
+    /// the deadline came first.
     pub retry: usize,
-    /// Failures per `reason/code` (`unknown_type/not_json`, `undecodable/corrupt_gzip`, ...).
-    pub failure_codes: BTreeMap<String, usize>,
+    /// Invalid items per `reason/code` (`unknown_type/not_json`, `undecodable/corrupt_gzip`,
+    /// `undecodable/bad_base64`, ...).
+    pub invalid_codes: BTreeMap<String, usize>,
+    /// Valid records per `log_type`: routed (and how that ended) or filtered.
+    pub log_types: BTreeMap<String, LogTypeCounts>,
     /// Per destination, in route order.
     pub destinations: Vec<DestinationSummary>,
     /// The dead letter.
     pub dead_letter: DeadLetterSummary,
-    /// The sequence number reported to Lambda, if any.
+    /// The sequence number reported to Lambda, if any: Lambda replays the batch from there.
     pub batch_item_failure: Option<String>,
 }
 
 impl Report {
-    /// The sum of every outcome count; equals [`Report::payloads`].
+    /// The sum of every outcome count; equals [`Report::items`].
     pub fn outcome_total(&self) -> usize {
-        self.routed
+        self.delivered
             + self.filtered
             + self.control
-            + self.failed.total()
+            + self.invalid.total()
             + self.rejected
             + self.retry
     }
@@ -221,7 +258,7 @@ pub enum PipelineError {
 ///     b64("not json"),
 /// );
 /// let out = pipeline.process(event.as_bytes()).await.unwrap();
-/// assert_eq!((out.report.routed, out.report.failed.unknown_type), (1, 1));
+/// assert_eq!((out.report.delivered, out.report.invalid.unknown_type), (1, 1));
 /// assert!(out.response.batch_item_failures.is_empty());
 /// assert_eq!(archive_store.list("").await.unwrap(),
 ///     ["app/2020-03/14/2020-03-14-12:00:00-a1.gz"]);
@@ -413,7 +450,17 @@ impl Pipeline {
     }
 
     /// Processes a Lambda Kinesis event (taken by value: its data buffers are reused) and
-    /// answers with the Lambda response type.
+    /// answers with the Lambda response type, for code that already holds a `KinesisEvent`.
+    ///
+    /// A `KinesisEvent` cannot represent a record whose `data` is not base64: deserializing
+    /// such an event fails as a whole, before this is called, and a handler that takes
+    /// `LambdaEvent<KinesisEvent>` then fails the invocation, which Lambda retries until the
+    /// record expires. Every record that reaches this method is dead-lettered or delivered on
+    /// its own, as in [`Pipeline::process`]. Serve the raw invocation bytes instead (the
+    /// default: `logging_core::lambda::serve` with the `lambda` feature, or
+    /// [`Pipeline::process_until`] on the body): there a bad-base64 record is one
+    /// dead-lettered record (`undecodable/bad_base64`), and the event is parsed once instead
+    /// of twice.
     #[cfg(feature = "lambda-events")]
     pub async fn process_event(
         &self,
@@ -428,7 +475,8 @@ impl Pipeline {
     }
 
     /// [`Pipeline::process_event`], answering before `deadline`
-    /// (`Deadline::from_epoch_millis(event.context.deadline)`).
+    /// (`Deadline::from_epoch_millis(event.context.deadline)`). Like it, it never sees a
+    /// record whose `data` is not base64 (see there); the raw path does.
     #[cfg(feature = "lambda-events")]
     pub async fn process_event_until(
         &self,
@@ -485,7 +533,7 @@ impl Pipeline {
         let last = deadline.minus(margin / 4);
         let mut report = Report {
             records: batch.records.len(),
-            payloads: batch.items.len(),
+            items: batch.items.len(),
             ..Report::default()
         };
         let mut states: Vec<State> = Vec::with_capacity(batch.items.len());
@@ -497,6 +545,7 @@ impl Pipeline {
         // failures.
         let mut codes: Vec<((FailureReason, &'static str), usize)> = Vec::new();
         let mut classifier = Classifier::new(&self.schema);
+        let mut filtered_types: Vec<std::borrow::Cow<'_, str>> = Vec::new();
         for (i, item) in batch.items.iter().enumerate() {
             if let kinesis_utils::Decoded::Payload(p) = item {
                 report.payload_bytes += p.data.len();
@@ -522,6 +571,7 @@ impl Pipeline {
                         marks.push(mark);
                     } else {
                         states.push(State::Filtered);
+                        filtered_types.push(r.log_type);
                     }
                 }
             }
@@ -529,7 +579,7 @@ impl Pipeline {
 
         for ((reason, code), n) in codes {
             *report
-                .failure_codes
+                .invalid_codes
                 .entry(format!("{reason}/{code}"))
                 .or_default() += n;
         }
@@ -643,13 +693,13 @@ impl Pipeline {
                         rejected_payloads.push(record.index);
                     }
                     Some(DeliveryStatus::Failed(error)) => {
-                        summary.failed += 1;
+                        summary.retry += 1;
                         *failed = true;
                         tracing::warn!(destination = name, sequence_number = %record.origin.sequence_number(),
                             error = %error, "delivery failed after retries; Lambda will replay");
                     }
                     None => {
-                        summary.failed += 1;
+                        summary.retry += 1;
                         *failed = true;
                     }
                 }
@@ -673,7 +723,7 @@ impl Pipeline {
         ] {
             let Some(dl) = dl else { continue };
             report.dead_letter.written += dl.written;
-            report.dead_letter.failed += dl.failed;
+            report.dead_letter.retry += dl.failed;
             report.dead_letter.cut += dl.cut;
             report.dead_letter.not_configured += dl.not_configured;
             report
@@ -705,7 +755,7 @@ impl Pipeline {
                     false
                 }
                 State::Failed(reason) => {
-                    report.failed.add(reason);
+                    report.invalid.add(reason);
                     false
                 }
                 State::Routed { failed: true, .. } | State::Retry => {
@@ -717,7 +767,7 @@ impl Pipeline {
                     false
                 }
                 State::Routed { .. } => {
-                    report.routed += 1;
+                    report.delivered += 1;
                     false
                 }
             };
@@ -728,6 +778,42 @@ impl Pipeline {
                 }
             }
         }
+        // A replay must not start inside a stored group of a destination that writes each
+        // group as one object keyed by its first record: it would store the group's later
+        // records again under another key. Move back to the first record of every such group
+        // that straddles the start, until none does.
+        if let Some(mut start) = lowest {
+            loop {
+                let mut moved = false;
+                for b in &batches {
+                    let whole = self
+                        .router
+                        .routes()
+                        .get(b.route)
+                        .is_some_and(|r| r.destination.groups_are_objects());
+                    if !whole {
+                        continue;
+                    }
+                    for g in &b.groups {
+                        let (Some(first), Some(last)) = (g.records.first(), g.records.last())
+                        else {
+                            continue;
+                        };
+                        let first = first.origin.sequence_number();
+                        if cmp_sequence_numbers(first, start).is_lt()
+                            && cmp_sequence_numbers(last.origin.sequence_number(), start).is_ge()
+                        {
+                            start = first;
+                            moved = true;
+                        }
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            lowest = Some(start);
+        }
         let mut response = BatchResponse::default();
         if let Some(seq) = lowest {
             report.batch_item_failure = Some(seq.to_owned());
@@ -735,14 +821,32 @@ impl Pipeline {
                 item_identifier: seq.to_owned(),
             });
         }
-        debug_assert_eq!(report.outcome_total(), report.payloads);
-        tracing::info!(
+        let mut log_types: BTreeMap<&str, LogTypeCounts> = BTreeMap::new();
+        for r in &records {
+            let c = log_types.entry(&r.log_type).or_default();
+            c.routed += 1;
+            match states.get(r.index) {
+                Some(State::Routed { failed: true, .. } | State::Retry) => c.retry += 1,
+                Some(State::Routed { rejected: true, .. }) => c.rejected += 1,
+                Some(State::Routed { .. }) => c.delivered += 1,
+                _ => {}
+            }
+        }
+        for t in &filtered_types {
+            log_types.entry(t).or_default().filtered += 1;
+        }
+        report.log_types = log_types
+            .into_iter()
+            .map(|(t, c)| (t.to_owned(), c))
+            .collect();
+        debug_assert_eq!(report.outcome_total(), report.items);
+        tracing::debug!(
             records = report.records,
-            payloads = report.payloads,
-            routed = report.routed,
+            items = report.items,
+            delivered = report.delivered,
             filtered = report.filtered,
             control = report.control,
-            failed = report.failed.total(),
+            invalid = report.invalid.total(),
             rejected = report.rejected,
             retry = report.retry,
             batch_item_failure = report.batch_item_failure.as_deref(),
@@ -890,7 +994,10 @@ mod tests {
         let mut runs = Vec::new();
         for _ in 0..2 {
             let out = p.process(&e).await.unwrap();
-            assert_eq!((out.report.routed, out.report.failed.unknown_type), (1, 1));
+            assert_eq!(
+                (out.report.delivered, out.report.invalid.unknown_type),
+                (1, 1)
+            );
             runs.push((
                 archive_store.list("").await.unwrap(),
                 failed_store.list("").await.unwrap(),
@@ -910,6 +1017,64 @@ mod tests {
             "{:?}",
             runs[0]
         );
+    }
+
+    /// Fails every record transiently.
+    struct Down;
+
+    #[async_trait]
+    impl Destination for Down {
+        fn name(&self) -> &str {
+            "down"
+        }
+        async fn deliver(&self, batch: &RoutedBatch<'_>) -> DeliveryReport {
+            DeliveryReport::all_failed(batch, "503")
+        }
+    }
+
+    /// A record of type `b` fails between two archived records of type `a`: the answer moves
+    /// back to the first record of the stored `a` group, and the replay from there overwrites
+    /// that object under its key instead of writing its second line under a new one.
+    #[tokio::test]
+    async fn a_replay_never_starts_inside_a_stored_archive_group() {
+        use crate::{ArchiveConfig, MemoryStore, ObjectStore, S3Archive};
+        let store = Arc::new(MemoryStore::new());
+        let p = Pipeline::builder(SchemaConfig::default())
+            .route(
+                TypeFilter::all(),
+                S3Archive::builder(store.clone(), ArchiveConfig::default()),
+            )
+            .route(TypeFilter::only(["b"]), Down)
+            .build();
+        const A1: &str = r#"{"log_type":"a","log_id":"1","time":"2020-03-14T00:00:00Z"}"#;
+        const B: &str = r#"{"log_type":"b","log_id":"2","time":"2020-03-14T00:00:01Z"}"#;
+        const A2: &str = r#"{"log_type":"a","log_id":"3","time":"2020-03-14T00:00:02Z"}"#;
+        const C: &str = r#"{"log_type":"c","log_id":"4","time":"2020-03-14T00:00:03Z"}"#;
+        // Sequence numbers 90, 95, 100, 105.
+        let out = p.process(&event(&[A1, B, A2, C])).await.unwrap();
+        let r = &out.report;
+        assert_eq!((r.delivered, r.retry), (3, 1), "{r:?}");
+        assert_eq!(r.batch_item_failure.as_deref(), Some("90"));
+        assert_eq!(
+            r.log_types.get("a"),
+            Some(&LogTypeCounts {
+                routed: 2,
+                delivered: 2,
+                ..LogTypeCounts::default()
+            })
+        );
+        assert_eq!(r.log_types.get("b").map(|c| c.retry), Some(1));
+        let keys = store.list("").await.unwrap();
+        // The replay from 90 is the same batch: the same three objects, overwritten.
+        let again = p.process(&event(&[A1, B, A2, C])).await.unwrap();
+        assert_eq!(again.report.batch_item_failure.as_deref(), Some("90"));
+        assert_eq!(store.list("").await.unwrap(), keys);
+        assert_eq!(keys.len(), 3, "{keys:?}");
+
+        // Without a group straddling it, the answer stays the lowest failed record: `c`
+        // starts after 95 and `a` ends before it.
+        let out = p.process(&event(&[A1, B, C])).await.unwrap();
+        assert_eq!(out.report.batch_item_failure.as_deref(), Some("95"));
     }
 
     /// Never answers.
@@ -960,18 +1125,18 @@ mod tests {
         assert!(took >= Duration::from_millis(1100), "{took:?}");
         let r = &out.report;
         assert_eq!(
-            (r.routed, r.retry, r.failed.unknown_type),
+            (r.delivered, r.retry, r.invalid.unknown_type),
             (1, 2, 1),
             "{r:?}"
         );
         assert_eq!(r.destinations[0].name, "stuck");
-        assert_eq!((r.destinations[0].cut, r.destinations[0].failed), (2, 2));
+        assert_eq!((r.destinations[0].cut, r.destinations[0].retry), (2, 2));
         assert_eq!(r.destinations[1].cut, 0);
         // Sequence numbers 90, 95, 100, 105: the stuck records are 95 and 105.
         assert_eq!(r.batch_item_failure.as_deref(), Some("95"));
         assert_eq!(r.dead_letter.written, 1);
         assert_eq!(store.list("").await.unwrap().len(), 1);
-        assert_eq!(r.outcome_total(), r.payloads);
+        assert_eq!(r.outcome_total(), r.items);
     }
 
     /// A deadline already too close: every routed record is retried, nothing hangs.
@@ -995,14 +1160,14 @@ mod tests {
             .build();
         let out = p.process(&event(&[OK1, "x", OK1, OK1])).await.unwrap();
         let r = &out.report;
-        assert_eq!((r.routed, r.retry, r.failed.unknown_type), (1, 2, 1));
+        assert_eq!((r.delivered, r.retry, r.invalid.unknown_type), (1, 2, 1));
         // Sequence numbers 90, 95, 100, 105: "100" < "95" as text but not as a number.
         assert_eq!(r.batch_item_failure.as_deref(), Some("100"));
         assert_eq!(out.response.batch_item_failures[0].item_identifier, "100");
         // Without a dead letter, failures are counted and logged, not retried.
         assert_eq!(r.dead_letter.not_configured, 1);
-        assert_eq!(r.failure_codes.get("unknown_type/not_json"), Some(&1));
-        assert_eq!(r.outcome_total(), r.payloads);
+        assert_eq!(r.invalid_codes.get("unknown_type/not_json"), Some(&1));
+        assert_eq!(r.outcome_total(), r.items);
         let json = serde_json::to_string(&out.response).unwrap();
         assert_eq!(json, r#"{"batchItemFailures":[{"itemIdentifier":"100"}]}"#);
     }
@@ -1013,7 +1178,7 @@ mod tests {
             .route(TypeFilter::only(["b"]), Forgetful)
             .build();
         let out = p.process(&event(&[OK1])).await.unwrap();
-        assert_eq!((out.report.filtered, out.report.routed), (1, 0));
+        assert_eq!((out.report.filtered, out.report.delivered), (1, 0));
         assert!(out.response.batch_item_failures.is_empty());
         let err = p.process(b"{\"nope\":1}").await.unwrap_err();
         assert!(

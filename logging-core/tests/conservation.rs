@@ -698,8 +698,8 @@ async fn run_case(
     let r: &Report = &out.report;
 
     // 1. Every payload counted exactly once.
-    prop_assert_eq!(r.payloads, expected.len());
-    prop_assert_eq!(r.outcome_total(), r.payloads, "{:?}", r);
+    prop_assert_eq!(r.items, expected.len());
+    prop_assert_eq!(r.outcome_total(), r.items, "{:?}", r);
     prop_assert_eq!(r.records, specs.len());
     let count = |c: &Class| expected.iter().filter(|e| &e.class == c).count();
     prop_assert_eq!(r.control, count(&Class::Control));
@@ -710,10 +710,10 @@ async fn run_case(
         .count();
     prop_assert_eq!(r.filtered, filtered);
     for (reason, got) in [
-        ("unknown_type", r.failed.unknown_type),
-        ("no_timestamp", r.failed.no_timestamp),
-        ("bad_timestamp", r.failed.bad_timestamp),
-        ("undecodable", r.failed.undecodable),
+        ("unknown_type", r.invalid.unknown_type),
+        ("no_timestamp", r.invalid.no_timestamp),
+        ("bad_timestamp", r.invalid.bad_timestamp),
+        ("undecodable", r.invalid.undecodable),
     ] {
         prop_assert!(got <= count(&Class::Fail(reason)), "{reason}: {got}");
         if f.none() {
@@ -739,14 +739,14 @@ async fn run_case(
 
     {
         let mut st = stats.lock().unwrap();
-        st.payloads += r.payloads;
+        st.payloads += r.items;
         st.retry_cases += usize::from(r.retry > 0);
         st.rejected += r.rejected;
         st.filtered += r.filtered;
-        st.failed += r.failed.total();
+        st.failed += r.invalid.total();
         st.control += r.control;
-        st.routed += r.routed;
-        st.dead_letter_failures += r.dead_letter.failed;
+        st.routed += r.delivered;
+        st.dead_letter_failures += r.dead_letter.retry;
     }
 
     // What each destination holds.

@@ -120,11 +120,11 @@ async fn archives_forwards_and_dead_letters_on_moto() {
     let out = pipeline.process(&event).await.unwrap();
     let r = &out.report;
     assert_eq!(
-        (r.records, r.payloads, r.routed, r.failed.unknown_type),
+        (r.records, r.items, r.delivered, r.invalid.unknown_type),
         (4, 6, 5, 1),
         "{r:?}"
     );
-    assert_eq!(r.outcome_total(), r.payloads);
+    assert_eq!(r.outcome_total(), r.items);
     assert!(out.response.batch_item_failures.is_empty(), "{r:?}");
 
     // S3: one object per type, deterministic keys, gzip NDJSON of the original bytes in order.
@@ -229,5 +229,5 @@ async fn a_missing_bucket_reports_the_lowest_sequence_number() {
         ["49590338271490256608559692538361571095921575989136580001"]
     );
     let e = &out.report.destinations[0];
-    assert_eq!((e.delivered, e.failed), (0, 2));
+    assert_eq!((e.delivered, e.retry), (0, 2));
 }

@@ -265,7 +265,7 @@ pub enum SearchConfigError {
 ///     r#"{{"Records":[{{"kinesis":{{"data":"{data}","partitionKey":"k","sequenceNumber":"1"}}}}]}}"#
 /// );
 /// let out = pipeline.process(event.as_bytes()).await.unwrap();
-/// assert_eq!(out.report.routed, 1);
+/// assert_eq!(out.report.delivered, 1);
 /// assert!(out.response.batch_item_failures.is_empty());
 /// let docs = cluster.documents("logs-app-20200314");
 /// assert_eq!(docs[0].0, "a1");

@@ -79,7 +79,7 @@ async fn a_silent_cluster_gets_a_partial_response_before_the_deadline() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
     let r = &out.report;
-    assert_eq!((r.retry, r.failed.unknown_type), (2, 1), "{r:?}");
+    assert_eq!((r.retry, r.invalid.unknown_type), (2, 1), "{r:?}");
     assert_eq!(r.destinations[0].cut, 2);
     assert_eq!(r.batch_item_failure.as_deref(), Some(FIRST_ROUTED));
     assert_eq!(

@@ -146,7 +146,7 @@ async fn timestamps_that_stopped_the_original_are_dead_lettered() {
         let p = pipeline(&s, cluster.clone(), &buckets.opener()).unwrap();
         let out = p.process(batch.to_string().as_bytes()).await.unwrap();
         assert_eq!(
-            (out.report.routed, out.report.failed.bad_timestamp),
+            (out.report.delivered, out.report.invalid.bad_timestamp),
             (1, 1),
             "{bad}"
         );

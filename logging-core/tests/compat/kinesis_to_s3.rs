@@ -113,7 +113,7 @@ async fn run(env: Env, overrides: &[(&str, Option<&str>)], event: &serde_json::V
         "{:?}",
         out.report
     );
-    assert_eq!(out.report.outcome_total(), out.report.payloads);
+    assert_eq!(out.report.outcome_total(), out.report.items);
     buckets
 }
 
