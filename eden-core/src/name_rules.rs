@@ -10,6 +10,8 @@ pub const MAX_DNS_NAME_LEN: usize = 253;
 pub const MAX_TARGET_GROUP_NAME_LEN: usize = 32;
 /// Longest ECS service name or task definition family.
 pub const MAX_ECS_NAME_LEN: usize = 255;
+/// Longest value of an ALB rule's host-header condition.
+pub const MAX_HOST_HEADER_LEN: usize = 128;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

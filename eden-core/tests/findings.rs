@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eden_core::cloud::{
-    CloudError, CloudResult, DeploymentAlarms, DocumentStore, ManagedEbsVolume, PutMode,
-    ServiceConnect, ServiceConnectService, ServiceRegistry, StateStore, StoredDocument,
-    VolumeConfiguration,
+    CloudError, CloudResult, DeploymentAlarms, DnsApi, DnsRecord, DocumentStore, ManagedEbsVolume,
+    PutMode, RecordChange, ServiceConnect, ServiceConnectService, ServiceRegistry, StateStore,
+    StoredDocument, VolumeConfiguration,
 };
 use eden_core::http_api::{ApiHandler, ApiKeys, ApiRequest};
 use eden_core::instrument::Instrumentation;
 use eden_core::memory::{MemoryCloud, MemoryOptions};
 use eden_core::remote::RemoteProfiles;
 use eden_core::{
-    Action, CreateOptions, DeleteOptions, Environment, Error, ErrorClass, Profile, ResourceKind,
+    Action, CreateOptions, DeleteOptions, Environment, Error, ErrorClass, NameError, Profile,
+    ResourceKind,
 };
 
 const V1: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1";
@@ -363,4 +364,71 @@ async fn the_short_reference_arn_and_digest_images_work() {
     eden.delete(&profile, "a", &DeleteOptions::default())
         .await
         .unwrap();
+}
+
+/// The in-memory Route 53 with the profile's zone answering a long name (66 characters): a
+/// host under it can be a valid DNS name and still too long for an ALB host condition.
+struct LongZone(Arc<MemoryCloud>);
+
+const LONG_ZONE: &str = "previews-of-the-checkout-service.eu-central-1.internal.example.com";
+
+#[async_trait]
+impl DnsApi for LongZone {
+    async fn hosted_zone_name(&self, _: &str) -> CloudResult<String> {
+        Ok(LONG_ZONE.to_owned())
+    }
+    async fn find_record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        record_type: &str,
+    ) -> CloudResult<Option<DnsRecord>> {
+        self.0.find_record(zone_id, name, record_type).await
+    }
+    async fn change_records(&self, zone_id: &str, changes: &[RecordChange]) -> CloudResult<()> {
+        self.0.change_records(zone_id, changes).await
+    }
+}
+
+#[tokio::test]
+async fn a_host_too_long_for_an_alb_host_condition_is_refused_before_anything_is_written() {
+    let (profile, memory) = setup(MemoryOptions::default()).await;
+    let mut cloud = memory.cloud();
+    cloud.dns = Arc::new(LongZone(memory.clone()));
+    let eden = eden(cloud);
+    let before = memory.inventory();
+    // `api-` + 59 characters (a 63-character label) + `.` + the zone: a valid DNS name of
+    // 130 characters, over the 128 an ALB host condition holds.
+    let name = "x".repeat(59);
+    assert!(4 + 59 + 1 + LONG_ZONE.len() > 128);
+    for dry_run in [true, false] {
+        let e = eden
+            .create(
+                &profile,
+                &name,
+                V1,
+                &CreateOptions::default().dry_run(dry_run),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Name(NameError::TooLong { max: 128, .. })),
+            "dry run {dry_run}: {e:?}"
+        );
+        assert!(e.to_string().contains("ALB host condition"), "{e}");
+        assert_eq!(e.class(), ErrorClass::Invalid);
+        assert_eq!(
+            memory.inventory(),
+            before,
+            "dry run {dry_run}: nothing written"
+        );
+    }
+    // A host within the limit under the same zone gets past the check.
+    let short = eden
+        .create(&profile, "x", V1, &CreateOptions::default().dry_run(true))
+        .await;
+    assert!(
+        !matches!(short, Err(Error::Name(_))),
+        "a short host is not refused by name: {short:?}"
+    );
 }

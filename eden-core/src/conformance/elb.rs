@@ -21,7 +21,7 @@ const RULES: i32 = 12;
 ///   settings answers the same group (AWS is idempotent), with other settings
 ///   `DuplicateTargetGroupName`;
 /// * a rule is created with its tags and read back (priority, host, target group); a taken
-///   priority is `PriorityInUse`; a target group used by a rule cannot be deleted
+///   priority is `PriorityInUse`; a host over 128 characters is refused; a target group used by a rule cannot be deleted
 ///   (`ResourceInUse`); every rule is listed exactly once across the pages, with the default
 ///   rule (no priority);
 /// * tags of a target group or a rule that does not exist are not found; deleting a rule twice
@@ -218,6 +218,13 @@ pub async fn elb(api: &dyn LoadBalancerApi, f: &Fixture) {
         &[codes::PRIORITY_IN_USE],
         what,
     );
+    let what = "CreateRule with a host over 128 characters";
+    let long = CreateRule {
+        // Two 60-character labels: a valid DNS name, too long for a host condition.
+        host: format!("{0}.{0}.{u}.example.com", "h".repeat(60)),
+        ..rule(base + RULES, RULES)
+    };
+    refused(&err(api.create_rule(long).await, what), what);
     let what = "DescribeTags of a rule";
     let tags = ok(
         api.describe_tags(std::slice::from_ref(&rules[0].arn)).await,

@@ -164,6 +164,13 @@ impl Environment {
         let service_plan = decide::service(service.as_ref(), &run.owner)?;
         decide::family(family.as_ref(), &run.owner)?;
         let host = names.host(&zone)?;
+        // A DNS name may have 253 characters, an ALB host condition 128: refused here, before
+        // anything is written, rather than by CreateRule after the target group exists.
+        crate::name_rules::check_length(
+            "host (an ALB host condition)",
+            &host,
+            crate::name_rules::MAX_HOST_HEADER_LEN,
+        )?;
         if run
             .owner
             .txt_record(&host)

@@ -133,6 +133,12 @@ impl LoadBalancerApi for MemoryCloud {
         if !(1..=50_000).contains(&request.priority) {
             return err("ValidationError", "Priority must be between 1 and 50000");
         }
+        if request.host.chars().count() > crate::name_rules::MAX_HOST_HEADER_LEN {
+            return err(
+                "ValidationError",
+                "A host-header condition value can be at most 128 characters long",
+            );
+        }
         if !w.target_groups.contains_key(&request.target_group_arn) {
             return err("TargetGroupNotFound", "One or more target groups not found");
         }
