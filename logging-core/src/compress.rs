@@ -423,7 +423,7 @@ pub fn compress_chunks(
 }
 
 /// The cores this process may use, asked once.
-fn available_threads() -> NonZeroUsize {
+pub(crate) fn available_threads() -> NonZeroUsize {
     static CORES: OnceLock<NonZeroUsize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
 }

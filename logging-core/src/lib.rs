@@ -46,6 +46,7 @@ mod json_scan;
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 pub mod lambda;
 pub mod naming;
+mod parallel;
 pub mod pipeline;
 pub mod record;
 pub mod routing;

@@ -31,6 +31,7 @@
 //! shorter than [`Pipeline::retry_budget`] logs a warning.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -40,7 +41,7 @@ use kinesis_utils::decode::{EventError, cmp_sequence_numbers};
 use kinesis_utils::{DecodedBatch, Decoder, DecoderConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classified, Classifier, Failure, FailureReason, Record};
+use crate::classify::{Classified, Failure, FailureReason, Record};
 use crate::dead_letter::{DeadLetter, DeadLetterBuilder, DeadLetterEntry, DeadLetterReport};
 use crate::destination::{
     CUT_AT_DEADLINE, Deadline, DeliveryReport, DeliveryStatus, IntoDestination, join_all,
@@ -273,6 +274,7 @@ pub struct Pipeline {
     dead_letter: Option<DeadLetter>,
     deadline_margin: Duration,
     budget_warned: AtomicBool,
+    pub(crate) threads: NonZeroUsize,
 }
 
 /// The default of [`PipelineBuilder::deadline_margin`].
@@ -313,6 +315,7 @@ pub struct PipelineBuilder {
     router: Router,
     dead_letter: Option<DeadLetter>,
     deadline_margin: Duration,
+    threads: NonZeroUsize,
 }
 
 impl PipelineBuilder {
@@ -347,6 +350,17 @@ impl PipelineBuilder {
         self
     }
 
+    /// Classifies a batch's payloads on at most `threads` threads, the calling one included
+    /// (default: every core the process may use; never more): the batch is cut into
+    /// contiguous parts of about equal bytes, one per thread, and the results are the
+    /// sequential ones, in order. 1 classifies on the calling thread; batches under 128 KB
+    /// always do. The archive's and dead letter's compression threads are set on them
+    /// ([`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads)).
+    pub fn threads(mut self, threads: NonZeroUsize) -> Self {
+        self.threads = threads.min(crate::compress::available_threads());
+        self
+    }
+
     /// The schema.
     pub fn schema(&self) -> &SchemaConfig {
         &self.schema
@@ -361,6 +375,7 @@ impl PipelineBuilder {
             dead_letter: self.dead_letter,
             deadline_margin: self.deadline_margin,
             budget_warned: AtomicBool::new(false),
+            threads: self.threads,
         }
     }
 }
@@ -376,12 +391,18 @@ impl Pipeline {
             router: Router::new(),
             dead_letter: None,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
+            threads: crate::compress::available_threads(),
         }
     }
 
     /// The safety margin before the deadline.
     pub fn deadline_margin(&self) -> Duration {
         self.deadline_margin
+    }
+
+    /// The most threads classifying a batch ([`PipelineBuilder::threads`]).
+    pub fn threads(&self) -> NonZeroUsize {
+        self.threads
     }
 
     /// The longest a batch can take with every retry of its destinations (they run
@@ -544,13 +565,12 @@ impl Pipeline {
         // Counted by (reason, code) and named once at the end: a few distinct pairs, many
         // failures.
         let mut codes: Vec<((FailureReason, &'static str), usize)> = Vec::new();
-        let mut classifier = Classifier::new(&self.schema);
         let mut filtered_types: Vec<std::borrow::Cow<'_, str>> = Vec::new();
-        for (i, item) in batch.items.iter().enumerate() {
-            if let kinesis_utils::Decoded::Payload(p) = item {
-                report.payload_bytes += p.data.len();
-            }
-            match classifier.classify(i, item) {
+        // Classified on up to `threads` threads, in contiguous parts, and taken here in input
+        // order: the sequential result.
+        let take = |payload_bytes, classified, mark: Option<Mark>| {
+            report.payload_bytes += payload_bytes;
+            match classified {
                 Classified::Control(_) => states.push(State::Control),
                 Classified::Failed(f) => {
                     states.push(State::Failed(f.reason));
@@ -561,7 +581,7 @@ impl Pipeline {
                     failures.push(f);
                 }
                 Classified::Valid(r) => {
-                    let mark = self.router.mark(&r.log_type);
+                    let mark = mark.unwrap_or_else(|| self.router.mark(&r.log_type));
                     if mark.any {
                         states.push(State::Routed {
                             rejected: false,
@@ -575,7 +595,8 @@ impl Pipeline {
                     }
                 }
             }
-        }
+        };
+        crate::parallel::classify(&batch.items, &self.schema, &self.router, self.threads, take);
 
         for ((reason, code), n) in codes {
             *report

@@ -1,0 +1,365 @@
+//! The pipeline's own work on every core: a batch's items cut into contiguous parts of about
+//! equal bytes, each part processed on its own thread, the results put back in input order.
+//!
+//! The result is the sequential one whatever the number of threads: each item is processed
+//! by a pure function of the item and its position (state a part carries, such as the
+//! classifier's memory of the last keys, is a cache that never changes an answer), and the
+//! parts' results are taken in order. The tests hold [`for_each_in_parts`] and the whole
+//! pipeline to that, byte for byte, for any number of threads.
+//!
+//! Threads are [`std::thread::scope`] threads started for the batch, as the compression's
+//! (see [`crate::compress`]): a batch of a few megabytes takes milliseconds per core, starting
+//! a thread tens of microseconds, and nothing is left running between invocations.
+
+use std::num::NonZeroUsize;
+
+use kinesis_utils::Decoded;
+
+use crate::classify::{Classified, Classifier};
+use crate::routing::{Mark, Router};
+use crate::schema::SchemaConfig;
+
+/// Below this many bytes (by the caller's weight) a batch is processed on the calling
+/// thread: starting a thread would cost more than it saves.
+pub(crate) const PARALLEL_FROM: usize = 128 * 1024;
+
+/// Where `weights` are cut into at most `parts` contiguous parts of about equal total
+/// weight: the ends of the parts, the last one `weights.len()`, none empty (no parts for no
+/// items). Only the weights and `parts` decide.
+pub(crate) fn part_ends(weights: &[usize], parts: usize) -> Vec<usize> {
+    let n = weights.len();
+    let parts = parts.clamp(1, n.max(1));
+    let total: usize = weights.iter().sum();
+    let mut ends = Vec::with_capacity(parts);
+    let mut sum = 0usize;
+    let mut next = 1usize;
+    for (i, w) in weights.iter().enumerate() {
+        sum += w;
+        // Part `next` ends once its share of the total is reached, or when the items left
+        // are only enough for one each of the later parts.
+        let left = n - (i + 1);
+        if next < parts
+            && left >= parts - next
+            && (sum.saturating_mul(parts) >= total.saturating_mul(next) || left == parts - next)
+        {
+            ends.push(i + 1);
+            next += 1;
+        }
+    }
+    if n > 0 {
+        ends.push(n);
+    }
+    ends
+}
+
+/// `f` applied to every item with its index, each result handed to `sink` in input order:
+/// what `for (i, t) in items.iter().enumerate() { sink(f(&mut state, i, t)) }` gives, on up
+/// to `threads` threads (the calling one included). The items are cut into contiguous parts
+/// of about equal `weight`, each with its own state from `init`. The calling thread takes
+/// the first part and hands its results over as they come; the others' are kept until it is
+/// done. Batches lighter than [`PARALLEL_FROM`] run on the calling thread, and so does a
+/// part whose thread cannot be started.
+pub(crate) fn for_each_in_parts<'a, T, S, R>(
+    items: &'a [T],
+    threads: NonZeroUsize,
+    weight: impl Fn(&T) -> usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &'a T) -> R + Sync,
+    mut sink: impl FnMut(R),
+) where
+    T: Sync,
+    R: Send,
+{
+    let run = |start: usize, part: &'a [T], sink: &mut dyn FnMut(R)| {
+        let mut state = init();
+        for (i, item) in part.iter().enumerate() {
+            sink(f(&mut state, start + i, item));
+        }
+    };
+    if threads.get() == 1 || items.len() < 2 {
+        return run(0, items, &mut sink);
+    }
+    let weights: Vec<usize> = items.iter().map(&weight).collect();
+    if weights.iter().sum::<usize>() < PARALLEL_FROM {
+        return run(0, items, &mut sink);
+    }
+    let ends = part_ends(&weights, threads.get());
+    let mut parts: Vec<(usize, &'a [T])> = Vec::with_capacity(ends.len());
+    let mut start = 0;
+    for &end in &ends {
+        if let Some(part) = items.get(start..end) {
+            parts.push((start, part));
+        }
+        start = end;
+    }
+    let Some((&(first_start, first), rest)) = parts.split_first() else {
+        return;
+    };
+    std::thread::scope(|scope| {
+        let run = &run;
+        let helpers: Vec<_> = rest
+            .iter()
+            .map(|&(start, part)| {
+                let handle = std::thread::Builder::new()
+                    .name("logging-core-pipeline".into())
+                    .spawn_scoped(scope, move || {
+                        let mut out = Vec::with_capacity(part.len());
+                        run(start, part, &mut |r| out.push(r));
+                        out
+                    })
+                    .ok();
+                (start, part, handle)
+            })
+            .collect();
+        run(first_start, first, &mut sink);
+        for (start, part, handle) in helpers {
+            match handle.map(|h| h.join()) {
+                Some(Ok(done)) => done.into_iter().for_each(&mut sink),
+                // Not started, or panicked (which `f` must not do): done here instead, so
+                // that every item has its result.
+                _ => run(start, part, &mut sink),
+            }
+        }
+    });
+}
+
+/// `f` applied to every item with its index, in order, as [`for_each_in_parts`] computes
+/// them.
+#[cfg(test)]
+pub(crate) fn map_in_parts<'a, T, S, R>(
+    items: &'a [T],
+    threads: NonZeroUsize,
+    weight: impl Fn(&T) -> usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &'a T) -> R + Sync,
+) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for_each_in_parts(items, threads, weight, init, f, |r| out.push(r));
+    out
+}
+
+/// Every item of a decoded batch classified under `schema`, with its payload's bytes (0 for
+/// other items) and routing's [`Mark`] of each valid record's type, handed to `take` in
+/// order: what [`Classifier::classify`] and [`Router::mark`] give item by item, on up to
+/// `threads` threads.
+pub(crate) fn classify<'a, D: Sync>(
+    items: &'a [Decoded],
+    schema: &SchemaConfig,
+    router: &Router<D>,
+    threads: NonZeroUsize,
+    mut take: impl FnMut(usize, Classified<'a>, Option<Mark>),
+) {
+    for_each_in_parts(
+        items,
+        threads,
+        // Classifying costs about the payload's bytes; the rest a little per item.
+        |item| match item {
+            Decoded::Payload(p) => p.data.len() + 32,
+            _ => 32,
+        },
+        || Classifier::new(schema),
+        |classifier, i, item| {
+            let bytes = match item {
+                Decoded::Payload(p) => p.data.len(),
+                _ => 0,
+            };
+            let classified = classifier.classify(i, item);
+            let mark = match &classified {
+                Classified::Valid(r) => Some(router.mark(&r.log_type)),
+                _ => None,
+            };
+            (bytes, classified, mark)
+        },
+        |(bytes, classified, mark)| take(bytes, classified, mark),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn threads(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+    }
+
+    #[test]
+    fn parts_are_about_equal_by_weight() {
+        let w = vec![10usize; 1000];
+        assert_eq!(part_ends(&w, 2), [500, 1000]);
+        assert_eq!(part_ends(&w, 3), [334, 667, 1000]);
+        // A heavy head is a part of its own.
+        let mut w = vec![1usize; 100];
+        w[0] = 1000;
+        assert_eq!(part_ends(&w, 2), [1, 100]);
+        assert_eq!(part_ends(&[], 4), Vec::<usize>::new());
+        assert_eq!(part_ends(&[5], 4), [1]);
+        assert_eq!(part_ends(&[0, 0, 0], 2), [1, 3]);
+    }
+
+    #[test]
+    fn heavy_batches_use_the_threads() {
+        let items: Vec<usize> = (0..4096).collect();
+        let seen = map_in_parts(
+            &items,
+            threads(4),
+            |_| 1024,
+            || (),
+            |_, _, _| std::thread::current().id(),
+        );
+        let distinct: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), 4);
+        // Light batches stay on the calling thread.
+        let seen = map_in_parts(
+            &items,
+            threads(4),
+            |_| 1,
+            || (),
+            |_, _, _| std::thread::current().id(),
+        );
+        assert!(seen.iter().all(|&t| t == std::thread::current().id()));
+    }
+
+    /// A payload of about 400 bytes: valid, or one of the failures, of one of a few types.
+    fn payload(kind: u8, n: usize) -> String {
+        let pad = "word ".repeat(70 + n % 13);
+        let ty = ["app", "access", "audit"][n % 3];
+        match kind % 8 {
+            0 => format!("not json {n} {pad}"),
+            1 => format!(r#"{{"log_id":"{n}","time":"2020-03-14T12:00:00Z","m":"{pad}"}}"#),
+            2 => format!(r#"{{"log_type":"{ty}","log_id":"{n}","m":"{pad}"}}"#),
+            3 => format!(r#"{{"log_type":"{ty}","log_id":"{n}","time":"soon","m":"{pad}"}}"#),
+            4 => format!("{{\n\"log_type\": \"{ty}\",\n\"time\": 1584154800, \"m\":\"{pad}\"}}"),
+            _ => format!(
+                r#"{{"log_type":"{ty}","log_id":"{n}","time":"2020-03-14T{:02}:00:00+09:00","m":"{pad}"}}"#,
+                n % 24
+            ),
+        }
+    }
+
+    fn event(payloads: &[String]) -> Vec<u8> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let records: Vec<_> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::json!({"kinesis": {"data": b64.encode(p), "partitionKey": "k",
+                    "sequenceNumber": (100 + i).to_string(), "approximateArrivalTimestamp": 1.0},
+                    "eventID": format!("shardId-0:{}", 100 + i)})
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap_or_default()
+    }
+
+    /// The pipeline's report, answer, archive and dead-letter objects on `n` threads.
+    fn run(
+        event: &[u8],
+        n: usize,
+        compression: crate::compress::Compression,
+    ) -> (
+        crate::Processed,
+        std::collections::BTreeMap<String, crate::store::StoredObject>,
+        std::collections::BTreeMap<String, crate::store::StoredObject>,
+    ) {
+        use std::sync::Arc;
+        let (archived, dead) = (
+            Arc::new(crate::MemoryStore::new()),
+            Arc::new(crate::MemoryStore::new()),
+        );
+        let archive = crate::S3Archive::builder(
+            archived.clone(),
+            crate::ArchiveConfig::default().with_compression(compression),
+        );
+        let dead_letter = crate::DeadLetter::builder(
+            dead.clone(),
+            crate::DeadLetterConfig::default().with_compression(compression),
+        );
+        let mut pipeline = crate::Pipeline::builder(SchemaConfig::default())
+            .route(crate::TypeFilter::only(["app", "audit"]), archive)
+            .dead_letter(dead_letter)
+            .build();
+        // Not capped by the cores, so that any number of threads is tried.
+        pipeline.threads = threads(n);
+        let now = chrono::DateTime::from_timestamp(1_584_154_800, 0).unwrap_or_default();
+        let out = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| {
+                rt.block_on(async {
+                    let batch = pipeline.decoder().decode_event_json(event);
+                    match batch {
+                        Ok(batch) => Some(pipeline.process_decoded(&batch, now).await),
+                        Err(_) => None,
+                    }
+                })
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        (out, archived.snapshot(), dead.snapshot())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// The whole pipeline gives the same report, answer and objects, byte for byte, on
+        /// any number of threads as on one.
+        #[test]
+        fn the_pipeline_is_the_same_on_any_number_of_threads(
+            kinds in prop::collection::vec(any::<u8>(), 400..800),
+            n in 2usize..7,
+        ) {
+            let payloads: Vec<String> =
+                kinds.iter().enumerate().map(|(i, &k)| payload(k, i)).collect();
+            let event = event(&payloads);
+            let compression = crate::compress::Compression::None;
+            let one = run(&event, 1, compression);
+            prop_assert!(one.0.report.items == payloads.len());
+            prop_assert!(!one.1.is_empty() && !one.2.is_empty());
+            let many = run(&event, n, compression);
+            prop_assert_eq!(&one.0, &many.0);
+            prop_assert!(one.1 == many.1, "archive objects differ on {} threads", n);
+            prop_assert!(one.2 == many.2, "dead-letter objects differ on {} threads", n);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Parts cover the items in order, none empty, at most as many as asked.
+        #[test]
+        fn part_ends_partition(
+            weights in prop::collection::vec(0usize..5_000, 0..300),
+            parts in 1usize..9,
+        ) {
+            let ends = part_ends(&weights, parts);
+            prop_assert!(ends.len() <= parts);
+            prop_assert_eq!(ends.last().copied().unwrap_or(0), weights.len());
+            prop_assert!(ends.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(ends.first().is_none_or(|&e| e > 0));
+            if !weights.is_empty() {
+                prop_assert_eq!(ends.len(), parts.min(weights.len()));
+            }
+        }
+
+        /// The same results as one sequential pass, on any number of threads, with state
+        /// carried through each part.
+        #[test]
+        fn the_sequential_result_on_any_number_of_threads(
+            items in prop::collection::vec(any::<u32>(), 0..2_000),
+            n in 1usize..7,
+            heavy in any::<bool>(),
+        ) {
+            let weight = |_: &u32| if heavy { 4096 } else { 1 };
+            let f = |seen: &mut u64, i: usize, x: &u32| {
+                *seen += 1;
+                (i, u64::from(*x) * 3, *seen > 0)
+            };
+            let want: Vec<_> = items.iter().enumerate().map(|(i, x)| f(&mut 0, i, x)).collect();
+            prop_assert_eq!(map_in_parts(&items, threads(n), weight, || 0u64, f), want);
+        }
+    }
+}
