@@ -39,6 +39,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use eden_core::config_file;
 use eden_core::environment::{CreateOptions, DeleteOptions, Environment, Outcome, Progress};
 use eden_core::memory::{MemoryCloud, MemoryOptions};
+use eden_core::profile::legacy;
 use eden_core::remote::RemoteProfiles;
 use eden_core::{Cloud, Profile};
 
@@ -62,6 +63,10 @@ struct Cli {
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Log eden-core's tracing events on stderr: `-v` info, `-vv` debug, `-vvv` trace
+    /// (`RUST_LOG` overrides it, e.g. `RUST_LOG=eden_core=debug,aws_smithy_runtime=debug`).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -147,15 +152,20 @@ struct SetupFlags {
     master_alb_arn: Option<String>,
     #[arg(long)]
     dynamic_zone_id: Option<String>,
-    #[arg(long)]
+    /// (aws-eden-cli 0.1.5: `--config-bucket-name`)
+    #[arg(long, alias = "config-bucket-name")]
     endpoint_s3_bucket_name: Option<String>,
-    #[arg(long)]
+    /// (aws-eden-cli 0.1.5: `--config-bucket-key`)
+    #[arg(long, alias = "config-bucket-key")]
     endpoint_s3_key: Option<String>,
-    #[arg(long)]
+    /// (aws-eden-cli 0.1.5: `--config-name-prefix`)
+    #[arg(long, alias = "config-name-prefix")]
     endpoint_name_prefix: Option<String>,
-    #[arg(long)]
+    /// (aws-eden-cli 0.1.5: `--config-update-key`)
+    #[arg(long, alias = "config-update-key")]
     endpoint_update_key: Option<String>,
-    #[arg(long)]
+    /// (aws-eden-cli 0.1.5: `--config-env-type`)
+    #[arg(long, alias = "config-env-type")]
     endpoint_env_type: Option<String>,
 }
 
@@ -465,6 +475,7 @@ async fn run_cloud(
     cli: &Cli,
     path: &Path,
     profile: Option<Profile>,
+    expected_zone: Option<String>,
     memory: Option<&mut Memory>,
     reporter: Arc<Reporter>,
 ) -> Result<Recorded, BoxError> {
@@ -487,6 +498,16 @@ async fn run_cloud(
         .with_progress(move |p: &Progress| progress.report(p));
     let remote = RemoteProfiles::from_environment(plain.clone());
     let profile_name = cli.profile.clone();
+    if let (Some(expected), Some(p)) = (&expected_zone, &profile) {
+        let actual = cloud
+            .dns
+            .hosted_zone_name(&p.dynamic_zone_id)
+            .await
+            .map_err(|e| format!("reading hosted zone {}: {e}", p.dynamic_zone_id))?;
+        if let Some(why) = legacy::zone_name_mismatch(expected, &p.dynamic_zone_id, &actual) {
+            return Err(format!("profile [{}]: {why}", p.name).into());
+        }
+    }
     let need = || profile.clone().ok_or("no profile loaded");
     let recorded = match &cli.command {
         Command::Config(ConfigCommand::Setup(_) | ConfigCommand::Check) => None,
@@ -650,6 +671,15 @@ fn run(cli: &Cli) -> Result<(), BoxError> {
         }
         _ => None,
     };
+    // aws-eden-cli 0.1.5's dynamic_zone_name, checked against the zone before any change.
+    let expected_zone = match (&profile, &cli.command) {
+        (Some(_), Command::Create { .. } | Command::Delete { .. }) => {
+            config_file::ConfigFile::load(&path)?
+                .section(&profile_name)
+                .and_then(|section| legacy::expected_zone_name(&section))
+        }
+        _ => None,
+    };
     let mut memory = cli
         .in_memory_state
         .as_deref()
@@ -659,15 +689,52 @@ fn run(cli: &Cli) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let recorded = runtime.block_on(run_cloud(cli, &path, profile, memory.as_mut(), reporter))?;
+    let recorded = runtime.block_on(run_cloud(
+        cli,
+        &path,
+        profile,
+        expected_zone,
+        memory.as_mut(),
+        reporter,
+    ))?;
     if let (Some(memory), Some(op)) = (memory.as_mut(), recorded) {
         memory.save(op)?;
     }
     Ok(())
 }
 
+/// Installs a tracing subscriber on stderr when `-v` is given or `RUST_LOG` is set, so
+/// eden-core's events (each AWS call, retries, lease waits) can be seen.
+fn install_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let from_env = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    if verbose == 0 && !from_env {
+        return;
+    }
+    let level = match verbose {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = if from_env {
+        EnvFilter::from_default_env()
+    } else {
+        // eden's own events at the asked level; the SDK's only from -vvv on.
+        let sdk = if verbose >= 3 { "debug" } else { "warn" };
+        EnvFilter::new(format!(
+            "warn,eden_core={level},eden={level},aws_smithy_runtime={sdk}"
+        ))
+    };
+    // A second install (never here) would only be refused: nothing to report.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_tracing(cli.verbose);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<ClosedPipe>() => ExitCode::SUCCESS,

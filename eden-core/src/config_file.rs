@@ -44,7 +44,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::profile::{KeyProblem, PROFILE_KEYS, Profile, ProfileError};
+use crate::profile::{KeyProblem, LegacyUse, PROFILE_KEYS, Profile, ProfileError};
 
 /// `configparser`'s section of fallback values (not a profile).
 pub const DEFAULTS_SECTION: &str = "DEFAULT";
@@ -148,8 +148,11 @@ pub struct ConfigFile {
 pub struct ProfileCheck {
     /// The profile (section) name.
     pub profile: String,
-    /// `(key, problem)` for every missing, empty, malformed or unknown key; empty when valid.
+    /// `(key, problem)` for every missing, empty, malformed, unknown or conflicting key;
+    /// empty when valid.
     pub problems: Vec<(String, KeyProblem)>,
+    /// The aws-eden-cli 0.1.5 keys it has and how each was read.
+    pub legacy: Vec<LegacyUse>,
 }
 
 /// The result of checking every profile of a file.
@@ -172,6 +175,9 @@ impl fmt::Display for CheckReport {
             return writeln!(f, "no profiles");
         }
         for p in &self.profiles {
+            for used in &p.legacy {
+                writeln!(f, "[{}] {used}", p.profile)?;
+            }
             if p.problems.is_empty() {
                 writeln!(f, "[{}] ok", p.profile)?;
             }
@@ -355,7 +361,10 @@ impl ConfigFile {
     pub fn profile(&self, name: &str) -> Option<Result<Profile, ProfileError>> {
         // Unknown keys are for `check` to report, not a reason to refuse the profile.
         self.section(name).map(|mut config| {
-            config.retain(|k, _| PROFILE_KEYS.contains(&k.as_str()));
+            config.retain(|k, _| {
+                PROFILE_KEYS.contains(&k.as_str())
+                    || crate::profile::legacy::legacy_key(k).is_some()
+            });
             Profile::from_config(name, &config)
         })
     }
@@ -370,7 +379,7 @@ impl ConfigFile {
         }
         let key = key.to_ascii_lowercase();
         match self.sections.iter_mut().find(|s| s.name == profile) {
-            Some(section) => section.put(&key, value),
+            Some(section) => section.put_synced(&key, value),
             None => self.sections.push(Section {
                 name: profile.to_owned(),
                 entries: vec![(key, value.to_owned())],
@@ -394,7 +403,7 @@ impl ConfigFile {
         let config = profile.to_config();
         for key in PROFILE_KEYS {
             if let Some(value) = config.get(key) {
-                self.sections[index].put(key, value);
+                self.sections[index].put_synced(key, value);
             }
         }
     }
@@ -416,6 +425,7 @@ impl ConfigFile {
                     let config = self.section(&name).unwrap_or_default();
                     ProfileCheck {
                         problems: Profile::check(&config),
+                        legacy: Profile::legacy_keys(&config),
                         profile: name,
                     }
                 })
@@ -425,6 +435,20 @@ impl ConfigFile {
 }
 
 impl Section {
+    /// Sets `key`, and the aws-eden-cli 0.1.5 key it replaces when the section still has
+    /// that one, so the two never disagree (a file shared by both CLIs keeps working).
+    fn put_synced(&mut self, key: &str, value: &str) {
+        use crate::profile::legacy::{Becomes, LEGACY_KEYS};
+        for old in &LEGACY_KEYS {
+            if matches!(old.becomes, Becomes::Renamed(new) if new == key)
+                && self.entries.iter().any(|(k, _)| k == old.key)
+            {
+                self.put(old.key, value);
+            }
+        }
+        self.put(key, value);
+    }
+
     fn put(&mut self, key: &str, value: &str) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value.to_owned(),

@@ -1,9 +1,16 @@
 //! Profiles: the eleven keys of an eden configuration section, parsed and validated.
+//!
+//! The keys of aws-eden-cli 0.1.5 are read too ([`legacy`]): `config_bucket_name` as
+//! `endpoint_s3_bucket_name` and so on, each reported by [`Profile::legacy_keys`] and by the
+//! profile file's check.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::name_rules::{check_ecs_name, check_label};
+
+pub mod legacy;
+pub use legacy::{LegacyUse, normalize as normalize_legacy};
 
 /// The eleven profile keys, in the order the original wrote them.
 pub const PROFILE_KEYS: [&str; 11] = [
@@ -32,6 +39,13 @@ pub enum KeyProblem {
     Malformed(String),
     /// The key is not one of the eleven.
     Unknown,
+    /// An aws-eden-cli 0.1.5 key and the key it became are both set, to different values.
+    Conflict {
+        /// The aws-eden-cli 0.1.5 key.
+        legacy: String,
+        /// The current key.
+        current: String,
+    },
 }
 
 impl fmt::Display for KeyProblem {
@@ -41,6 +55,11 @@ impl fmt::Display for KeyProblem {
             Self::Empty => f.write_str("empty"),
             Self::Malformed(why) => write!(f, "malformed: {why}"),
             Self::Unknown => f.write_str("unknown key"),
+            Self::Conflict { legacy, current } => write!(
+                f,
+                "both {legacy} (aws-eden-cli 0.1.5) and {current} are set, to different values: \
+                 keep one (or give both the same value)"
+            ),
         }
     }
 }
@@ -276,11 +295,13 @@ impl Profile {
         config: &BTreeMap<String, String>,
         report_unknown: bool,
     ) -> Result<Self, ProfileError> {
-        let lower: BTreeMap<String, &str> = config
+        let normalized = legacy::normalize(config);
+        let lower: BTreeMap<String, &str> = normalized
+            .config
             .iter()
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim()))
             .collect();
-        let mut problems = Vec::new();
+        let mut problems = normalized.problems.clone();
         let mut get = |key: &str, check: &dyn Fn(&str) -> Result<(), String>| -> String {
             match lower.get(key) {
                 None => problems.push((key.to_owned(), KeyProblem::Missing)),
@@ -368,6 +389,12 @@ impl Profile {
             endpoint_update_key: update_key,
             endpoint_env_type: env_type,
         })
+    }
+
+    /// The aws-eden-cli 0.1.5 keys of a raw profile and how each is read (empty when it has
+    /// none).
+    pub fn legacy_keys(config: &BTreeMap<String, String>) -> Vec<LegacyUse> {
+        legacy::normalize(config).legacy
     }
 
     /// The eleven keys as a map, as written to INI files and the state table.
@@ -470,7 +497,10 @@ impl Profile {
 fn unknown_keys(config: &BTreeMap<String, String>) -> Vec<(String, KeyProblem)> {
     config
         .keys()
-        .filter(|k| !PROFILE_KEYS.contains(&k.trim().to_ascii_lowercase().as_str()))
+        .filter(|k| {
+            !PROFILE_KEYS.contains(&k.trim().to_ascii_lowercase().as_str())
+                && legacy::legacy_key(k).is_none()
+        })
         .map(|k| (k.clone(), KeyProblem::Unknown))
         .collect()
 }

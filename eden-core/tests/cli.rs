@@ -318,3 +318,103 @@ fn dry_runs_and_break_lease() {
     assert!(out.contains("plan: would be deleted"), "{out}");
     assert!(cli.ok(&["ls"]).contains("\ta\t"));
 }
+
+/// The flags and keys of aws-eden-cli 0.1.5: `config setup --config-bucket-name ...` writes
+/// the current keys, `config check` reports each 0.1.5 key of a file and what it became, and a
+/// `dynamic_zone_name` that differs from the zone's name stops create before any change.
+#[test]
+fn aws_eden_cli_0_1_5_flags_and_keys() {
+    let cli = Cli::new();
+    let legacy_setup: Vec<&str> = SETUP
+        .iter()
+        .map(|a| match *a {
+            "--endpoint-s3-bucket-name" => "--config-bucket-name",
+            "--endpoint-s3-key" => "--config-bucket-key",
+            "--endpoint-name-prefix" => "--config-name-prefix",
+            "--endpoint-update-key" => "--config-update-key",
+            other => other,
+        })
+        .chain(["--config-env-type", "dev"])
+        .collect();
+    cli.ok(&legacy_setup);
+    let text = std::fs::read_to_string(cli.dir.join("config")).unwrap();
+    assert!(
+        text.contains("endpoint_s3_bucket_name = eden-endpoints"),
+        "{text}"
+    );
+    assert!(!text.contains("config_bucket_name"), "{text}");
+
+    // A file as aws-eden-cli 0.1.5 wrote it: its key names, plus its two extra keys.
+    let old = text
+        .replace("endpoint_s3_bucket_name", "config_bucket_name")
+        .replace("endpoint_s3_key", "config_bucket_key")
+        .replace("endpoint_name_prefix", "config_name_prefix")
+        .replace("endpoint_update_key", "config_update_key")
+        .replace("endpoint_env_type", "config_env_type")
+        .replace(
+            "[default]\n",
+            "[default]\ndynamic_zone_name = dev.example.com.\ntarget_container_name = web\n",
+        );
+    std::fs::write(cli.dir.join("config"), &old).unwrap();
+    let out = cli.ok(&["config", "check"]);
+    assert!(
+        out.contains(
+            "[default] config_bucket_name (aws-eden-cli 0.1.5) read as endpoint_s3_bucket_name"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("[default] target_container_name (aws-eden-cli 0.1.5) ignored"),
+        "{out}"
+    );
+    assert!(out.contains("[default] ok"), "{out}");
+    let out = cli.ok(&["create", "--name", "feature-1", "--image-uri", IMAGE]);
+    assert!(out.contains("api-feature-1.dev.example.com"), "{out}");
+
+    // The hosts 0.1.5 would have made (under sub.dev.example.com) are not the zone's: refused.
+    std::fs::write(
+        cli.dir.join("config"),
+        old.replace(
+            "dynamic_zone_name = dev.example.com.",
+            "dynamic_zone_name = sub.dev.example.com",
+        ),
+    )
+    .unwrap();
+    let err = cli.fails(&["create", "--name", "feature-2", "--image-uri", IMAGE]);
+    assert!(
+        err.contains("dynamic_zone_name is \"sub.dev.example.com\""),
+        "{err}"
+    );
+    assert!(!cli.ok(&["ls"]).contains("feature-2"));
+    let err = cli.fails(&["delete", "--name", "feature-1"]);
+    assert!(err.contains("dynamic_zone_name"), "{err}");
+    assert!(cli.ok(&["ls"]).contains("feature-1"));
+}
+
+/// `-v` installs a tracing subscriber: eden-core's events reach stderr; without it they do not.
+#[test]
+fn verbose_logs_through_tracing() {
+    let cli = Cli::new();
+    cli.ok(SETUP);
+    cli.ok(&["config", "setup", "--endpoint-env-type", "dev"]);
+    let quiet = cli
+        .command(&["create", "--name", "feature-1", "--image-uri", IMAGE])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!stderr.contains("environment created"), "{stderr}");
+    let loud = cli
+        .command(&["-v", "create", "--name", "feature-2", "--image-uri", IMAGE])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(loud.status.success(), "{loud:?}");
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(
+        stderr.contains("INFO") && stderr.contains("environment created"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("env=feature-2"), "{stderr}");
+}
