@@ -272,7 +272,7 @@ mod tests {
     async fn push_pull_list_remove() {
         let profile = Profile::example();
         let memory = MemoryCloud::with_reference(&profile, MemoryOptions::default());
-        let remote = RemoteProfiles::new(memory.cloud()).with_table("t");
+        let remote = RemoteProfiles::new(memory.cloud()).with_table("eden-t");
         assert!(remote.list().await.unwrap().is_empty());
         assert!(matches!(
             remote.pull("default").await,
@@ -286,7 +286,7 @@ mod tests {
             Err(RemoteError::InvalidName { .. })
         ));
         Environment::new(memory.cloud())
-            .with_table("t")
+            .with_table("eden-t")
             .create(
                 &profile,
                 "one",

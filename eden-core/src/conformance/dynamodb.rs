@@ -4,7 +4,7 @@ use crate::cloud::{
     AttrValue, Item, ItemCondition, ItemUpdate, Page, StateStore, WriteCondition, codes, schema,
 };
 
-use super::{Fixture, code, err, not_found, ok};
+use super::{Fixture, code, err, not_found, ok, refused};
 
 /// Items the suite writes under one hash key (more than one page of the in-memory cloud's
 /// smallest pages).
@@ -12,8 +12,9 @@ const ITEMS: usize = 7;
 
 /// Holds a [`StateStore`] to what eden relies on:
 ///
-/// * `ensure_table` creates the table once (true), then finds it (false); a table that does
-///   not exist is `ResourceNotFoundException`, "not found";
+/// * `ensure_table` creates the table once (true), then finds it (false), and refuses a name
+///   that is not 3 to 255 letters, digits, `_`, `-` and `.`; a table that does not exist is
+///   `ResourceNotFoundException`, "not found";
 /// * writes and deletes under `NotExists` / `Exists` fail with
 ///   `ConditionalCheckFailedException` when the condition does not hold, and answer the item
 ///   they replaced or removed;
@@ -35,6 +36,17 @@ pub async fn dynamodb(api: &dyn StateStore, f: &Fixture) {
         &["ResourceNotFoundException"],
         what,
     );
+    for (bad, why) in [
+        ("ab".to_owned(), "2 characters"),
+        (format!("eden conformance {u}"), "spaces"),
+        (format!("e{u}-{}", "t".repeat(255)), "over 255 characters"),
+    ] {
+        let what = format!("ensure_table of a name with {why}");
+        match api.ensure_table(&bad).await {
+            Ok(_) if f.quirks.table_names_unchecked => {}
+            other => refused(&err(other, &what), &what),
+        }
+    }
     let what = "ensure_table of a new table";
     assert!(ok(api.ensure_table(&table).await, what), "{what}: created");
     let what = "ensure_table of an existing table";

@@ -138,6 +138,9 @@ pub struct Quirks {
     /// Route 53: a TXT string over 255 characters is stored. AWS answers `InvalidChangeBatch`
     /// (`TXTRDATATooLong`).
     pub txt_length_unchecked: bool,
+    /// DynamoDB: table names that are not 3 to 255 letters, digits, `_`, `-` and `.` are
+    /// accepted. AWS answers `ValidationException`.
+    pub table_names_unchecked: bool,
 }
 
 impl Quirks {
@@ -157,6 +160,7 @@ impl Quirks {
             loose_record_deletes: true,
             ecs_names_unchecked: true,
             txt_length_unchecked: true,
+            table_names_unchecked: true,
         }
     }
 }

@@ -62,6 +62,20 @@ impl MemoryCloud {
 #[async_trait]
 impl StateStore for MemoryCloud {
     async fn ensure_table(&self, table: &str) -> CloudResult<bool> {
+        // DynamoDB's table names: 3 to 255 letters, digits, `_`, `-` and `.`.
+        let valid = (3..=255).contains(&table.len())
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return err(
+                "ValidationException",
+                format!(
+                    "1 validation error detected: Value '{table}' at 'tableName' failed to \
+                     satisfy constraint: 3 to 255 characters of [a-zA-Z0-9_.-]"
+                ),
+            );
+        }
         let mut w = self.lock();
         if w.tables.contains_key(table) {
             return Ok(false);
