@@ -10,7 +10,9 @@
 //!   default `libdeflate` feature compresses;
 //! * `zlib-rs/6`: flate2 on zlib-rs at level 6, what builds without `libdeflate` use;
 //! * `gzip6_chunked`, `zstd/N`: gzip level 6 and zstd levels 1 to 9 as the archive writes them
-//!   by default, in chunks of 256 KiB (concatenated members or frames).
+//!   by default, in chunks of 256 KiB (concatenated members or frames);
+//! * `gzip6_chunked_2t`, `zstd/1_2t`: the same on two threads (identical bytes, which the
+//!   bench checks), to show how compression alone scales on two cores.
 //!
 //! Each prints its output size before its figures. Throughput is in body bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -69,6 +71,21 @@ fn benches(c: &mut Criterion) {
         group.bench_function("gzip6_chunked", |b| {
             b.iter(|| gzip6.compress(black_box(&body)).unwrap())
         });
+        let two = NonZeroUsize::new(2).unwrap();
+        for (label, compression) in [
+            ("gzip6_chunked_2t", Compression::default()),
+            ("zstd/1_2t", Compression::zstd(1).unwrap()),
+        ] {
+            let c = Compressor::new(compression).with_threads(two);
+            let out = c.compress(&body).unwrap();
+            assert_eq!(
+                out,
+                chunked(compression).compress(&body).unwrap(),
+                "{label}"
+            );
+            report(label, out.len());
+            group.bench_function(label, |b| b.iter(|| c.compress(black_box(&body)).unwrap()));
+        }
         for level in 1..=9 {
             let c = chunked(Compression::zstd(level).unwrap());
             let label = format!("zstd/{level}");
