@@ -49,6 +49,12 @@ impl<S: ObjectStore> FaultyStore<S> {
         self.lock().clear();
     }
 
+    /// The faults still armed, in the order they were added: `remaining` shows how many puts
+    /// each has failed so far (a fault added with `n` that now shows `n - k` has failed `k`).
+    pub fn faults(&self) -> Vec<PutFault> {
+        self.lock().clone()
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
