@@ -1,5 +1,6 @@
 //! The eden CLI, rebuilt on eden-core: `config setup|check|push|pull|ls|remote-rm`, `create`,
-//! `delete`, `ls`, `break-lease`, with the original flags. Exits non-zero on any error, and
+//! `delete`, `ls`, `break-lease`, `migrate-state` (from aws-eden-cli 0.1.5's table), with the
+//! original flags. Exits non-zero on any error, and
 //! quietly with 0 when its output is closed early (`eden ls | head -1`).
 //!
 //! While create and delete run, each step is reported on stderr as it happens: one updating
@@ -39,6 +40,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use eden_core::config_file;
 use eden_core::environment::{CreateOptions, DeleteOptions, Environment, Outcome, Progress};
 use eden_core::memory::{MemoryCloud, MemoryOptions};
+use eden_core::migration::{MigrateOptions, migrate_state};
 use eden_core::profile::legacy;
 use eden_core::remote::RemoteProfiles;
 use eden_core::{Cloud, Profile};
@@ -114,6 +116,19 @@ enum Command {
     },
     /// List environments (of every profile).
     Ls,
+    /// Copy aws-eden-cli 0.1.5's state table (keyed by env_name) into a table of eden's
+    /// layout: a dry run unless --apply; idempotent; the old table is never changed.
+    MigrateState {
+        /// The aws-eden-cli 0.1.5 table.
+        #[arg(long, default_value = "eden")]
+        from: String,
+        /// The new table (created when missing); then use it with --remote-table-name.
+        #[arg(long)]
+        to: String,
+        /// Write; without it, only report what would be copied.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Break the lease a create or delete holds on an environment (when its holder is gone).
     BreakLease {
         /// Environment name.
@@ -476,6 +491,7 @@ async fn run_cloud(
     path: &Path,
     profile: Option<Profile>,
     expected_zone: Option<String>,
+    local_profiles: Vec<Profile>,
     memory: Option<&mut Memory>,
     reporter: Arc<Reporter>,
 ) -> Result<Recorded, BoxError> {
@@ -618,6 +634,27 @@ async fn run_cloud(
             }
             None
         }
+        Command::MigrateState { from, to, apply } => {
+            // Profiles of the local file name environments whose profile was never pushed.
+            let mut options = MigrateOptions::default().apply(*apply);
+            for p in local_profiles {
+                options = options.local_profile(p);
+            }
+            let report = migrate_state(&cloud, from, to, &options).await?;
+            if output == Output::Json {
+                say_json(&report)?;
+            } else {
+                say(report.to_string().trim_end())?;
+            }
+            if !report.is_complete() {
+                return Err(format!(
+                    "migrate-state: some items of {from} were not copied (see above); they are \
+                     left as they are"
+                )
+                .into());
+            }
+            None
+        }
         Command::BreakLease { name } => {
             let broken = plain.break_lease(&profile_name, name).await?;
             match (&broken, output) {
@@ -671,6 +708,19 @@ fn run(cli: &Cli) -> Result<(), BoxError> {
         }
         _ => None,
     };
+    // migrate-state: the valid profiles of the local file, if there is one.
+    let local_profiles = match &cli.command {
+        Command::MigrateState { .. } => match config_file::ConfigFile::load(&path) {
+            Ok(file) => file
+                .profiles()
+                .iter()
+                .filter_map(|name| file.profile(name).and_then(Result::ok))
+                .collect(),
+            Err(config_file::ConfigFileError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        },
+        _ => Vec::new(),
+    };
     // aws-eden-cli 0.1.5's dynamic_zone_name, checked against the zone before any change.
     let expected_zone = match (&profile, &cli.command) {
         (Some(_), Command::Create { .. } | Command::Delete { .. }) => {
@@ -694,6 +744,7 @@ fn run(cli: &Cli) -> Result<(), BoxError> {
         &path,
         profile,
         expected_zone,
+        local_profiles,
         memory.as_mut(),
         reporter,
     ))?;

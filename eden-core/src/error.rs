@@ -173,6 +173,19 @@ pub enum Error {
         /// ELB's message.
         message: String,
     },
+    /// The state table has the layout aws-eden-cli 0.1.5 created (hash key `env_name`), not
+    /// eden's (`type`/`name`): nothing was changed. Migrate it with
+    /// [`crate::migration::migrate_state`] (the example CLI's `migrate-state`).
+    #[error(
+        "state table {table} has the aws-eden-cli 0.1.5 layout (hash key env_name); eden needs \
+         hash key type and range key name. Nothing was changed. Copy it into a new table with \
+         `eden migrate-state --from {table} --to <new table>` (a dry run; add --apply to \
+         write), then use the new table (--remote-table-name <new table>)"
+    )]
+    LegacyStateTable {
+        /// The table.
+        table: String,
+    },
     /// A cloud call failed.
     #[error("{step} failed on {resource}: {source}{}", hint(*step, *profile_key, source))]
     Cloud {
@@ -333,6 +346,14 @@ pub enum ErrorClass {
 impl Error {
     /// A failed cloud call on `resource` during `step`.
     pub fn cloud(step: Step, resource: impl Into<String>, source: CloudError) -> Self {
+        if source.is(&[crate::cloud::codes::LEGACY_STATE_TABLE]) {
+            // The store names the table in its message: `<table>: ...`.
+            let table = source
+                .message
+                .split_once(':')
+                .map_or_else(|| source.message.clone(), |(t, _)| t.to_owned());
+            return Self::LegacyStateTable { table };
+        }
         Self::Cloud {
             step,
             resource: resource.into(),
@@ -378,7 +399,7 @@ impl Error {
                     ErrorClass::Invalid
                 }
             }
-            Self::Document { .. } => ErrorClass::Conflict,
+            Self::Document { .. } | Self::LegacyStateTable { .. } => ErrorClass::Conflict,
             Self::RollbackIncomplete { .. } => ErrorClass::Internal,
         }
     }

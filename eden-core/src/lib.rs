@@ -12,6 +12,8 @@
 //!   implements them all in memory, `aws` (feature `aws`) on the official SDK clients, and
 //!   [`instrument::Instrumented`] adds latency, fault injection and a call log to any of them.
 //! * [`Error`]: names the step and the resource; `AlbFull` and `ImageNotFound` stand apart.
+//! * [`migration`]: copying aws-eden-cli 0.1.5's state table into eden's layout; its profile
+//!   keys are read by [`profile`] (see [`profile::legacy`]).
 //!
 //! The user guide is [docs/eden.md](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md).
 //!
@@ -56,6 +58,7 @@ pub mod image;
 pub mod instrument;
 pub mod lease;
 pub mod memory;
+pub mod migration;
 mod name_rules;
 pub mod names;
 mod outcome;

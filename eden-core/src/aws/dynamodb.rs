@@ -8,7 +8,7 @@ use aws_types::SdkConfig;
 use super::error::{build_error, map_sdk_error};
 use crate::cloud::{
     AttrValue, CloudError, CloudResult, Item, ItemCondition, ItemUpdate, Page, StateStore,
-    WriteCondition, schema,
+    WriteCondition, codes, schema,
 };
 
 /// [`StateStore`] on `aws-sdk-dynamodb`.
@@ -32,14 +32,24 @@ impl AwsDynamoDb {
         }
     }
 
-    async fn table_status(&self, table: &str) -> CloudResult<Option<String>> {
+    /// The table's status and hash key, `None` when it does not exist.
+    async fn describe(&self, table: &str) -> CloudResult<Option<(String, String)>> {
         match self.client.describe_table().table_name(table).send().await {
-            Ok(out) => Ok(Some(
-                out.table()
+            Ok(out) => {
+                let t = out.table();
+                let status = t
                     .and_then(|t| t.table_status())
                     .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            )),
+                    .unwrap_or_default();
+                let hash = t
+                    .map(|t| t.key_schema())
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|k| k.key_type() == &aws_sdk_dynamodb::types::KeyType::Hash)
+                    .map(|k| k.attribute_name().to_owned())
+                    .unwrap_or_default();
+                Ok(Some((status, hash)))
+            }
             Err(e) => {
                 let e = map_sdk_error(e);
                 if e.code == "ResourceNotFoundException" {
@@ -48,6 +58,29 @@ impl AwsDynamoDb {
                     Err(e)
                 }
             }
+        }
+    }
+
+    async fn table_status(&self, table: &str) -> CloudResult<Option<String>> {
+        let described = self.describe(table).await?;
+        if let Some((_, hash)) = &described {
+            check_layout(table, hash)?;
+        }
+        Ok(described.map(|(status, _)| status))
+    }
+
+    /// A call refused for its key (`ValidationException`), or for eden's index (DynamoDB's
+    /// `ValidationException`, moto's `ResourceNotFoundException`) on a table of another layout
+    /// is reported as that layout ([`codes::LEGACY_STATE_TABLE`] for aws-eden-cli 0.1.5's).
+    async fn explained<T>(&self, table: &str, result: CloudResult<T>) -> CloudResult<T> {
+        match result {
+            Err(e) if e.code == "ValidationException" || e.code == "ResourceNotFoundException" => {
+                match self.describe(table).await {
+                    Ok(Some((_, hash))) => check_layout(table, &hash).and(Err(e)),
+                    _ => Err(e),
+                }
+            }
+            other => other,
         }
     }
 
@@ -104,6 +137,26 @@ impl AwsDynamoDb {
                 }
             }
         }
+    }
+}
+
+/// Refuses a table whose hash key is not eden's.
+fn check_layout(table: &str, hash: &str) -> CloudResult<()> {
+    match hash {
+        h if h == schema::HASH_KEY || h.is_empty() => Ok(()),
+        "env_name" => Err(CloudError::new(
+            codes::LEGACY_STATE_TABLE,
+            format!("{table}: the table's key is env_name (aws-eden-cli 0.1.5), not type/name"),
+        )),
+        other => Err(CloudError::new(
+            "ValidationException",
+            format!(
+                "table {table} has hash key {other:?}; eden's state table has hash key {:?} and \
+                 range key {:?}",
+                schema::HASH_KEY,
+                schema::RANGE_KEY
+            ),
+        )),
     }
 }
 
@@ -306,7 +359,8 @@ impl StateStore for AwsDynamoDb {
             )
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
@@ -321,7 +375,8 @@ impl StateStore for AwsDynamoDb {
             .consistent_read(true)
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.item().map(from_item))
     }
 
@@ -347,7 +402,8 @@ impl StateStore for AwsDynamoDb {
             )
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
@@ -369,7 +425,8 @@ impl StateStore for AwsDynamoDb {
             .set_exclusive_start_key(decode_token(next)?)
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(Page {
             items: out.items().iter().map(from_item).collect(),
             next: encode_token(out.last_evaluated_key()),
@@ -399,7 +456,8 @@ impl StateStore for AwsDynamoDb {
                 .expression_attribute_values(":u", A::N(b.to_string())),
             None => q.key_condition_expression("#k = :k"),
         };
-        let out = q.send().await.map_err(map_sdk_error)?;
+        let out = q.send().await.map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(Page {
             items: out.items().iter().map(from_item).collect(),
             next: encode_token(out.last_evaluated_key()),
@@ -425,7 +483,8 @@ impl StateStore for AwsDynamoDb {
             .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
@@ -454,7 +513,8 @@ impl StateStore for AwsDynamoDb {
             .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
@@ -480,7 +540,8 @@ impl StateStore for AwsDynamoDb {
             .set_expression_attribute_values((!e.values.is_empty()).then_some(e.values))
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(out.attributes().filter(|a| !a.is_empty()).map(from_item))
     }
 
@@ -492,7 +553,8 @@ impl StateStore for AwsDynamoDb {
             .set_exclusive_start_key(decode_token(next)?)
             .send()
             .await
-            .map_err(map_sdk_error)?;
+            .map_err(map_sdk_error);
+        let out = self.explained(table, out).await?;
         Ok(Page {
             items: out.items().iter().map(from_item).collect(),
             next: encode_token(out.last_evaluated_key()),

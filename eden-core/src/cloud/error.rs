@@ -78,6 +78,9 @@ pub mod codes {
     pub const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailedException";
     /// Network or timeout failure before the service answered.
     pub const TRANSPORT: &str = "Transport";
+    /// DynamoDB (eden's own code): the state table has the aws-eden-cli 0.1.5 layout (hash key
+    /// `env_name`) where eden needs `type`/`name`; the message names the table.
+    pub const LEGACY_STATE_TABLE: &str = "EdenLegacyStateTable";
     /// Route 53: a change batch conflicts with the zone (the record exists, or does not).
     pub const INVALID_CHANGE_BATCH: &str = "InvalidChangeBatch";
     /// Codes of throttling.

@@ -26,6 +26,47 @@ impl MemoryCloud {
     }
 }
 
+impl MemoryCloud {
+    /// Creates a state table with aws-eden-cli 0.1.5's layout (hash key `env_name`): scans
+    /// return its items, keyed calls fail with [`codes::LEGACY_STATE_TABLE`], as the AWS
+    /// implementation reports DynamoDB's key-schema refusal on such a table.
+    pub fn create_legacy_table(&self, table: &str) {
+        let mut w = self.lock();
+        w.tables.insert(table.to_owned(), BTreeMap::new());
+        w.legacy_tables.insert(table.to_owned());
+    }
+
+    /// Writes an item into a table made by [`MemoryCloud::create_legacy_table`] (keyed by its
+    /// `env_name`); false when there is no such table or the item has no `env_name`.
+    pub fn put_legacy_item(&self, table: &str, item: Item) -> bool {
+        let mut w = self.lock();
+        if !w.legacy_tables.contains(table) {
+            return false;
+        }
+        let Some(key) = item.get(LEGACY_HASH_KEY).and_then(AttrValue::as_s) else {
+            return false;
+        };
+        let key = (key.to_owned(), String::new());
+        match w.tables.get_mut(table) {
+            Some(t) => {
+                t.insert(key, item);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// aws-eden-cli 0.1.5's hash key.
+const LEGACY_HASH_KEY: &str = "env_name";
+
+fn legacy_refusal(table: &str) -> CloudError {
+    CloudError::new(
+        codes::LEGACY_STATE_TABLE,
+        format!("{table}: the table's key is env_name (aws-eden-cli 0.1.5), not type/name"),
+    )
+}
+
 fn item_key(item: &Item) -> CloudResult<(String, String)> {
     let get = |k: &str| {
         item.get(k)
@@ -49,7 +90,18 @@ fn check_condition(exists: bool, condition: WriteCondition) -> CloudResult<()> {
 }
 
 impl MemoryCloud {
+    /// A table for keyed calls (a legacy-layout table refuses them).
     fn table<'a>(
+        w: &'a mut World,
+        table: &str,
+    ) -> CloudResult<&'a mut BTreeMap<(String, String), Item>> {
+        if w.legacy_tables.contains(table) {
+            return Err(legacy_refusal(table));
+        }
+        Self::any_table(w, table)
+    }
+
+    fn any_table<'a>(
         w: &'a mut World,
         table: &str,
     ) -> CloudResult<&'a mut BTreeMap<(String, String), Item>> {
@@ -77,6 +129,9 @@ impl StateStore for MemoryCloud {
             );
         }
         let mut w = self.lock();
+        if w.legacy_tables.contains(table) {
+            return Err(legacy_refusal(table));
+        }
         if w.tables.contains_key(table) {
             return Ok(false);
         }
@@ -161,7 +216,7 @@ impl StateStore for MemoryCloud {
 
     async fn scan(&self, table: &str, next: Option<String>) -> CloudResult<Page<Item>> {
         let mut w = self.lock();
-        let t = Self::table(&mut w, table)?;
+        let t = Self::any_table(&mut w, table)?;
         let items: Vec<Item> = t.values().cloned().collect();
         paginate(&items, next, self.options.state_page_size)
     }

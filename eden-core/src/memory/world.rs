@@ -49,6 +49,9 @@ pub(super) struct World {
     pub(super) images: BTreeMap<(String, String, String), Vec<ImageDetails>>,
     pub(super) buckets: BTreeMap<String, BTreeMap<String, StoredDocument>>,
     pub(super) tables: BTreeMap<String, BTreeMap<(String, String), Item>>,
+    /// Tables with aws-eden-cli 0.1.5's layout (hash key `env_name`, items keyed
+    /// `(env_name, "")`): scans work, keyed calls fail as DynamoDB fails them.
+    pub(super) legacy_tables: std::collections::BTreeSet<String>,
 }
 
 impl World {
