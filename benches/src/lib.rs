@@ -308,41 +308,111 @@ mod tests {
         }
     }
 
-    /// Every cargo feature of a publishable crate is named on its front page.
+    /// The three publishable crates: name, manifest, front page (`lib.rs`), README.
+    const CRATES: [(&str, &str, &str, &str); 3] = [
+        (
+            "kinesis-utils",
+            include_str!("../../kinesis-utils/Cargo.toml"),
+            include_str!("../../kinesis-utils/src/lib.rs"),
+            include_str!("../../kinesis-utils/README.md"),
+        ),
+        (
+            "logging-core",
+            include_str!("../../logging-core/Cargo.toml"),
+            include_str!("../../logging-core/src/lib.rs"),
+            include_str!("../../logging-core/README.md"),
+        ),
+        (
+            "eden-core",
+            include_str!("../../eden-core/Cargo.toml"),
+            include_str!("../../eden-core/src/lib.rs"),
+            include_str!("../../eden-core/README.md"),
+        ),
+    ];
+
+    /// `(name, on by default)` for every feature of a manifest, `default` left out.
+    fn features(manifest: &str) -> Vec<(String, bool)> {
+        let section = manifest
+            .split("\n[features]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        let mut defaults = Vec::new();
+        let mut names = Vec::new();
+        for line in section.lines() {
+            let Some((name, value)) = line.split_once(" = ") else {
+                continue;
+            };
+            if name == "default" {
+                defaults = value
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .map(|f| f.trim().trim_matches('"').to_owned())
+                    .collect();
+            } else if !name.starts_with('#') {
+                names.push(name.to_owned());
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| {
+                let on = defaults.contains(&n);
+                (n, on)
+            })
+            .collect()
+    }
+
+    /// Every cargo feature of a publishable crate is in the feature table of its front page and
+    /// of its README, with the right default.
     #[test]
     fn every_feature_is_documented_on_the_crate_front_page() {
-        let crates = [
-            (
-                include_str!("../../kinesis-utils/Cargo.toml"),
-                include_str!("../../kinesis-utils/src/lib.rs"),
-            ),
-            (
-                include_str!("../../logging-core/Cargo.toml"),
-                include_str!("../../logging-core/src/lib.rs"),
-            ),
-            (
-                include_str!("../../eden-core/Cargo.toml"),
-                include_str!("../../eden-core/src/lib.rs"),
-            ),
-        ];
-        for (manifest, lib) in crates {
-            let features = manifest
-                .split("[features]")
-                .nth(1)
-                .and_then(|rest| rest.split("\n[").next())
-                .unwrap();
-            for line in features.lines() {
-                let Some((name, _)) = line.split_once(" = ") else {
-                    continue;
-                };
-                if name == "default" || name.starts_with('#') {
-                    continue;
-                }
+        for (krate, manifest, lib, readme) in CRATES {
+            let features = features(manifest);
+            assert!(!features.is_empty(), "{krate}: no [features] found");
+            for (name, on) in features {
+                let default = if on { "yes" } else { "no" };
+                let row = format!("| `{name}` | {default} |");
                 assert!(
-                    lib.contains(&format!("//! * `{name}`")),
-                    "feature `{name}` is not documented on the front page"
+                    lib.contains(&format!("//! {row}")),
+                    "{krate}: feature `{name}` (default: {default}) is not in the front page's table"
+                );
+                assert!(
+                    readme.lines().any(|l| l.starts_with(&row)),
+                    "{krate}: feature `{name}` (default: {default}) is not in the README's table"
                 );
             }
+        }
+    }
+
+    /// The front pages and READMEs show the `[dependencies]` line of the current version, and
+    /// link nothing outside the crate's package by a relative path (such links break on
+    /// crates.io and docs.rs).
+    #[test]
+    fn crate_docs_show_the_current_version_and_stand_alone() {
+        let version = include_str!("../../Cargo.toml")
+            .lines()
+            .find_map(|l| l.strip_prefix("version = \""))
+            .and_then(|v| v.split('"').next())
+            .unwrap();
+        let major_minor: Vec<&str> = version.split('.').take(2).collect();
+        let major_minor = major_minor.join(".");
+        for (krate, _, lib, readme) in CRATES {
+            let line = format!("{krate} = \"{major_minor}\"");
+            for (what, text) in [("lib.rs", lib), ("README.md", readme)] {
+                assert!(text.contains(&line), "{krate} {what}: no `{line}`");
+                assert!(
+                    !text.contains("](../") && !text.contains("](./../"),
+                    "{krate} {what}: a relative link leaves the package"
+                );
+            }
+            let front: String = lib
+                .lines()
+                .take_while(|l| l.starts_with("//!") || l.is_empty())
+                .collect();
+            assert!(
+                !front.contains("SPEC") && !readme.contains("SPEC"),
+                "{krate}: the front page or README cites SPEC, which users do not have"
+            );
         }
     }
 

@@ -17,6 +17,63 @@
 //!
 //! The user guide is [docs/eden.md](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/eden.md).
 //!
+//! # Quickstart
+//!
+//! In `Cargo.toml` (the `tokio` line is for the example's `main`; add `aws-config` to load
+//! the AWS SDK configuration in production):
+//!
+//! ```toml
+//! [dependencies]
+//! eden-core = "0.1"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! ```
+//!
+//! Create, list and delete an environment. The code takes a [`Cloud`]: here
+//! [`memory::MemoryCloud`], seeded with the reference resources a profile names, so it runs
+//! without an AWS account; in production `eden_core::aws::cloud(&sdk_config)` (feature `aws`).
+//!
+//! ```
+//! use eden_core::memory::{MemoryCloud, MemoryOptions};
+//! use eden_core::{CreateOptions, DeleteOptions, Environment, Profile};
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // A profile as in `~/.eden/config`; every bad key is reported by name.
+//!     let profile = Profile::from_ini(
+//!         "[default]
+//! name_prefix = web
+//! reference_service_arn = arn:aws:ecs:us-east-1:123456789012:service/main/web
+//! target_cluster = main
+//! domain_name_prefix = api
+//! master_alb_arn = arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shared/50dc6c495c0c9188
+//! dynamic_zone_id = Z0EXAMPLE
+//! endpoint_s3_bucket_name = eden-endpoints
+//! endpoint_s3_key = endpoints.json
+//! endpoint_name_prefix = servicename-dev
+//! endpoint_update_key = api_endpoint
+//! endpoint_env_type = dev
+//! ",
+//!         "default",
+//!     )?;
+//!     let memory = MemoryCloud::with_reference(&profile, MemoryOptions::default());
+//!     let eden = Environment::new(memory.cloud());
+//!
+//!     let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2";
+//!     let created = eden
+//!         .create(&profile, "feature-1", image, &CreateOptions::default())
+//!         .await?;
+//!     for resource in &created.resources {
+//!         println!("{resource}"); // kind, ARN or name, and created / updated / reused
+//!     }
+//!     let listed = eden.list(Some("default")).await?;
+//!     assert_eq!(listed[0].endpoint, "api-feature-1.dev.example.com");
+//!
+//!     eden.delete(&profile, "feature-1", &DeleteOptions::default()).await?;
+//!     assert!(eden.list(Some("default")).await?.is_empty());
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Layout
 //!
 //! One folder per concern: [`cloud`] (the traits, one file per service), `aws` and [`memory`]
@@ -29,16 +86,21 @@
 //!
 //! # Cargo features
 //!
-//! * `aws` (default): the traits on `aws-sdk-*`, built from an `aws_types::SdkConfig`.
-//! * `lambda-events`: `http_api::lambda`, the adapter for `aws_lambda_events` API Gateway
-//!   proxy requests and responses.
-//! * `conformance`: `conformance`, one suite per cloud trait of the behaviours every
-//!   implementation must show (the in-memory cloud and the AWS clients pass them); for
-//!   implementers of the traits, not API-stable.
-//! * `mock`: a [mockall](https://docs.rs/mockall) double of every cloud trait
-//!   (`cloud::MockEcsApi`, `cloud::MockLoadBalancerApi`, `cloud::MockDnsApi`,
-//!   `cloud::MockImageRegistry`, `cloud::MockDocumentStore`, `cloud::MockStateStore`), to put in
-//!   a [`Cloud`] beside real or in-memory implementations of the others.
+//! | feature | default | what it enables |
+//! | --- | --- | --- |
+//! | `aws` | yes | the traits on the official `aws-sdk-*` clients (ECS, ELBv2, Route 53, S3, DynamoDB, ECR), built from an `aws_types::SdkConfig` |
+//! | `lambda-events` | no | `http_api::lambda`, the adapter for `aws_lambda_events` API Gateway proxy requests and responses |
+//! | `conformance` | no | `conformance`, one suite per cloud trait of the behaviours every implementation must show (the in-memory cloud and the AWS clients pass them); for implementers of the traits, not API-stable |
+//! | `mock` | no | a [mockall](https://docs.rs/mockall) double of every cloud trait (`cloud::MockEcsApi`, `cloud::MockLoadBalancerApi`, `cloud::MockDnsApi`, `cloud::MockImageRegistry`, `cloud::MockDocumentStore`, `cloud::MockStateStore`), to put in a [`Cloud`] beside real or in-memory implementations of the others |
+//!
+//! `default-features = false` leaves out the AWS SDK: the in-memory cloud, profiles, plans
+//! and the HTTP API handler stay.
+//!
+//! # Stability
+//!
+//! The crate follows semantic versioning (while at `0.x`, a minor release may break, a patch
+//! release does not) and builds on Rust 1.94 or newer: see the
+//! [versioning policy](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/versioning.md).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
