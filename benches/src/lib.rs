@@ -363,7 +363,7 @@ mod tests {
     }
 
     /// Every cargo feature of a publishable crate is in the feature table of its front page and
-    /// of its README, with the right default.
+    /// in its README's features, with the right default.
     #[test]
     fn every_feature_is_documented_on_the_crate_front_page() {
         for (krate, manifest, lib, readme) in CRATES {
@@ -376,9 +376,18 @@ mod tests {
                     lib.contains(&format!("//! {row}")),
                     "{krate}: feature `{name}` (default: {default}) is not in the front page's table"
                 );
+                // The README: a table row as above, or a bullet that says "(default)" for
+                // the default features only.
+                let code = format!("`{name}`");
+                let documented = readme.lines().any(|l| {
+                    l.starts_with(&row)
+                        || ((l.starts_with(&format!("- {code}"))
+                            || l.starts_with(&format!("* {code}")))
+                            && l.contains(&format!("{code} (default)")) == on)
+                });
                 assert!(
-                    readme.lines().any(|l| l.starts_with(&row)),
-                    "{krate}: feature `{name}` (default: {default}) is not in the README's table"
+                    documented,
+                    "{krate}: feature `{name}` (default: {default}) is not in the README's features"
                 );
             }
         }
@@ -413,6 +422,49 @@ mod tests {
                 !front.contains("SPEC") && !readme.contains("SPEC"),
                 "{krate}: the front page or README cites SPEC, which users do not have"
             );
+        }
+    }
+
+    /// No doc comment of a publishable crate (sources and examples) cites SPEC or links
+    /// outside the package by a relative path: docs.rs and crates.io show them without the
+    /// repository.
+    #[test]
+    fn rustdoc_stands_alone() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for (krate, ..) in CRATES {
+            for dir in ["src", "examples"] {
+                let dir = root.join(krate).join(dir);
+                if dir.is_dir() {
+                    walk(&dir, &mut files);
+                }
+            }
+        }
+        assert!(files.len() > 30, "found only {} files", files.len());
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let doc = line.trim_start();
+                if !(doc.starts_with("//!") || doc.starts_with("///")) {
+                    continue;
+                }
+                assert!(
+                    !doc.contains("SPEC") && !doc.contains("](../") && !doc.contains("../shared"),
+                    "{}:{}: a doc comment cites SPEC or links outside the package: {doc}",
+                    file.display(),
+                    n + 1
+                );
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! Classification of every decoded payload into exactly one outcome (SPEC 1.2).
+//! Classification of every decoded payload into exactly one outcome.
 
 use std::borrow::Cow;
 use std::fmt;

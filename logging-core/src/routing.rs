@@ -1,4 +1,4 @@
-//! Routing valid records to destinations (SPEC 1.3): allow-lists, fan-out, type groups.
+//! Routing valid records to destinations: allow-lists, fan-out, type groups.
 
 use std::sync::Arc;
 
