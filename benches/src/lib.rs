@@ -22,6 +22,10 @@ pub mod guide {
     pub struct Schema;
     #[doc = include_str!("../../docs/eden.md")]
     pub struct Eden;
+    #[doc = include_str!("../../docs/testing.md")]
+    pub struct Testing;
+    #[doc = include_str!("../../docs/troubleshooting.md")]
+    pub struct Troubleshooting;
 }
 
 use base64::Engine as _;
@@ -465,6 +469,37 @@ mod tests {
                     n + 1
                 );
             }
+        }
+    }
+
+    /// Every guide page with Rust code is registered in [`guide`], so its code is compiled and
+    /// run and cannot rot.
+    #[test]
+    fn every_guide_page_with_rust_code_is_compiled() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "md") {
+                    out.push(path);
+                }
+            }
+        }
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        let mut pages = Vec::new();
+        walk(&docs, &mut pages);
+        let registry = include_str!("lib.rs");
+        for page in pages {
+            let text = std::fs::read_to_string(&page).unwrap();
+            if !text.contains("```rust\n") && !text.contains("```rust,") {
+                continue;
+            }
+            let name = page.strip_prefix(&docs).unwrap().to_string_lossy().replace('\\', "/");
+            assert!(
+                registry.contains(&format!("include_str!(\"../../docs/{name}\")")),
+                "docs/{name} has Rust code but is not registered in benches/src/lib.rs's guide"
+            );
         }
     }
 
