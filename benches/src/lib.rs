@@ -495,7 +495,11 @@ mod tests {
             if !text.contains("```rust\n") && !text.contains("```rust,") {
                 continue;
             }
-            let name = page.strip_prefix(&docs).unwrap().to_string_lossy().replace('\\', "/");
+            let name = page
+                .strip_prefix(&docs)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             assert!(
                 registry.contains(&format!("include_str!(\"../../docs/{name}\")")),
                 "docs/{name} has Rust code but is not registered in benches/src/lib.rs's guide"
