@@ -62,8 +62,8 @@
 //!     let out = pipeline(logs.clone(), failed.clone()).process(event).await?;
 //!
 //!     // Every payload has exactly one outcome, and nothing is left for Lambda to replay.
-//!     assert_eq!((out.report.routed, out.report.failed.unknown_type), (1, 1));
-//!     assert_eq!(out.report.failure_codes["unknown_type/not_json"], 1);
+//!     assert_eq!((out.report.delivered, out.report.invalid.unknown_type), (1, 1));
+//!     assert_eq!(out.report.invalid_codes["unknown_type/not_json"], 1);
 //!     assert_eq!(serde_json::to_string(&out.response)?, r#"{"batchItemFailures":[]}"#);
 //!     // One gzip NDJSON object per type, at a key derived from the batch: a replay overwrites.
 //!     let keys: Vec<String> = logs.snapshot().into_keys().collect();
