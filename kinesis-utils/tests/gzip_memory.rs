@@ -79,9 +79,13 @@ fn a_trailer_claiming_gigabytes_reserves_what_the_input_can_inflate_to() {
         matches!(result, Err(GzipError::Corrupt { .. })),
         "{result:?}"
     );
+    // The inflater's own state (zlib-rs allocates about 46 KiB of window and tables per
+    // stream; libdeflate's decompressor is made once per thread) is what an honest empty
+    // record costs too; the output reservation must stay within what 20 bytes inflate to.
+    let (_, inflater) = largest_allocation(|| gzip::gunzip_bounded(&gz(b""), 4 << 30));
     assert!(
-        largest <= n * gzip::MAX_RATIO + 1,
-        "{largest} bytes for {n} of input"
+        largest <= (n * gzip::MAX_RATIO + 1).max(inflater),
+        "{largest} bytes for {n} of input (an honest empty record: {inflater})"
     );
 
     // A real record of high ratio still inflates in one allocation of its size.

@@ -534,31 +534,31 @@ fn gzip_objects() -> Check {
 }
 
 async fn one_batch(name: &str, batch: &Batch) -> Check {
-    let schema = SchemaConfig::default();
+    let one_thread = std::num::NonZeroUsize::MIN;
     let archive_store = Arc::new(MemoryStore::new());
     let dead_store = Arc::new(MemoryStore::new());
-    let archive = S3Archive::new(
+    let archive = S3Archive::builder(
         archive_store.clone(),
         ArchiveConfig {
             prefix: "logs".into(),
-            compression: Compression::None,
             ..ArchiveConfig::default()
-        },
-        schema.time_zone,
+        }
+        .with_compression(Compression::None),
     );
-    let dead_letter = DeadLetter::new(
+    let dead_letter = DeadLetter::builder(
         dead_store.clone(),
         DeadLetterConfig {
-            compression: Compression::None,
             format: DeadLetterFormat::Raw,
             ..DeadLetterConfig::default()
-        },
-        &schema.unknown_prefix,
-        schema.time_zone,
+        }
+        .with_compression(Compression::None),
     );
-    let pipeline = Pipeline::new(schema)
-        .with_route(TypeFilter::all(), Arc::new(archive))
-        .with_dead_letter(dead_letter);
+    // Classification on the calling thread too.
+    let pipeline = Pipeline::builder(SchemaConfig::default())
+        .route(TypeFilter::all(), archive)
+        .dead_letter(dead_letter)
+        .threads(one_thread)
+        .build();
     let out = pipeline
         .process(&batch.event_json)
         .await
@@ -572,26 +572,26 @@ async fn one_batch(name: &str, batch: &Batch) -> Check {
     }
     let count = |k: &str| want.get(k).map_or(0, Vec::len);
     ensure!(
-        report.payloads == batch.payloads && report.outcome_total() == batch.payloads,
-        "{name}: {} payloads, {} outcomes, want {}",
-        report.payloads,
+        report.items == batch.payloads && report.outcome_total() == batch.payloads,
+        "{name}: {} items, {} outcomes, want {}",
+        report.items,
         report.outcome_total(),
         batch.payloads
     );
     ensure!(
         (
-            report.routed,
-            report.failed.unknown_type,
-            report.failed.no_timestamp
+            report.delivered,
+            report.invalid.unknown_type,
+            report.invalid.no_timestamp
         ) == (
             count("archived"),
             count("unknown_type"),
             count("no_timestamp")
         ),
-        "{name}: routed {}, unknown_type {}, no_timestamp {}; want {}, {}, {}",
-        report.routed,
-        report.failed.unknown_type,
-        report.failed.no_timestamp,
+        "{name}: delivered {}, unknown_type {}, no_timestamp {}; want {}, {}, {}",
+        report.delivered,
+        report.invalid.unknown_type,
+        report.invalid.no_timestamp,
         count("archived"),
         count("unknown_type"),
         count("no_timestamp")
