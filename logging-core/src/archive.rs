@@ -11,12 +11,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::batch::{RoutedBatch, TypeGroup};
 use crate::compress::{Compression, Compressor, DEFAULT_CHUNK_SIZE};
 use crate::destination::{
     Deadline, DeliveryReport, Destination, IntoDestination, RetryPolicy, Stopped, join_all,
 };
 use crate::naming::{file_id, key_local_time, object_key_local, with_extension, write_record_line};
-use crate::routing::{RoutedBatch, TypeGroup};
 use crate::schema::{KeyDates, SchemaConfig, TimeZone};
 use crate::store::{ObjectStore, StoreError};
 

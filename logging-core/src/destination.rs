@@ -73,7 +73,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::routing::RoutedBatch;
+use crate::batch::RoutedBatch;
 use crate::schema::SchemaConfig;
 
 /// A delivery target: S3 archive, Kinesis forward, Elasticsearch, Fluentd, ...

@@ -10,10 +10,10 @@ use kinesis_utils::put::{RecordOutcome, random_partition_key};
 use kinesis_utils::{KinesisApi, PutEntry, PutRecordsBatcher, PutRecordsConfig, StreamTarget};
 use serde::Deserialize;
 
+use crate::batch::RoutedBatch;
 use crate::classify::Record;
 use crate::destination::{DeliveryReport, Destination};
 use crate::record::LogRecord;
-use crate::routing::RoutedBatch;
 
 /// Bytes of one Kinesis PUT payload unit, the unit of PUT billing: a record (data and
 /// partition key) costs one unit per started 25 KB. Counted as 25,000 bytes, the stricter

@@ -5,7 +5,8 @@
 //! * [`record`]: [`LogRecord::parse`] validates a payload as a JSON object and borrows the
 //!   three schema fields without re-serialising; [`timestamp`] parses their timestamps.
 //! * [`classify`]: one outcome per payload ([`FailureReason`]).
-//! * [`routing`]: [`Router::route`] groups records by route and `log_type`, with fan-out.
+//! * [`routing`]: [`Router::route`] groups records by route and `log_type`, with fan-out, into
+//!   the [`batch`]es ([`RoutedBatch`]) destinations receive.
 //! * [`destination`]: the [`Destination`] trait every target implements (S3 archive, Kinesis
 //!   forward, Elasticsearch, Fluentd) and its per-record [`DeliveryReport`].
 //! * [`archive`], [`forward`], [`dead_letter`]: the S3 archive, Kinesis forward and dead
@@ -100,8 +101,10 @@
 //! The crate follows semantic versioning (while at `0.x`, a minor release may break, a patch
 //! release does not) and builds on Rust 1.94 or newer: see the
 //! [versioning policy](https://github.com/baikonur-oss/baikonur-rs/blob/main/docs/versioning.md).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod archive;
+pub mod batch;
 pub mod classify;
 pub mod compress;
 pub mod dead_letter;
@@ -127,6 +130,7 @@ pub mod retention;
 pub mod search;
 
 pub use archive::{ArchiveConfig, S3Archive, S3ArchiveBuilder};
+pub use batch::{RoutedBatch, TypeGroup};
 pub use classify::{Classified, FailureReason, Record};
 pub use dead_letter::{
     DeadLetter, DeadLetterBuilder, DeadLetterConfig, DeadLetterFormat, DeadLetterGroups, Envelope,
@@ -140,6 +144,6 @@ pub use pipeline::{
     Processed, Report,
 };
 pub use record::{FieldValue, LogRecord, ParseError};
-pub use routing::{RoutedBatch, Router, TypeFilter, TypeGroup};
+pub use routing::{Router, TypeFilter};
 pub use schema::{KeyDates, SchemaConfig, TimeZone, UnparseableTimestamp};
 pub use store::{LocalDirStore, MemoryStore, ObjectStore, StoreError};

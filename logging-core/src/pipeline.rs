@@ -205,6 +205,7 @@ pub struct BatchResponse {
 }
 
 #[cfg(feature = "lambda-events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-events")))]
 impl From<BatchResponse> for aws_lambda_events::event::streams::KinesisEventResponse {
     fn from(r: BatchResponse) -> Self {
         // #[non_exhaustive]: built through Default.
@@ -483,6 +484,7 @@ impl Pipeline {
     /// dead-lettered record (`undecodable/bad_base64`), and the event is parsed once instead
     /// of twice.
     #[cfg(feature = "lambda-events")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda-events")))]
     pub async fn process_event(
         &self,
         event: aws_lambda_events::event::kinesis::KinesisEvent,
@@ -499,6 +501,7 @@ impl Pipeline {
     /// (`Deadline::from_epoch_millis(event.context.deadline)`). Like it, it never sees a
     /// record whose `data` is not base64 (see there); the raw path does.
     #[cfg(feature = "lambda-events")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda-events")))]
     pub async fn process_event_until(
         &self,
         event: aws_lambda_events::event::kinesis::KinesisEvent,
@@ -514,9 +517,10 @@ impl Pipeline {
         (out.report, out.response.into())
     }
 
-    /// Processes an already decoded batch, with no deadline. `now` names dead-letter objects
-    /// only when the batch carries no timestamp at all (otherwise its first timestamp does, so
-    /// retries overwrite).
+    /// Processes an already decoded batch, with no deadline. `now` dates archive and
+    /// dead-letter objects only when an entry has no time of its own (record timestamp,
+    /// CloudWatch Logs timestamp or Kinesis arrival time) and the batch carries no timestamp
+    /// at all.
     pub async fn process_decoded(&self, batch: &DecodedBatch, now: DateTime<Utc>) -> Processed {
         self.process_decoded_until(batch, now, Deadline::none())
             .await
@@ -605,9 +609,10 @@ impl Pipeline {
                 .or_default() += n;
         }
 
-        // Dead-letter groups without any timestamp of their own are named after the batch's
-        // first record timestamp (or CloudWatch Logs timestamp), so that a Lambda retry of the
-        // same batch overwrites them; `now` only when the batch has no time at all.
+        // Dead-letter and archive groups are dated by their first entry's own times (record
+        // timestamp, CloudWatch Logs timestamp, Kinesis arrival time), the same in any replay.
+        // Only an event without arrival times (made by hand) falls back to this: the batch's
+        // first record timestamp (or CloudWatch Logs timestamp), `now` when it has no time.
         let now = records
             .iter()
             .find_map(|r| r.timestamp.map(|t| t.to_utc()))
@@ -953,8 +958,8 @@ impl From<DeadLetterReport> for DlOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::RoutedBatch;
     use crate::destination::{DeliveryReport, Destination};
-    use crate::routing::RoutedBatch;
     use async_trait::async_trait;
     use base64::Engine as _;
 

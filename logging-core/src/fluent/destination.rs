@@ -9,9 +9,9 @@ use serde::Deserialize;
 use super::{FluentClient, FluentConfig, FluentError, FluentEvent, FluentOutcome, tag_for};
 use std::sync::Arc;
 
+use crate::batch::RoutedBatch;
 use crate::destination::{DeliveryReport, Destination, IntoDestination};
 use crate::naming::key_time;
-use crate::routing::RoutedBatch;
 use crate::schema::{SchemaConfig, TimeZone};
 
 /// Which time an event carries.

@@ -276,6 +276,7 @@ impl FluentClient {
 
     /// A TLS client with a caller-built rustls configuration (private CAs, client certs).
     #[cfg(feature = "fluent-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fluent-tls")))]
     pub fn with_tls_config(
         config: FluentConfig,
         tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,

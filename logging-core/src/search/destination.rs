@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use super::bulk::{BulkConfig, BulkItem, ItemOutcome, deliver_bulk};
 use super::index::{IndexNameError, IndexNamer, validate_index_name};
 use super::{SearchApi, doc_id_from_log_id};
+use crate::batch::RoutedBatch;
 use crate::classify::Record;
 use crate::destination::{DeliveryReport, Destination, IntoDestination};
 use crate::naming::key_local_time;
-use crate::routing::RoutedBatch;
 use crate::schema::{KeyDates, SchemaConfig, TimeZone};
 
 /// Where a document's `_id` comes from.

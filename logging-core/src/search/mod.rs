@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod destination;
 #[cfg(feature = "search")]
+#[cfg_attr(docsrs, doc(cfg(feature = "search")))]
 pub mod http;
 pub mod index;
 pub mod memory;

@@ -10,6 +10,7 @@ mod faulty;
 mod local;
 mod memory;
 #[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub mod s3;
 
 use std::fmt;
