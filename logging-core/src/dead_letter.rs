@@ -13,10 +13,13 @@
 //! | `rejected` | `{unknown_prefix}/{log_type}/rejected` | `{unknown_prefix}/{log_type}_rejected` | none |
 //!
 //! Keys are `{prefix}/{group}/{%Y-%m}/{%d}/{%Y-%m-%d-%H:%M:%S}-{id}.gz` (`{prefix}/{%Y-%m}/…`
-//! when flat) with the time of the group's first entry (its record timestamp, else its
-//! CloudWatch Logs timestamp, else the time given by the caller: the pipeline passes the
-//! batch's first timestamp, so that a retry of the same batch overwrites) and an id derived
-//! from the first entry's origin.
+//! when flat) with the time of the group's first entry and an id derived from its origin. The
+//! time is the entry's own, the first it has of: its record timestamp, its CloudWatch Logs
+//! event timestamp, its Kinesis arrival time; only an event without arrival times (one made by
+//! hand) falls back to the time given by the caller (the pipeline passes the batch's first
+//! timestamp, else the time of processing). Every time up to the arrival time is the same in
+//! whatever batch the entry arrives, so a Lambda replay, which starts at another record than
+//! the first attempt, overwrites the objects it wrote before instead of adding new ones.
 
 use std::collections::HashMap;
 use std::future::Future;
