@@ -2,6 +2,7 @@
 //! whose destination cannot answer in time gets a partial batch response before the deadline,
 //! not a function timeout.
 
+#[cfg(feature = "search")]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
