@@ -436,8 +436,8 @@ pub(crate) fn available_threads() -> NonZeroUsize {
 /// use logging_core::compress::{Compression, Compressor};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let bodies = vec![b"{\"n\":1}\n".repeat(50_000), b"{\"n\":2}\n".to_vec()];
-/// let one = Compressor::new(Compression::zstd(1)?).with_threads(NonZeroUsize::MIN);
-/// let all = Compressor::new(Compression::zstd(1)?); // every available core
+/// let one = Compressor::new(Compression::gzip(6)?).with_threads(NonZeroUsize::MIN);
+/// let all = Compressor::new(Compression::gzip(6)?); // every available core
 /// let (a, b) = (one.compress_all(bodies.clone()), all.compress_all(bodies));
 /// assert_eq!(a[0].as_ref().ok(), b[0].as_ref().ok(), "the same bytes on any number of threads");
 /// # Ok(())

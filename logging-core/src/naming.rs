@@ -219,6 +219,7 @@ pub fn finish_body(plain: Vec<u8>, compression: Compression) -> io::Result<Vec<u
 /// ```
 /// use logging_core::compress::Compression;
 /// use logging_core::naming::with_extension;
+/// # #[cfg(feature = "zstd")] // zstd levels exist with the `zstd` feature only
 /// assert_eq!(with_extension("a/b-1.gz".into(), Compression::zstd(3).unwrap()), "a/b-1.zst");
 /// assert_eq!(with_extension("a/b-1.gz".into(), Compression::None), "a/b-1.ndjson");
 /// ```
