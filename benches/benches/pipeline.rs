@@ -26,7 +26,7 @@
 //! Throughput is in payload bytes (the decoded log lines). `BENCH_EVENT_FILE=path.json` adds a
 //! group for any captured Lambda Kinesis event. `BENCH_TIME=cpu` measures the bench thread's
 //! on-CPU time instead of the wall clock; it skips the compressed variants, whose compression
-//! runs on other threads (Tokio's blocking pool and the compression threads).
+//! runs on other threads (logging-core's worker threads).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "support/timing.rs"]
@@ -255,7 +255,7 @@ fn bench_batch(
         if setting.label == "ndjson" {
             dispatched_and_portable(&mut group, setting.label, run);
         } else if std::env::var("BENCH_TIME").as_deref() == Ok("cpu") {
-            // Compression runs on Tokio's blocking pool and its own threads, and `_2t`
+            // Compression runs on logging-core's worker threads, and `_2t`
             // classifies on two, not only on the bench thread whose CPU time BENCH_TIME=cpu
             // measures.
             println!(

@@ -333,7 +333,7 @@ impl Destination for S3Archive {
             Pin<Box<dyn Future<Output = Result<String, Stopped<StoreError>>> + Send + 'f>>;
         let mut puts: Vec<(std::ops::Range<usize>, Put<'_>)> =
             Vec::with_capacity(batch.groups.len());
-        // Compressed off the executor (Tokio's blocking pool), so other deliveries keep going.
+        // On a multi-thread runtime other deliveries keep going while this compresses.
         let (keys, plains) = self.plain_batch(batch, now);
         let objects = Self::objects(keys, self.compressor.compress_all_async(plains).await);
         for (group, object) in batch.groups.iter().zip(objects) {

@@ -33,20 +33,20 @@
 //! # }
 //! ```
 //!
-//! # Why scoped threads and not rayon
+//! # Threads
 //!
-//! The pool is [`std::thread::scope`]: the batch's chunks are handed out through one atomic
-//! counter to `threads - 1` threads started for the batch and the calling thread. Starting a
-//! thread costs tens of microseconds; compressing one megabyte costs about ten milliseconds at
-//! gzip level 6 and two at zstd level 1, so threads started per batch cost under 1 % of the work
-//! they share, and nothing is left running between Lambda invocations (no idle pool, no
-//! global pool sized for someone else's work, no interference with a rayon pool the user has).
-//! It needs no dependency. rayon would reuse its threads, which is worth little at this scale,
-//! and brings its work-stealing runtime and four more crates.
+//! The chunks are handed out through one atomic counter to the calling thread and up to
+//! `threads - 1` of the crate's worker threads, which the pipeline's classification uses too
+//! (one pool for the process, asleep between batches). The calling thread works its own
+//! share instead of handing the batch to another thread and waiting: see
+//! [`Compressor::compress_all_async`] and the note below.
 //!
-//! In a Tokio runtime, [`Compressor::compress_all_async`] moves the work off the executor
-//! with [`tokio::task::spawn_blocking`], so other deliveries of the batch keep sending while
-//! the archive compresses.
+//! Measured on two cores: when the batch went to a thread of its own (Tokio's blocking pool)
+//! which then started or woke a helper, the kernel often queued the helper on the core that
+//! was still busy, and moved it to the idle core only at a later load balance; 3 to 10 ms of
+//! a 17 ms compression ran on one core, and the pipeline reached 1.5 times its one-thread
+//! speed. A thread that keeps running while it wakes a sleeping worker gets that worker
+//! placed on the idle core at once: 1.7 times.
 
 use std::fmt;
 use std::io;
@@ -67,8 +67,8 @@ pub const DEFAULT_CHUNK_SIZE: NonZeroUsize = match NonZeroUsize::new(256 * 1024)
     None => NonZeroUsize::MIN,
 };
 
-/// Below this many bytes a batch is compressed on the calling thread: starting a thread or
-/// handing the work to Tokio's blocking pool would cost more than it saves.
+/// Below this many bytes a batch is compressed on the calling thread alone: waking a worker
+/// would cost more than it saves.
 const INLINE_BELOW: usize = 64 * 1024;
 
 /// How archive and dead-letter objects are compressed.
@@ -515,27 +515,23 @@ impl Compressor {
         self.compress_all_on(plains, self.threads.get())
     }
 
-    /// [`Compressor::compress_all`] off the async executor: in a Tokio runtime, on its
-    /// blocking pool (the other futures of the invocation keep running); elsewhere, and for
-    /// small batches, on the calling thread.
+    /// [`Compressor::compress_all`] from async code. On a multi-thread Tokio runtime the
+    /// calling worker hands its other tasks to another worker while it compresses
+    /// ([`tokio::task::block_in_place`]), so the invocation's other deliveries keep going; on a
+    /// current-thread runtime, and outside one, the compression runs in place.
+    ///
+    /// The calling thread takes a share of the chunks rather than waiting for the crate's
+    /// workers: see [Threads](self#threads) for why that matters for speed.
     pub async fn compress_all_async(&self, plains: Vec<Vec<u8>>) -> Vec<io::Result<Vec<u8>>> {
         let total: usize = plains.iter().map(Vec::len).sum();
         if self.compression == Compression::None || total < INLINE_BELOW {
             return self.compress_all(plains);
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return self.compress_all(plains);
-        };
-        let n = plains.len();
-        let this = *self;
-        match runtime
-            .spawn_blocking(move || this.compress_all(plains))
-            .await
-        {
-            Ok(bodies) => bodies,
-            Err(e) => (0..n)
-                .map(|_| Err(io::Error::other(format!("compression task failed: {e}"))))
-                .collect(),
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.compress_all(plains))
+            }
+            _ => self.compress_all(plains),
         }
     }
 
@@ -598,27 +594,12 @@ impl Compressor {
                 }
             }
         };
-        if threads == 1 {
-            collect(work());
-        } else {
-            std::thread::scope(|scope| {
-                let helpers: Vec<_> = (1..threads)
-                    .filter_map(|_| {
-                        // A thread that cannot be started leaves its share to the others.
-                        std::thread::Builder::new()
-                            .name("logging-core-compress".into())
-                            .spawn_scoped(scope, work)
-                            .ok()
-                    })
-                    .collect();
-                collect(work());
-                for helper in helpers {
-                    // A helper that panicked leaves its jobs empty: they fail below.
-                    if let Ok(done) = helper.join() {
-                        collect(done);
-                    }
-                }
-            });
+        // A job a helper took and did not finish (it panicked) has no result: it fails below.
+        let mut mine = Vec::new();
+        let helped = crate::parallel::with_helpers(threads - 1, |_| work(), || mine = work());
+        collect(mine);
+        for done in helped.into_iter().flatten() {
+            collect(done);
         }
 
         // Back into bodies, chunks in order.

@@ -605,7 +605,7 @@ impl DeadLetter {
                 }
             }
         }
-        // Compressed off the executor (Tokio's blocking pool), side by side.
+        // On every core, beside the other deliveries on a multi-thread runtime.
         let bodies = self.compressor.compress_all_async(plains).await;
         for ((group, members, key), body) in encoded.into_iter().zip(bodies) {
             match body {

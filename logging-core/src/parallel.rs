@@ -1,5 +1,6 @@
 //! The pipeline's own work on every core: a batch's items cut into contiguous parts of about
-//! equal bytes, each part processed on its own thread, the results put back in input order.
+//! equal bytes, each part processed on its own thread, the results put back in input order;
+//! and the worker threads that this and the compression ([`crate::compress`]) share.
 //!
 //! The result is the sequential one whatever the number of threads: each item is processed
 //! by a pure function of the item and its position (state a part carries, such as the
@@ -7,11 +8,22 @@
 //! parts' results are taken in order. The tests hold [`for_each_in_parts`] and the whole
 //! pipeline to that, byte for byte, for any number of threads.
 //!
-//! Threads are [`std::thread::scope`] threads started for the batch, as the compression's
-//! (see [`crate::compress`]): a batch of a few megabytes takes milliseconds per core, starting
-//! a thread tens of microseconds, and nothing is left running between invocations.
+//! # The worker threads
+//!
+//! The workers are one [rayon](https://docs.rs/rayon) pool for the process, with as many
+//! threads as the cores the process may use ([`std::thread::available_parallelism`]),
+//! started on first use and asleep (blocked, using no CPU) between batches. The calling
+//! thread always works a share itself while the workers do the rest ([`with_helpers`]): a
+//! running thread that wakes a sleeping one gets it placed on an idle core, where a thread
+//! started for the batch, or work handed over to another thread, was often queued behind a
+//! busy core for milliseconds (measured: see [`crate::compress`]).
+//!
+//! The pool is the crate's own, not rayon's global pool, so it neither competes with a
+//! rayon pool of the user's for its threads nor is sized by someone else's settings.
 
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
 
 use kinesis_utils::Decoded;
 
@@ -22,6 +34,50 @@ use crate::schema::SchemaConfig;
 /// Below this many bytes (by the caller's weight) a batch is processed on the calling
 /// thread: starting a thread would cost more than it saves.
 pub(crate) const PARALLEL_FROM: usize = 128 * 1024;
+
+/// The crate's worker threads (see the [module docs](self)), `None` when they cannot be
+/// started: then every job runs on its calling thread.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(crate::compress::available_threads().get())
+            .thread_name(|i| format!("logging-core-{i}"))
+            // A job that panics (none should) is reported by its caller, who does its
+            // share again; the worker lives on.
+            .panic_handler(|_| tracing::error!("a logging-core worker job panicked"))
+            .build()
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no worker threads: batches are processed on the calling thread");
+            })
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `caller` on the calling thread while `job(1)` to `job(helpers)` run on the workers,
+/// and returns once all are done, with each job's result in order: `None` for a job that
+/// panicked or found no worker, which the caller then does itself.
+pub(crate) fn with_helpers<R: Send>(
+    helpers: usize,
+    job: impl Fn(usize) -> R + Sync,
+    caller: impl FnOnce(),
+) -> Vec<Option<R>> {
+    let mut results: Vec<Option<R>> = (0..helpers).map(|_| None).collect();
+    match pool() {
+        Some(pool) if helpers > 0 => pool.in_place_scope(|scope| {
+            let job = &job;
+            for (i, slot) in results.iter_mut().enumerate() {
+                scope.spawn(move |_| {
+                    *slot = std::panic::catch_unwind(AssertUnwindSafe(|| job(i + 1))).ok();
+                });
+            }
+            caller();
+        }),
+        _ => caller(),
+    }
+    results
+}
 
 /// Where `weights` are cut into at most `parts` contiguous parts of about equal total
 /// weight: the ends of the parts, the last one `weights.len()`, none empty (no parts for no
@@ -58,7 +114,7 @@ pub(crate) fn part_ends(weights: &[usize], parts: usize) -> Vec<usize> {
 /// of about equal `weight`, each with its own state from `init`. The calling thread takes
 /// the first part and hands its results over as they come; the others' are kept until it is
 /// done. Batches lighter than [`PARALLEL_FROM`] run on the calling thread, and so does a
-/// part whose thread cannot be started.
+/// part that no worker could do.
 pub(crate) fn for_each_in_parts<'a, T, S, R>(
     items: &'a [T],
     threads: NonZeroUsize,
@@ -95,32 +151,27 @@ pub(crate) fn for_each_in_parts<'a, T, S, R>(
     let Some((&(first_start, first), rest)) = parts.split_first() else {
         return;
     };
-    std::thread::scope(|scope| {
-        let run = &run;
-        let helpers: Vec<_> = rest
-            .iter()
-            .map(|&(start, part)| {
-                let handle = std::thread::Builder::new()
-                    .name("logging-core-pipeline".into())
-                    .spawn_scoped(scope, move || {
-                        let mut out = Vec::with_capacity(part.len());
-                        run(start, part, &mut |r| out.push(r));
-                        out
-                    })
-                    .ok();
-                (start, part, handle)
-            })
-            .collect();
-        run(first_start, first, &mut sink);
-        for (start, part, handle) in helpers {
-            match handle.map(|h| h.join()) {
-                Some(Ok(done)) => done.into_iter().for_each(&mut sink),
-                // Not started, or panicked (which `f` must not do): done here instead, so
-                // that every item has its result.
-                _ => run(start, part, &mut sink),
+    let run = &run;
+    let done = with_helpers(
+        rest.len(),
+        |i| {
+            let mut out = Vec::new();
+            if let Some(&(start, part)) = rest.get(i - 1) {
+                out.reserve(part.len());
+                run(start, part, &mut |r| out.push(r));
             }
+            out
+        },
+        || run(first_start, first, &mut sink),
+    );
+    for (&(start, part), done) in rest.iter().zip(done) {
+        match done {
+            Some(done) => done.into_iter().for_each(&mut sink),
+            // Panicked (which `f` must not do), or no worker: done here instead, so that
+            // every item has its result.
+            None => run(start, part, &mut sink),
         }
-    });
+    }
 }
 
 /// `f` applied to every item with its index, in order, as [`for_each_in_parts`] computes
@@ -212,7 +263,13 @@ mod tests {
             |_, _, _| std::thread::current().id(),
         );
         let distinct: std::collections::HashSet<_> = seen.iter().collect();
-        assert_eq!(distinct.len(), 4);
+        // The calling thread and at least one worker, never more threads than asked.
+        assert!(
+            (2..=4).contains(&distinct.len()),
+            "{} threads",
+            distinct.len()
+        );
+        assert!(seen.contains(&std::thread::current().id()));
         // Light batches stay on the calling thread.
         let seen = map_in_parts(
             &items,

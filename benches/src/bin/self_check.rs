@@ -481,7 +481,7 @@ fn stored_lines(store: &MemoryStore) -> Vec<Vec<u8>> {
 }
 
 /// The pipeline writes plain NDJSON objects here: its compressor hands large batches to
-/// tokio's blocking pool, a thread, which this check must not start. `gzip_objects` checks
+/// logging-core's worker threads, which this check must not start. `gzip_objects` checks
 /// the compressor on the calling thread instead.
 fn standard_batches_through() -> Check {
     let runtime = tokio::runtime::Builder::new_current_thread()
