@@ -521,6 +521,65 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
+/// Runs the second pass of [`Decoder::decode_event_json_on`] (decompression, KPL
+/// deaggregation, CloudWatch Logs parsing) over parts of a batch's records, possibly side by
+/// side on threads of the caller's: kinesis-utils starts no thread of its own.
+///
+/// `run` gets one weight per record (about the work its decoding takes) and `decode`, which
+/// decodes the records of a range, in order. It returns the ranges it decoded with their
+/// items. Any cut works: the batch is the same as [`Decoder::decode_event_json`]'s. Ranges
+/// should tile `0..weights.len()` in order; a record no returned range covers is decoded by
+/// the caller afterwards, and a range that overlaps an earlier one is dropped, so a faulty
+/// runner costs time but loses and duplicates nothing.
+///
+/// ```
+/// use std::ops::Range;
+/// use kinesis_utils::decode::DecodeRunner;
+/// use kinesis_utils::{Decoded, Decoder};
+///
+/// /// Two halves, one after the other (a real runner hands them to two threads).
+/// struct Halves;
+/// impl DecodeRunner for Halves {
+///     fn run(
+///         &self,
+///         weights: &[usize],
+///         decode: &(dyn Fn(Range<usize>) -> Vec<Decoded> + Sync),
+///     ) -> Vec<(Range<usize>, Vec<Decoded>)> {
+///         let mid = weights.len() / 2;
+///         vec![(0..mid, decode(0..mid)), (mid..weights.len(), decode(mid..weights.len()))]
+///     }
+/// }
+///
+/// let event = br#"{"Records":[
+///   {"kinesis":{"sequenceNumber":"1","partitionKey":"p","data":"eyJsb2dfdHlwZSI6ImFwcCJ9"}},
+///   {"kinesis":{"sequenceNumber":"2","partitionKey":"p","data":"e30="}}]}"#;
+/// let decoder = Decoder::default();
+/// let halves = decoder.decode_event_json_on(event, &Halves).unwrap();
+/// assert_eq!(halves, decoder.decode_event_json(event).unwrap());
+/// ```
+pub trait DecodeRunner {
+    /// `decode` over ranges of `0..weights.len()`, each range with its items.
+    fn run(
+        &self,
+        weights: &[usize],
+        decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+    ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)>;
+}
+
+/// The runner of [`Decoder::decode_event_json`]: every record on the calling thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InPlace;
+
+impl DecodeRunner for InPlace {
+    fn run(
+        &self,
+        weights: &[usize],
+        decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+    ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+        vec![(0..weights.len(), decode(0..weights.len()))]
+    }
+}
+
 impl Decoder {
     /// A decoder with this configuration.
     pub fn new(config: DecoderConfig) -> Self {
@@ -537,19 +596,31 @@ impl Decoder {
     /// Bad base64 in one record is a failure of that record; only JSON that is not a Kinesis
     /// event at all is an error for the whole batch.
     pub fn decode_event_json(&self, event: &[u8]) -> Result<DecodedBatch, EventError> {
-        self.decode_event_json_with(event, true)
+        self.decode_event_json_with(event, true, &InPlace)
+    }
+
+    /// [`Decoder::decode_event_json`], with the records' decompression, deaggregation and
+    /// CloudWatch Logs parsing run by `runner` (for example on several threads). The result
+    /// is the same whatever the runner.
+    pub fn decode_event_json_on(
+        &self,
+        event: &[u8],
+        runner: &dyn DecodeRunner,
+    ) -> Result<DecodedBatch, EventError> {
+        self.decode_event_json_with(event, true, runner)
     }
 
     /// [`Decoder::decode_event_json`] on serde_json alone, for differential fuzzing.
     #[cfg(fuzzing)]
     pub fn decode_event_json_serde_only(&self, event: &[u8]) -> Result<DecodedBatch, EventError> {
-        self.decode_event_json_with(event, false)
+        self.decode_event_json_with(event, false, &InPlace)
     }
 
     fn decode_event_json_with(
         &self,
         event: &[u8],
         try_fast: bool,
+        runner: &dyn DecodeRunner,
     ) -> Result<DecodedBatch, EventError> {
         let mut c = Collector::with_capacity(event.len());
         let fast = try_fast.then(|| crate::event_scan::scan(event, &mut c));
@@ -595,32 +666,66 @@ impl Decoder {
             text: String::from_utf8(meta).unwrap_or_default(),
             rows,
         });
-        let mut batch = DecodedBatch {
-            items: Vec::with_capacity(pending.len()),
-            records: Records::new(Arc::clone(&table)),
-        };
-        let digests_ok = self.check_kpl_digests(&arena, &pending);
-        for (record_index, p) in pending.into_iter().enumerate() {
-            let origin = Origin::of_row(&table, record_index);
-            let data = arena.slice(p.range);
-            match p.base64_error {
-                None if p.head == Head::Plain => {
-                    batch.items.push(Decoded::Payload(Payload { data, origin }));
-                }
-                None => {
-                    let digest_ok = digests_ok.get(record_index).copied().flatten();
-                    self.decode_data_with(data, origin, digest_ok, &mut batch.items);
-                }
-                Some(message) => {
-                    batch.items.push(Decoded::Failed(Box::new(DecodeFailure {
-                        origin,
-                        error: DecodeError::Base64 { message },
-                        raw: data,
-                    })));
+        let decode = |range: std::ops::Range<usize>| -> Vec<Decoded> {
+            let start = range.start;
+            let part = pending.get(range).unwrap_or_default();
+            let digests_ok = self.check_kpl_digests(&arena, part);
+            let mut items = Vec::with_capacity(part.len());
+            for (i, p) in part.iter().enumerate() {
+                let origin = Origin::of_row(&table, start + i);
+                let data = arena.slice(p.range.clone());
+                match &p.base64_error {
+                    None if p.head == Head::Plain => {
+                        items.push(Decoded::Payload(Payload { data, origin }));
+                    }
+                    None => {
+                        let digest_ok = digests_ok.get(i).copied().flatten();
+                        self.decode_data_with(data, origin, digest_ok, &mut items);
+                    }
+                    Some(message) => {
+                        items.push(Decoded::Failed(Box::new(DecodeFailure {
+                            origin,
+                            error: DecodeError::Base64 {
+                                message: message.clone(),
+                            },
+                            raw: data,
+                        })));
+                    }
                 }
             }
+            items
+        };
+        // About the work each record takes: plain data only becomes an item; gzip inflates
+        // (CloudWatch Logs about tenfold) and is parsed.
+        let weights: Vec<usize> = pending
+            .iter()
+            .map(|p| match (p.head, &p.base64_error) {
+                (Head::Plain, _) | (_, Some(_)) => 1,
+                (Head::Kpl, None) => p.range.len(),
+                (Head::Other, None) => p.range.len() * 8,
+            })
+            .collect();
+        let mut parts = runner.run(&weights, &decode);
+        parts.sort_by_key(|(range, _)| range.start);
+        let mut items = Vec::with_capacity(pending.len());
+        let mut next = 0;
+        for (range, part) in parts {
+            if range.start < next || range.end > pending.len() || range.is_empty() {
+                continue;
+            }
+            if range.start > next {
+                items.extend(decode(next..range.start));
+            }
+            items.extend(part);
+            next = range.end;
         }
-        Ok(batch)
+        if next < pending.len() {
+            items.extend(decode(next..pending.len()));
+        }
+        Ok(DecodedBatch {
+            items,
+            records: Records::new(Arc::clone(&table)),
+        })
     }
 
     /// Decodes an `aws_lambda_events` Kinesis event (its data is already base64-decoded).
@@ -818,8 +923,8 @@ mod scan_equivalence {
             Err(e) => format!("error: {e}"),
         };
         (
-            show(d.decode_event_json_with(event, true)),
-            show(d.decode_event_json_with(event, false)),
+            show(d.decode_event_json_with(event, true, &InPlace)),
+            show(d.decode_event_json_with(event, false, &InPlace)),
         )
     }
 
@@ -1035,6 +1140,68 @@ mod scan_equivalence {
         fn fast_scanner_agrees_with_serde(event in event()) {
             let (fast, serde) = both(&event);
             prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&event));
+        }
+    }
+
+    /// A runner that cuts the records where `cuts` says and misbehaves as `faults` says:
+    /// 0 keeps a part, 1 leaves it out, 2 returns it twice, 3 returns it grown by one record.
+    struct Cutting {
+        cuts: Vec<usize>,
+        faults: Vec<u8>,
+    }
+
+    impl DecodeRunner for Cutting {
+        fn run(
+            &self,
+            weights: &[usize],
+            decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+        ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+            let n = weights.len();
+            let mut ends: Vec<usize> = self.cuts.iter().map(|c| c % (n + 1)).collect();
+            ends.push(n);
+            ends.sort_unstable();
+            let mut out = Vec::new();
+            let mut start = 0;
+            for (i, end) in ends.into_iter().enumerate() {
+                let range = start..end;
+                start = end;
+                match self.faults.get(i).copied().unwrap_or(0) % 4 {
+                    1 => {}
+                    2 => {
+                        out.push((range.clone(), decode(range.clone())));
+                        out.push((range.clone(), decode(range)));
+                    }
+                    3 => {
+                        let grown = range.start..(range.end + 1).min(n);
+                        out.push((grown.clone(), decode(grown)));
+                    }
+                    _ => out.push((range.clone(), decode(range))),
+                }
+            }
+            // Out of order too: the decoder puts the parts back in place.
+            out.reverse();
+            out
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// Any cut of the second pass, by a runner that keeps, drops, repeats or overlaps
+        /// parts, gives the batch the in-place decoder gives.
+        #[test]
+        fn any_runner_gives_the_in_place_batch(
+            event in event(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+            faults in proptest::collection::vec(any::<u8>(), 0..7),
+        ) {
+            let d = Decoder::default();
+            let show = |r: Result<DecodedBatch, EventError>| match r {
+                Ok(b) => format!("{b:?}"),
+                Err(e) => format!("error: {e}"),
+            };
+            let in_place = show(d.decode_event_json(&event));
+            let cut = show(d.decode_event_json_on(&event, &Cutting { cuts, faults }));
+            prop_assert_eq!(in_place, cut, "{}", String::from_utf8_lossy(&event));
         }
     }
 

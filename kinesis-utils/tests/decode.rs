@@ -161,6 +161,30 @@ fn aws_lambda_events_input_matches_raw_json() {
     assert_eq!(typed, raw);
 }
 
+/// Decodes the records in parts ending at `self.0` (modulo the record count).
+struct Cuts(Vec<usize>);
+
+impl kinesis_utils::decode::DecodeRunner for Cuts {
+    fn run(
+        &self,
+        weights: &[usize],
+        decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+    ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+        let n = weights.len();
+        let mut ends: Vec<usize> = self.0.iter().map(|c| c % (n + 1)).collect();
+        ends.push(n);
+        ends.sort_unstable();
+        let mut start = 0;
+        ends.into_iter()
+            .map(|end| {
+                let range = start..end;
+                start = end;
+                (range.clone(), decode(range))
+            })
+            .collect()
+    }
+}
+
 fn kinesis_data() -> impl Strategy<Value = Vec<u8>> {
     let line =
         "[a-z]{1,8}".prop_map(|t| format!("{{\"log_type\":\"{t}\",\"m\":\"é\\\"\"}}").into_bytes());
@@ -202,6 +226,22 @@ proptest! {
         }
         let covered: std::collections::BTreeSet<_> = batch.items.iter().map(|i| i.origin().record_index()).collect();
         prop_assert_eq!(covered.len(), datas.len());
+    }
+
+    /// The second pass cut into parts at any records (as a caller's threads would run it)
+    /// gives the in-place batch: KPL aggregates, CloudWatch Logs envelopes, corrupt gzip and
+    /// plain data alike.
+    #[test]
+    fn any_cut_of_the_records_gives_the_same_batch(
+        datas in proptest::collection::vec(kinesis_data(), 0..12),
+        cuts in proptest::collection::vec(any::<usize>(), 0..5),
+    ) {
+        let encoded: Vec<String> = datas.iter().map(|d| b64(d)).collect();
+        let event = event(&encoded);
+        let decoder = Decoder::default();
+        let in_place = decoder.decode_event_json(&event).unwrap();
+        let cut = decoder.decode_event_json_on(&event, &Cuts(cuts)).unwrap();
+        prop_assert_eq!(in_place, cut);
     }
 
     /// Plain data that is neither gzip nor KPL comes back byte for byte.

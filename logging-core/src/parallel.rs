@@ -22,6 +22,7 @@
 //! rayon pool of the user's for its threads nor is sized by someone else's settings.
 
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 
@@ -193,6 +194,53 @@ where
     out
 }
 
+/// kinesis-utils' second decoding pass (decompression, deaggregation, CloudWatch Logs
+/// parsing) on up to `threads` threads: the records cut into contiguous parts of about equal
+/// weight, as [`for_each_in_parts`] cuts items.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeOnWorkers(pub(crate) NonZeroUsize);
+
+impl kinesis_utils::decode::DecodeRunner for DecodeOnWorkers {
+    fn run(
+        &self,
+        weights: &[usize],
+        decode: &(dyn Fn(Range<usize>) -> Vec<Decoded> + Sync),
+    ) -> Vec<(Range<usize>, Vec<Decoded>)> {
+        let n = weights.len();
+        if self.0.get() == 1 || n < 2 || weights.iter().sum::<usize>() < PARALLEL_FROM {
+            return vec![(0..n, decode(0..n))];
+        }
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        for end in part_ends(weights, self.0.get()) {
+            ranges.push(start..end);
+            start = end;
+        }
+        let Some((first, rest)) = ranges.split_first() else {
+            return Vec::new();
+        };
+        let mut mine = Vec::new();
+        let done = with_helpers(
+            rest.len(),
+            |i| {
+                rest.get(i - 1)
+                    .map(|r| decode(r.clone()))
+                    .unwrap_or_default()
+            },
+            || mine = decode(first.clone()),
+        );
+        let mut out = Vec::with_capacity(ranges.len());
+        out.push((first.clone(), mine));
+        // A part no worker finished is left out: kinesis-utils decodes it on this thread.
+        out.extend(
+            rest.iter()
+                .zip(done)
+                .filter_map(|(r, d)| Some((r.clone(), d?))),
+        );
+        out
+    }
+}
+
 /// Every item of a decoded batch classified under `schema`, with its payload's bytes (0 for
 /// other items) and routing's [`Mark`] of each valid record's type, handed to `take` in
 /// order: what [`Classifier::classify`] and [`Router::mark`] give item by item, on up to
@@ -279,6 +327,63 @@ mod tests {
             |_, _, _| std::thread::current().id(),
         );
         assert!(seen.iter().all(|&t| t == std::thread::current().id()));
+    }
+
+    /// CloudWatch Logs envelopes, KPL aggregates and plain records, heavy enough to be cut:
+    /// decoded on any number of threads, the batch is the one decoded in place.
+    #[test]
+    fn decoding_on_the_workers_gives_the_in_place_batch() {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let line = |i: usize| {
+            format!(
+                r#"{{"log_type":"app","log_id":"{i}","m":"{}"}}"#,
+                "x".repeat(i % 300)
+            )
+        };
+        let mut datas = Vec::new();
+        for r in 0..120 {
+            let data = match r % 3 {
+                0 => {
+                    let events: Vec<_> = (0..40)
+                        .map(|e| serde_json::json!({"id": format!("{r}-{e}"), "timestamp": 1, "message": line(r * 40 + e)}))
+                        .collect();
+                    let cwl = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "1",
+                        "logGroup": "g", "logStream": "s", "logEvents": events});
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let _ = gz.write_all(&serde_json::to_vec(&cwl).unwrap_or_default());
+                    gz.finish().unwrap_or_default()
+                }
+                1 => kinesis_utils::kpl::aggregate_all(
+                    (0..20).map(|u| kinesis_utils::kpl::UserRecord::new(line(r * 20 + u), "k")),
+                    1 << 20,
+                )
+                .ok()
+                .and_then(|a| a.into_iter().next())
+                .map(|a| a.data.to_vec())
+                .unwrap_or_default(),
+                _ => line(r).into_bytes(),
+            };
+            datas.push(serde_json::json!({"kinesis": {"data": b64.encode(data),
+                "partitionKey": "k", "sequenceNumber": (100 + r).to_string()}}));
+        }
+        let event =
+            serde_json::to_vec(&serde_json::json!({ "Records": datas })).unwrap_or_default();
+        let decoder = kinesis_utils::Decoder::default();
+        let in_place = decoder.decode_event_json(&event).ok();
+        assert!(
+            in_place
+                .as_ref()
+                .is_some_and(|b| b.items.len() > 2000 && b.failures().count() == 0)
+        );
+        for n in 1..7 {
+            let on_workers = decoder
+                .decode_event_json_on(&event, &DecodeOnWorkers(threads(n)))
+                .ok();
+            assert!(on_workers == in_place, "{n} threads");
+        }
     }
 
     /// A payload of about 400 bytes: valid, or one of the failures, of one of a few types.

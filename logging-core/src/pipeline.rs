@@ -351,11 +351,12 @@ impl PipelineBuilder {
         self
     }
 
-    /// Classifies a batch's payloads on at most `threads` threads, the calling one included
-    /// (default: every core the process may use; never more): the batch is cut into
-    /// contiguous parts of about equal bytes, one per thread, and the results are the
-    /// sequential ones, in order. 1 classifies on the calling thread; batches under 128 KB
-    /// always do. The archive's and dead letter's compression threads are set on them
+    /// Decodes and classifies a batch on at most `threads` threads, the calling one included
+    /// (default: every core the process may use; never more): the records' decompression,
+    /// KPL deaggregation and CloudWatch Logs parsing, then the payloads' classification, are
+    /// cut into contiguous parts of about equal work, one per thread, and the results are the
+    /// sequential ones, in order. 1 works on the calling thread; batches under 128 KB always
+    /// do. The archive's and dead letter's compression threads are set on them
     /// ([`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads)).
     pub fn threads(mut self, threads: NonZeroUsize) -> Self {
         self.threads = threads.min(crate::compress::available_threads());
@@ -401,7 +402,7 @@ impl Pipeline {
         self.deadline_margin
     }
 
-    /// The most threads classifying a batch ([`PipelineBuilder::threads`]).
+    /// The most threads decoding and classifying a batch ([`PipelineBuilder::threads`]).
     pub fn threads(&self) -> NonZeroUsize {
         self.threads
     }
@@ -442,7 +443,9 @@ impl Pipeline {
     /// Processes a raw Lambda Kinesis event (the JSON bytes the runtime hands over), with no
     /// deadline.
     pub async fn process(&self, event_json: &[u8]) -> Result<Processed, PipelineError> {
-        let batch = self.decoder.decode_event_json(event_json)?;
+        let batch = self
+            .decoder
+            .decode_event_json_on(event_json, &crate::parallel::DecodeOnWorkers(self.threads))?;
         Ok(self.process_decoded(&batch, Utc::now()).await)
     }
 
@@ -465,7 +468,9 @@ impl Pipeline {
         event_json: &[u8],
         deadline: Deadline,
     ) -> Result<Processed, PipelineError> {
-        let batch = self.decoder.decode_event_json(event_json)?;
+        let batch = self
+            .decoder
+            .decode_event_json_on(event_json, &crate::parallel::DecodeOnWorkers(self.threads))?;
         Ok(self
             .process_decoded_until(&batch, Utc::now(), deadline)
             .await)
