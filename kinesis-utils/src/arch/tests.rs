@@ -451,6 +451,23 @@ mod md5 {
         );
     }
 
+    #[test]
+    fn long_messages_start_and_end_in_the_middle_of_runs() {
+        // KPL aggregates are kilobytes long: lanes run many blocks straight from the
+        // messages and are refilled while the others are mid-message.
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let lens = [
+            9000, 64, 8999, 128, 7000, 1, 0, 12_345, 4096, 4095, 4097, 55, 56, 63,
+        ];
+        let boxes: Vec<Box<[u8]>> = (0..40)
+            .map(|i| exact(&data[i..i + lens[i % lens.len()] + i * 13]))
+            .collect();
+        let messages: Vec<&[u8]> = boxes.iter().map(|b| &b[..]).collect();
+        for n in [3, 8, 9, 16, 17, 40] {
+            check(&messages[..n]);
+        }
+    }
+
     proptest! {
         #[test]
         fn random_messages(messages in proptest::collection::vec(

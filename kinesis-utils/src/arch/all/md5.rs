@@ -228,8 +228,34 @@ impl<'m, const N: usize> Scheduler<'m, N> {
 
     /// Moves every busy lane to its next block.
     pub(crate) fn advance(&mut self) {
+        self.advance_by(1);
+    }
+
+    /// Moves every busy lane `n` blocks on.
+    pub(crate) fn advance_by(&mut self, n: usize) {
         for lane in self.lanes.iter_mut().flatten() {
-            lane.block += 1;
+            lane.block += n;
+        }
+    }
+
+    /// How many blocks every busy lane can take from its message's own bytes before it needs
+    /// its tail: no lane starts or ends a message meanwhile (0 when one is at its tail).
+    pub(crate) fn steady(&self) -> usize {
+        self.lanes
+            .iter()
+            .flatten()
+            .map(|lane| lane.full_blocks.saturating_sub(lane.block))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Lane `l`'s message bytes from its next block on (empty when the lane is idle).
+    pub(crate) fn rest(&self, l: usize) -> &'m [u8] {
+        match &self.lanes[l] {
+            Some(lane) => self.messages[lane.message]
+                .get(lane.block * 64..)
+                .unwrap_or_default(),
+            None => &[],
         }
     }
 }
@@ -248,33 +274,62 @@ pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
     digests_in_lanes(messages)
 }
 
+/// The sixteen little-endian words of each lane's 64-byte block, as vectors.
+#[inline(always)]
+fn words(blocks: &[&[u8; 64]; LANES]) -> [V; 16] {
+    std::array::from_fn(|w| {
+        V::new(
+            blocks
+                .map(|b| u32::from_le_bytes([b[4 * w], b[4 * w + 1], b[4 * w + 2], b[4 * w + 3]])),
+        )
+    })
+}
+
 /// [`digests`] on `wide` vectors of [`LANES`] lanes, whatever the number of messages.
+///
+/// The state stays in vectors from block to block; lanes that start a message are reset
+/// with a mask. While no lane starts or ends a message (almost every block of long
+/// messages) the blocks are read straight from the messages, without the scheduler.
 pub(crate) fn digests_in_lanes(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+    const ZERO: [u8; 64] = [0; 64];
     let mut lanes = Scheduler::<LANES>::new(messages);
-    let mut state = [[0u32; LANES]; 4];
+    let init = INIT.map(V::splat);
+    let mut state = init;
     while let Some(fresh) = lanes.refill() {
-        for l in (0..LANES).filter(|l| fresh & (1 << l) != 0) {
-            for (s, init) in state.iter_mut().zip(INIT) {
-                s[l] = init;
+        if fresh != 0 {
+            let reset = V::new(std::array::from_fn(|l| {
+                if fresh & (1 << l) != 0 { u32::MAX } else { 0 }
+            }));
+            for (s, i) in state.iter_mut().zip(init) {
+                *s = (i & reset) | (*s & !reset);
             }
         }
-        let blocks: [&[u8; 64]; LANES] = std::array::from_fn(|l| lanes.block(l));
-        let m: [V; 16] =
-            std::array::from_fn(|w| {
-                V::new(blocks.map(|b| {
-                    u32::from_le_bytes([b[4 * w], b[4 * w + 1], b[4 * w + 2], b[4 * w + 3]])
-                }))
-            });
-        let mut vectors = state.map(V::new);
-        compress(&mut vectors, &m);
-        state = vectors.map(|v| v.to_array());
-        let ended = lanes.ending();
-        for l in (0..LANES).filter(|l| ended & (1 << l) != 0) {
-            let mut digest = [0u8; 16];
-            for (w, s) in state.iter().enumerate() {
-                digest[w * 4..w * 4 + 4].copy_from_slice(&s[l].to_le_bytes());
+        let steady = lanes.steady();
+        if steady > 0 {
+            let rests: [&[u8]; LANES] = std::array::from_fn(|l| lanes.rest(l));
+            for block in 0..steady {
+                let blocks: [&[u8; 64]; LANES] = rests.map(|r| {
+                    r.get(block * 64..block * 64 + 64)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or(&ZERO)
+                });
+                compress(&mut state, &words(&blocks));
             }
-            lanes.finish(l, digest);
+            lanes.advance_by(steady);
+        }
+        // One block with the scheduler: a tail, an end, or a lane left idle.
+        let blocks: [&[u8; 64]; LANES] = std::array::from_fn(|l| lanes.block(l));
+        compress(&mut state, &words(&blocks));
+        let ended = lanes.ending();
+        if ended != 0 {
+            let words = state.map(|v| v.to_array());
+            for l in (0..LANES).filter(|l| ended & (1 << l) != 0) {
+                let mut digest = [0u8; 16];
+                for (w, s) in words.iter().enumerate() {
+                    digest[w * 4..w * 4 + 4].copy_from_slice(&s[l].to_le_bytes());
+                }
+                lanes.finish(l, digest);
+            }
         }
         lanes.advance();
     }
