@@ -53,7 +53,6 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -422,12 +421,6 @@ pub fn compress_chunks(
     Ok(out)
 }
 
-/// The cores this process may use, asked once.
-pub(crate) fn available_threads() -> NonZeroUsize {
-    static CORES: OnceLock<NonZeroUsize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
-}
-
 /// Compresses a batch's object bodies with a [`Compression`], cutting large bodies into
 /// chunks and sharing the chunks among threads (see the [module docs](self)).
 ///
@@ -455,7 +448,7 @@ impl Compressor {
     pub fn new(compression: Compression) -> Self {
         Self {
             compression,
-            threads: available_threads(),
+            threads: crate::parallel::available_threads(),
             chunk_size: Some(DEFAULT_CHUNK_SIZE),
         }
     }
@@ -476,7 +469,7 @@ impl Compressor {
     /// At most `threads` threads, the calling one included (1: only the calling thread),
     /// and never more than [`std::thread::available_parallelism`].
     pub fn with_threads(mut self, threads: NonZeroUsize) -> Self {
-        self.threads = threads.min(available_threads());
+        self.threads = threads.min(crate::parallel::available_threads());
         self
     }
 

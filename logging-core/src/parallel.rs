@@ -36,13 +36,19 @@ use crate::schema::SchemaConfig;
 /// thread: starting a thread would cost more than it saves.
 pub(crate) const PARALLEL_FROM: usize = 128 * 1024;
 
+/// The cores this process may use, asked once.
+pub(crate) fn available_threads() -> NonZeroUsize {
+    static CORES: OnceLock<NonZeroUsize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+}
+
 /// The crate's worker threads (see the [module docs](self)), `None` when they cannot be
 /// started: then every job runs on its calling thread.
 fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(crate::compress::available_threads().get())
+            .num_threads(available_threads().get())
             .thread_name(|i| format!("logging-core-{i}"))
             // A job that panics (none should) is reported by its caller, who does its
             // share again; the worker lives on.

@@ -359,7 +359,7 @@ impl PipelineBuilder {
     /// do. The archive's and dead letter's compression threads are set on them
     /// ([`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads)).
     pub fn threads(mut self, threads: NonZeroUsize) -> Self {
-        self.threads = threads.min(crate::compress::available_threads());
+        self.threads = threads.min(crate::parallel::available_threads());
         self
     }
 
@@ -393,7 +393,7 @@ impl Pipeline {
             router: Router::new(),
             dead_letter: None,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
-            threads: crate::compress::available_threads(),
+            threads: crate::parallel::available_threads(),
         }
     }
 
