@@ -71,8 +71,13 @@ pub(crate) fn with_helpers<R: Send>(
     caller: impl FnOnce(),
 ) -> Vec<Option<R>> {
     let mut results: Vec<Option<R>> = (0..helpers).map(|_| None).collect();
+    // No helpers, no pool: one thread's work never starts the workers.
+    if helpers == 0 {
+        caller();
+        return results;
+    }
     match pool() {
-        Some(pool) if helpers > 0 => pool.in_place_scope(|scope| {
+        Some(pool) => pool.in_place_scope(|scope| {
             let job = &job;
             for (i, slot) in results.iter_mut().enumerate() {
                 scope.spawn(move |_| {
