@@ -852,9 +852,30 @@ impl Pipeline {
                 item_identifier: seq.to_owned(),
             });
         }
-        let mut log_types: BTreeMap<&str, LogTypeCounts> = BTreeMap::new();
-        for r in &records {
-            let c = log_types.entry(&r.log_type).or_default();
+        // Tallied by routing's marks (integer compares; a map lookup per record, string
+        // compares, cost more than the rest of the report), then named in order.
+        let mut tally: Vec<(Mark, &str, LogTypeCounts)> = Vec::new();
+        let mut last: Option<usize> = None;
+        for (r, mark) in records.iter().zip(&marks) {
+            let is = |i: &usize| {
+                tally
+                    .get(*i)
+                    .is_some_and(|(m, t, _)| m.same_type(t, mark, &r.log_type))
+            };
+            let i = match last.filter(is) {
+                Some(i) => i,
+                None => match (0..tally.len()).find(is) {
+                    Some(i) => i,
+                    None => {
+                        tally.push((*mark, r.log_type.as_ref(), LogTypeCounts::default()));
+                        tally.len() - 1
+                    }
+                },
+            };
+            last = Some(i);
+            let Some((_, _, c)) = tally.get_mut(i) else {
+                continue;
+            };
             c.routed += 1;
             match states.get(r.index) {
                 Some(State::Routed { failed: true, .. } | State::Retry) => c.retry += 1,
@@ -863,6 +884,8 @@ impl Pipeline {
                 _ => {}
             }
         }
+        let mut log_types: BTreeMap<&str, LogTypeCounts> =
+            tally.into_iter().map(|(_, t, c)| (t, c)).collect();
         for t in &filtered_types {
             log_types.entry(t).or_default().filtered += 1;
         }

@@ -248,6 +248,14 @@ pub(crate) struct Mark {
     pub(crate) any: bool,
 }
 
+impl Mark {
+    /// Whether `a` (marked `self`) and `b` (marked `other`) are the same type: fingerprints
+    /// compared as integers, the strings only when a fingerprint does not hold them whole.
+    pub(crate) fn same_type(&self, a: &str, other: &Mark, b: &str) -> bool {
+        self.print == other.print && (self.print.exact() || same(a, b))
+    }
+}
+
 /// A type's length and its first and last eight bytes (overlapping when shorter than 16,
 /// fewer when shorter than 8): equal strings have equal fingerprints, types that differ
 /// mostly differ here, and types of up to 16 bytes are held whole.
