@@ -1143,68 +1143,6 @@ mod scan_equivalence {
         }
     }
 
-    /// A runner that cuts the records where `cuts` says and misbehaves as `faults` says:
-    /// 0 keeps a part, 1 leaves it out, 2 returns it twice, 3 returns it grown by one record.
-    struct Cutting {
-        cuts: Vec<usize>,
-        faults: Vec<u8>,
-    }
-
-    impl DecodeRunner for Cutting {
-        fn run(
-            &self,
-            weights: &[usize],
-            decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
-        ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
-            let n = weights.len();
-            let mut ends: Vec<usize> = self.cuts.iter().map(|c| c % (n + 1)).collect();
-            ends.push(n);
-            ends.sort_unstable();
-            let mut out = Vec::new();
-            let mut start = 0;
-            for (i, end) in ends.into_iter().enumerate() {
-                let range = start..end;
-                start = end;
-                match self.faults.get(i).copied().unwrap_or(0) % 4 {
-                    1 => {}
-                    2 => {
-                        out.push((range.clone(), decode(range.clone())));
-                        out.push((range.clone(), decode(range)));
-                    }
-                    3 => {
-                        let grown = range.start..(range.end + 1).min(n);
-                        out.push((grown.clone(), decode(grown)));
-                    }
-                    _ => out.push((range.clone(), decode(range))),
-                }
-            }
-            // Out of order too: the decoder puts the parts back in place.
-            out.reverse();
-            out
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1000))]
-        /// Any cut of the second pass, by a runner that keeps, drops, repeats or overlaps
-        /// parts, gives the batch the in-place decoder gives.
-        #[test]
-        fn any_runner_gives_the_in_place_batch(
-            event in event(),
-            cuts in proptest::collection::vec(any::<usize>(), 0..6),
-            faults in proptest::collection::vec(any::<u8>(), 0..7),
-        ) {
-            let d = Decoder::default();
-            let show = |r: Result<DecodedBatch, EventError>| match r {
-                Ok(b) => format!("{b:?}"),
-                Err(e) => format!("error: {e}"),
-            };
-            let in_place = show(d.decode_event_json(&event));
-            let cut = show(d.decode_event_json_on(&event, &Cutting { cuts, faults }));
-            prop_assert_eq!(in_place, cut, "{}", String::from_utf8_lossy(&event));
-        }
-    }
-
     proptest! {
         /// The integer path is exactly the f64 definition wherever it answers.
         #[test]

@@ -161,27 +161,44 @@ fn aws_lambda_events_input_matches_raw_json() {
     assert_eq!(typed, raw);
 }
 
-/// Decodes the records in parts ending at `self.0` (modulo the record count).
-struct Cuts(Vec<usize>);
+/// A runner that cuts the records where `cuts` says (modulo the record count) and misbehaves
+/// as `faults` says: 0 keeps a part, 1 leaves it out, 2 returns it twice, 3 returns it grown by
+/// one record; the parts come back in reverse order.
+struct Cutting {
+    cuts: Vec<usize>,
+    faults: Vec<u8>,
+}
 
-impl kinesis_utils::decode::DecodeRunner for Cuts {
+impl kinesis_utils::decode::DecodeRunner for Cutting {
     fn run(
         &self,
         weights: &[usize],
         decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
     ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
         let n = weights.len();
-        let mut ends: Vec<usize> = self.0.iter().map(|c| c % (n + 1)).collect();
+        let mut ends: Vec<usize> = self.cuts.iter().map(|c| c % (n + 1)).collect();
         ends.push(n);
         ends.sort_unstable();
+        let mut out = Vec::new();
         let mut start = 0;
-        ends.into_iter()
-            .map(|end| {
-                let range = start..end;
-                start = end;
-                (range.clone(), decode(range))
-            })
-            .collect()
+        for (i, end) in ends.into_iter().enumerate() {
+            let range = start..end;
+            start = end;
+            match self.faults.get(i).copied().unwrap_or(0) % 4 {
+                1 => {}
+                2 => {
+                    out.push((range.clone(), decode(range.clone())));
+                    out.push((range.clone(), decode(range)));
+                }
+                3 => {
+                    let grown = range.start..(range.end + 1).min(n);
+                    out.push((grown.clone(), decode(grown)));
+                }
+                _ => out.push((range.clone(), decode(range))),
+            }
+        }
+        out.reverse();
+        out
     }
 }
 
@@ -230,17 +247,18 @@ proptest! {
 
     /// The second pass cut into parts at any records (as a caller's threads would run it)
     /// gives the in-place batch: KPL aggregates, CloudWatch Logs envelopes, corrupt gzip and
-    /// plain data alike.
+    /// plain data alike, even from a runner that drops, repeats, overlaps or reorders parts.
     #[test]
     fn any_cut_of_the_records_gives_the_same_batch(
         datas in proptest::collection::vec(kinesis_data(), 0..12),
         cuts in proptest::collection::vec(any::<usize>(), 0..5),
+        faults in proptest::collection::vec(any::<u8>(), 0..6),
     ) {
         let encoded: Vec<String> = datas.iter().map(|d| b64(d)).collect();
         let event = event(&encoded);
         let decoder = Decoder::default();
         let in_place = decoder.decode_event_json(&event).unwrap();
-        let cut = decoder.decode_event_json_on(&event, &Cuts(cuts)).unwrap();
+        let cut = decoder.decode_event_json_on(&event, &Cutting { cuts, faults }).unwrap();
         prop_assert_eq!(in_place, cut);
     }
 
