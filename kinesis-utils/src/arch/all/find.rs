@@ -98,9 +98,13 @@ pub(crate) fn find_special_head(text: &[u8]) -> Head {
 /// The first special byte of `rest` (a text past its head), 32 bytes per step in two
 /// `u8x16` vectors (SSE2 on x86-64, NEON on arm64): the three tests in one pass.
 pub(crate) fn find_special_tail(rest: &[u8]) -> Option<usize> {
-    let (quote, backslash, control) = (u8x16::splat(b'"'), u8x16::splat(b'\\'), u8x16::splat(0x1f));
-    // A byte is special when it is a quote, a backslash, or at most 0x1f.
-    let special = |v: u8x16| v.simd_eq(quote) | v.simd_eq(backslash) | v.min(control).simd_eq(v);
+    let (two, space, backslash) = (u8x16::splat(2), u8x16::splat(0x20), u8x16::splat(b'\\'));
+    // A byte is special when it is a backslash, or when flipping its bit 1 leaves it at most
+    // 0x20: that maps the control bytes onto themselves and the quote (0x22) alone onto 0x20.
+    let special = |v: u8x16| {
+        let flipped = v ^ two;
+        flipped.min(space).simd_eq(flipped) | v.simd_eq(backslash)
+    };
     let load = |chunk: &[u8]| {
         let mut lanes = [0u8; 16];
         lanes.copy_from_slice(chunk);

@@ -275,14 +275,33 @@ pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
 }
 
 /// The sixteen little-endian words of each lane's 64-byte block, as vectors.
+///
+/// Each block is loaded as four vectors of four words and each group of four lanes is
+/// transposed with shuffles: gathered word by word instead, through the stack, the words
+/// cost about a quarter as much as the rounds themselves.
 #[inline(always)]
 fn words(blocks: &[&[u8; 64]; LANES]) -> [V; 16] {
-    std::array::from_fn(|w| {
-        V::new(
-            blocks
-                .map(|b| u32::from_le_bytes([b[4 * w], b[4 * w + 1], b[4 * w + 2], b[4 * w + 3]])),
-        )
-    })
+    const { assert!(LANES == 8, "two groups of four lanes") };
+    let quad = |l: usize, q: usize| -> wide::u32x4 {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&blocks[l][16 * q..16 * q + 16]);
+        let v: wide::u32x4 = wide::bytemuck::cast(bytes);
+        if cfg!(target_endian = "little") {
+            v
+        } else {
+            wide::u32x4::new(v.to_array().map(u32::from_le))
+        }
+    };
+    let mut out = [V::ZERO; 16];
+    for q in 0..4 {
+        let low = wide::u32x4::transpose(std::array::from_fn(|l| quad(l, q)));
+        let high = wide::u32x4::transpose(std::array::from_fn(|l| quad(4 + l, q)));
+        for w in 0..4 {
+            let (l, h) = (low[w].to_array(), high[w].to_array());
+            out[4 * q + w] = V::new([l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]]);
+        }
+    }
+    out
 }
 
 /// [`digests`] on `wide` vectors of [`LANES`] lanes, whatever the number of messages.
