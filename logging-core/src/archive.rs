@@ -47,7 +47,8 @@ pub struct ObjectsConfig {
     pub compression: Compression,
     /// The most threads compressing a batch's objects, the calling one included (default
     /// `None`: every core the process may use, [`std::thread::available_parallelism`], which
-    /// also bounds a larger number); 1 compresses on one thread.
+    /// also bounds a larger number; on AWS Lambda no more than the whole vCPUs the function's
+    /// memory buys, 1,769 MB each, rounded to the nearest); 1 compresses on one thread.
     pub compression_threads: Option<NonZeroUsize>,
     /// Objects larger than this are cut at line breaks and compressed in chunks side by side,
     /// concatenated gzip members or zstd frames, which every reader reads as one body (default

@@ -444,11 +444,13 @@ pub struct Compressor {
 }
 
 impl Compressor {
-    /// A compressor on every available core with the [`DEFAULT_CHUNK_SIZE`].
+    /// A compressor on every available core (on AWS Lambda, no more than the whole vCPUs the
+    /// function's memory buys, as [`PipelineBuilder::threads`](crate::pipeline::PipelineBuilder::threads)
+    /// says) with the [`DEFAULT_CHUNK_SIZE`].
     pub fn new(compression: Compression) -> Self {
         Self {
             compression,
-            threads: crate::parallel::available_threads(),
+            threads: crate::parallel::default_threads(),
             chunk_size: Some(DEFAULT_CHUNK_SIZE),
         }
     }

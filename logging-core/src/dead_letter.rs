@@ -54,7 +54,7 @@ pub struct DeadLetterConfig {
     /// [`ObjectsConfig::compression`](crate::archive::ObjectsConfig::compression): keys end in
     /// `.gz`, `.zst` or `.ndjson`.
     pub compression: Compression,
-    /// The most compression threads (default: every core), as
+    /// The most compression threads (default: every core; on Lambda, the function's vCPUs), as
     /// [`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads).
     pub compression_threads: Option<NonZeroUsize>,
     /// The chunk size of large objects (default 256 KiB), as

@@ -12,7 +12,8 @@
 //!
 //! The workers are one [rayon](https://docs.rs/rayon) pool for the process, with as many
 //! threads as the cores the process may use ([`std::thread::available_parallelism`]),
-//! started on first use and asleep (blocked, using no CPU) between batches. The calling
+//! started on first use (and never when a batch has one thread, the default on a Lambda
+//! function of less than one and a half vCPUs' worth of memory, see [`default_threads`]), and asleep (blocked, using no CPU) between batches. The calling
 //! thread always works a share itself while the workers do the rest ([`with_helpers`]): a
 //! running thread that wakes a sleeping one gets it placed on an idle core, where a thread
 //! started for the batch, or work handed over to another thread, was often queued behind a
@@ -40,6 +41,45 @@ pub(crate) const PARALLEL_FROM: usize = 128 * 1024;
 pub(crate) fn available_threads() -> NonZeroUsize {
     static CORES: OnceLock<NonZeroUsize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+}
+
+/// Memory that buys one vCPU on AWS Lambda: "at 1,769 MB, a function has the equivalent of
+/// one vCPU", and CPU time grows in proportion to memory, up to six vCPUs at 10,240 MB.
+const LAMBDA_MB_PER_VCPU: u64 = 1769;
+
+/// The threads a batch uses unless told otherwise: every core the process may use, and on
+/// AWS Lambda (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` set) no more than the whole vCPUs the
+/// function's memory buys, rounded to the nearest, one at least. A function below 1,769 MB
+/// may see two cores but gets a fraction of one vCPU's time: a second thread there only
+/// shares that time, at the cost of handing work over.
+pub(crate) fn default_threads() -> NonZeroUsize {
+    static DEFAULT: OnceLock<NonZeroUsize> = OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
+        let threads = threads_for(available_threads(), memory.as_deref());
+        if memory.is_some() {
+            tracing::debug!(
+                memory_mb = memory.as_deref(),
+                threads = threads.get(),
+                "threads for the Lambda function's vCPU share"
+            );
+        }
+        threads
+    })
+}
+
+/// [`default_threads`] for `cores` and the value of `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB;
+/// `None` off Lambda; a value that is not a number is ignored).
+fn threads_for(cores: NonZeroUsize, lambda_memory_mb: Option<&str>) -> NonZeroUsize {
+    let Some(mb) = lambda_memory_mb.and_then(|m| m.trim().parse::<u64>().ok()) else {
+        return cores;
+    };
+    let vcpus = mb.saturating_add(LAMBDA_MB_PER_VCPU / 2) / LAMBDA_MB_PER_VCPU;
+    usize::try_from(vcpus)
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .unwrap_or(NonZeroUsize::MIN)
+        .min(cores)
 }
 
 /// The crate's worker threads (see the [module docs](self)), `None` when they cannot be
@@ -295,6 +335,27 @@ mod tests {
 
     fn threads(n: usize) -> NonZeroUsize {
         NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+    }
+
+    #[test]
+    fn lambda_functions_get_the_vcpus_their_memory_buys() {
+        let cores = threads(8);
+        let on = |mb: &str| threads_for(cores, Some(mb)).get();
+        assert_eq!(threads_for(cores, None), cores);
+        // The smallest functions, and those up to one and a half vCPUs' worth.
+        assert_eq!(on("128"), 1);
+        assert_eq!(on("1769"), 1);
+        assert_eq!(on("2653"), 1);
+        // From one and a half on, a second thread; 3,008 MB buys 1.7 vCPUs.
+        assert_eq!(on("2654"), 2);
+        assert_eq!(on("3008"), 2);
+        assert_eq!(on("10240"), 6);
+        // Never more than the cores, never none, and a value that is not a number is ignored.
+        assert_eq!(threads_for(threads(2), Some("10240")).get(), 2);
+        assert_eq!(on("0"), 1);
+        assert_eq!(on(" 3538 "), 2);
+        assert_eq!(threads_for(cores, Some("lots")), cores);
+        assert_eq!(threads_for(cores, Some("-1")), cores);
     }
 
     #[test]

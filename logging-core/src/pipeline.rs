@@ -351,12 +351,20 @@ impl PipelineBuilder {
         self
     }
 
-    /// Decodes and classifies a batch on at most `threads` threads, the calling one included
-    /// (default: every core the process may use; never more): the records' decompression,
-    /// KPL deaggregation and CloudWatch Logs parsing, then the payloads' classification, are
-    /// cut into contiguous parts of about equal work, one per thread, and the results are the
-    /// sequential ones, in order. 1 works on the calling thread; batches under 128 KB always
-    /// do. The archive's and dead letter's compression threads are set on them
+    /// Decodes and classifies a batch on at most `threads` threads, the calling one included:
+    /// the records' decompression, KPL deaggregation and CloudWatch Logs parsing, then the
+    /// payloads' classification, are cut into contiguous parts of about equal work, one per
+    /// thread, and the results are the sequential ones, in order. 1 works on the calling
+    /// thread; batches under 128 KB always do. Never more than the cores the process may
+    /// use, whatever is asked.
+    ///
+    /// The default is every core, except on AWS Lambda (where `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`
+    /// is set): CPU time there is one vCPU's worth per 1,769 MB of memory, so the default is
+    /// that share rounded to the nearest whole number, at least one. One thread below
+    /// 2,654 MB, where a function may see two cores but gets less than one and a half
+    /// vCPUs' time; two up to 4,422 MB; six at 10,240 MB.
+    ///
+    /// The archive's and dead letter's compression threads are set on them
     /// ([`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads)).
     pub fn threads(mut self, threads: NonZeroUsize) -> Self {
         self.threads = threads.min(crate::parallel::available_threads());
@@ -393,7 +401,7 @@ impl Pipeline {
             router: Router::new(),
             dead_letter: None,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
-            threads: crate::parallel::available_threads(),
+            threads: crate::parallel::default_threads(),
         }
     }
 
