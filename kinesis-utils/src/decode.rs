@@ -280,6 +280,8 @@ fn arrival_ms_f64(text: &[u8]) -> Option<i64> {
 
 /// What the first pass keeps of each record: its origin and where its bytes are.
 struct Pending {
+    /// Which arena holds the data: 0, or 1 for the second half of a first pass cut in two.
+    arena: usize,
     range: std::ops::Range<usize>,
     head: Head,
     base64_error: Option<String>,
@@ -412,6 +414,7 @@ impl Collector {
             Head::Plain
         };
         self.pending.push(Pending {
+            arena: 0,
             range: start..self.arena.len(),
             head,
             base64_error,
@@ -564,7 +567,26 @@ pub trait DecodeRunner {
         weights: &[usize],
         decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
     ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)>;
+
+    /// How many threads the runner works on (default 1). From 2 on, the decoder also cuts a
+    /// large event's first pass (its JSON, the base64 `data`) in two and hands both halves
+    /// to [`DecodeRunner::join`].
+    fn threads(&self) -> usize {
+        1
+    }
+
+    /// Runs `first` and `second`, side by side if the runner can, and returns when both are
+    /// done (default: one after the other). A runner that leaves one undone costs the
+    /// decoder a sequential pass, never a record.
+    fn join(&self, first: &mut (dyn FnMut() + Send), second: &mut (dyn FnMut() + Send)) {
+        first();
+        second();
+    }
 }
+
+/// Events from this size on may have their first pass cut in two (see
+/// [`DecodeRunner::threads`]); below it the second thread costs more than it saves.
+const SPLIT_FROM: usize = 1024 * 1024;
 
 /// The runner of [`Decoder::decode_event_json`]: every record on the calling thread.
 #[derive(Debug, Clone, Copy, Default)]
@@ -616,35 +638,148 @@ impl Decoder {
         self.decode_event_json_with(event, false, &InPlace)
     }
 
+    /// The first pass over `event`: every record's origin strings and base64-decoded data, in
+    /// one collector, or two when the halves before and after `stop` were read side by side
+    /// by `runner` (the second's records follow the first's). The fast scanner when
+    /// `try_fast` and it accepts the event, else serde_json. A `stop` that is not where a
+    /// record starts costs the second half's work and nothing else: the first half reads on.
+    fn first_pass(
+        event: &[u8],
+        try_fast: bool,
+        runner: &dyn DecodeRunner,
+        stop: Option<usize>,
+    ) -> Result<(Collector, Option<Collector>), EventError> {
+        use crate::event_scan::{Scanned, scan_from, scan_until};
+        if try_fast && let Some(stop) = stop.filter(|&s| s < event.len()) {
+            let mut first = Collector::with_capacity(stop);
+            let mut second = Collector::with_capacity(event.len().saturating_sub(stop));
+            let (mut first_done, mut second_done) = (None, None);
+            runner.join(
+                &mut || {
+                    first.clear();
+                    first_done = Some(scan_until(event, &mut first, Some(stop)));
+                },
+                &mut || {
+                    second.clear();
+                    second_done = Some(scan_from(event, stop, &mut second));
+                },
+            );
+            // What the runner left undone is done here.
+            let first_done = first_done.unwrap_or_else(|| {
+                first.clear();
+                scan_until(event, &mut first, Some(stop))
+            });
+            match first_done {
+                // The stop was not between two records: the first half read it all.
+                Some(Scanned::Whole(_)) => return Ok((first, None)),
+                Some(Scanned::Stopped(_)) => {
+                    let second_done = second_done.unwrap_or_else(|| {
+                        second.clear();
+                        scan_from(event, stop, &mut second)
+                    });
+                    if second_done.is_some() {
+                        return Ok((first, Some(second)));
+                    }
+                }
+                None => {}
+            }
+            first.clear();
+            return Self::serde_pass(event, first).map(|c| (c, None));
+        }
+        let mut c = Collector::with_capacity(event.len());
+        if try_fast && crate::event_scan::scan(event, &mut c).is_some() {
+            return Ok((c, None));
+        }
+        c.clear();
+        Self::serde_pass(event, c).map(|c| (c, None))
+    }
+
+    /// The first pass on serde_json, which accepts all of JSON and reports errors.
+    fn serde_pass(event: &[u8], mut c: Collector) -> Result<Collector, EventError> {
+        let mut de = serde_json::Deserializer::from_slice(event);
+        serde::de::DeserializeSeed::deserialize(EventSeed(&mut c), &mut de)?;
+        de.end()?;
+        Ok(c)
+    }
+
+    /// [`Decoder::decode_event_json`] with its first pass cut in two at `stop` and both
+    /// halves run on the calling thread, for differential fuzzing of the cut.
+    #[cfg(fuzzing)]
+    pub fn decode_event_json_cut_at(
+        &self,
+        event: &[u8],
+        stop: usize,
+    ) -> Result<DecodedBatch, EventError> {
+        /// Two threads' worth, on one.
+        struct Sequential;
+        impl DecodeRunner for Sequential {
+            fn run(
+                &self,
+                weights: &[usize],
+                decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+            ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+                InPlace.run(weights, decode)
+            }
+            fn threads(&self) -> usize {
+                2
+            }
+        }
+        self.decode_with_stop(event, true, &Sequential, Some(stop))
+    }
+
     fn decode_event_json_with(
         &self,
         event: &[u8],
         try_fast: bool,
         runner: &dyn DecodeRunner,
     ) -> Result<DecodedBatch, EventError> {
-        let mut c = Collector::with_capacity(event.len());
-        let fast = try_fast.then(|| crate::event_scan::scan(event, &mut c));
-        if fast.flatten().is_none() {
-            c.clear();
-            let mut de = serde_json::Deserializer::from_slice(event);
-            serde::de::DeserializeSeed::deserialize(EventSeed(&mut c), &mut de)?;
-            de.end()?;
-        }
+        let stop = (try_fast && runner.threads() > 1 && event.len() >= SPLIT_FROM)
+            .then(|| crate::event_scan::split_candidate(event))
+            .flatten();
+        self.decode_with_stop(event, try_fast, runner, stop)
+    }
+
+    /// [`Decoder::decode_event_json_with`] with the first pass cut in two at `stop` (see
+    /// [`Decoder::first_pass`]).
+    fn decode_with_stop(
+        &self,
+        event: &[u8],
+        try_fast: bool,
+        runner: &dyn DecodeRunner,
+        stop: Option<usize>,
+    ) -> Result<DecodedBatch, EventError> {
+        let (c, second) = Self::first_pass(event, try_fast, runner, stop)?;
         let Collector {
             arena,
-            meta,
-            pending,
+            mut meta,
+            mut pending,
             ..
         } = c;
-        // The records' data tile the arena: a record read in part and then again left
+        let mut arenas = vec![Bytes::from(arena)];
+        if let Some(second) = second {
+            // The second half's origin strings after the first's, and its data in an arena
+            // of its own (no copy).
+            let shift = meta.len();
+            let shifted = |r: std::ops::Range<usize>| r.start + shift..r.end + shift;
+            meta.extend_from_slice(&second.meta);
+            pending.extend(second.pending.into_iter().map(|p| Pending {
+                arena: 1,
+                sequence_number: shifted(p.sequence_number),
+                partition_key: shifted(p.partition_key),
+                event_id: p.event_id.map(shifted),
+                ..p
+            }));
+            arenas.push(Bytes::from(second.arena));
+        }
+        // The records' data tile each arena: a record read in part and then again left
         // nothing behind.
-        debug_assert_eq!(
+        debug_assert!(arenas.iter().enumerate().all(|(a, bytes)| {
             pending
                 .iter()
-                .try_fold(0, |end, p| (p.range.start == end).then_some(p.range.end)),
-            Some(arena.len())
-        );
-        let arena = Bytes::from(arena);
+                .filter(|p| p.arena == a)
+                .try_fold(0, |end, p| (p.range.start == end).then_some(p.range.end))
+                == Some(bytes.len())
+        }));
         // Whole `&str`s and checked ASCII, so UTF-8 and every range on char boundaries.
         let rows = pending
             .iter()
@@ -669,11 +804,14 @@ impl Decoder {
         let decode = |range: std::ops::Range<usize>| -> Vec<Decoded> {
             let start = range.start;
             let part = pending.get(range).unwrap_or_default();
-            let digests_ok = self.check_kpl_digests(&arena, part);
+            let digests_ok = self.check_kpl_digests(&arenas, part);
             let mut items = Vec::with_capacity(part.len());
             for (i, p) in part.iter().enumerate() {
                 let origin = Origin::of_row(&table, start + i);
-                let data = arena.slice(p.range.clone());
+                let data = arenas
+                    .get(p.arena)
+                    .map(|a| a.slice(p.range.clone()))
+                    .unwrap_or_default();
                 match &p.base64_error {
                     None if p.head == Head::Plain => {
                         items.push(Decoded::Payload(Payload { data, origin }));
@@ -770,7 +908,7 @@ impl Decoder {
 
     /// Whether each record's KPL digest matches (`None`: not an aggregate candidate), with
     /// all of the batch's aggregates hashed side by side.
-    fn check_kpl_digests(&self, arena: &[u8], pending: &[Pending]) -> Vec<Option<bool>> {
+    fn check_kpl_digests(&self, arenas: &[Bytes], pending: &[Pending]) -> Vec<Option<bool>> {
         if !self.config.deaggregate {
             return Vec::new();
         }
@@ -783,7 +921,8 @@ impl Decoder {
             .enumerate()
             .filter(|(_, p)| p.head == Head::Kpl)
             .filter_map(|(i, p)| {
-                let (body, digest) = kpl::body_and_digest(arena.get(p.range.clone())?)?;
+                let data = arenas.get(p.arena)?.get(p.range.clone())?;
+                let (body, digest) = kpl::body_and_digest(data)?;
                 Some((i, body, digest))
             })
             .collect();
@@ -1140,6 +1279,167 @@ mod scan_equivalence {
         fn fast_scanner_agrees_with_serde(event in event()) {
             let (fast, serde) = both(&event);
             prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&event));
+        }
+    }
+
+    /// Two threads' worth of first pass, run one after the other, with a fault: `0` as asked,
+    /// `1` the second half first, `2` the first half twice, `3` the second half left undone,
+    /// `4` the first half left undone, `5` neither done.
+    struct Joiner(u8);
+
+    impl DecodeRunner for Joiner {
+        fn run(
+            &self,
+            weights: &[usize],
+            decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+        ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+            InPlace.run(weights, decode)
+        }
+
+        fn threads(&self) -> usize {
+            2
+        }
+
+        fn join(&self, first: &mut (dyn FnMut() + Send), second: &mut (dyn FnMut() + Send)) {
+            match self.0 % 6 {
+                0 => {
+                    first();
+                    second();
+                }
+                1 => {
+                    second();
+                    first();
+                }
+                2 => {
+                    first();
+                    second();
+                    first();
+                }
+                3 => first(),
+                4 => second(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Events the fast scanner mostly reads through, with the offsets where their records
+    /// start: records with `},{` in strings and nested values, data that is base64 or not
+    /// (escapes included, which send the whole event to serde_json), whitespace or none
+    /// between records, and more top-level fields after `Records` (a second `Records`
+    /// among them).
+    fn readable_event() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+        let data = prop_oneof![
+            8 => proptest::collection::vec(any::<u8>(), 0..60).prop_map(|d| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(d)
+            }),
+            1 => Just("QQ".to_string()),
+            1 => Just("Q!==".to_string()),
+            1 => Just("QQ\\u003d=".to_string()),
+        ];
+        let key = prop_oneof![4 => "[a-z0-9]{0,6}", 1 => Just("},{".to_string()), 1 => Just("a\\\"},{\\\"b".to_string())];
+        let record = (data, key, any::<u16>(), any::<bool>(), any::<bool>()).prop_map(
+            |(data, pk, seq, arrival, extra)| {
+                let arrival = if arrival { format!(r#","approximateArrivalTimestamp":{seq}.25"#) } else { String::new() };
+                let extra = if extra { r#","x":[{},{"y":[{},{}]}]"# } else { "" };
+                format!(r#"{{"kinesis":{{"sequenceNumber":"{seq}","partitionKey":"{pk}","data":"{data}"{arrival}}},"eventID":"s:{seq}"{extra}}}"#)
+            },
+        );
+        (
+            proptest::collection::vec((record, prop_oneof![4 => Just(","), 1 => Just(" ,\n ")]), 0..12),
+            prop_oneof![4 => Just(""), 1 => Just(r#","z":[{},{}]"#), 1 => Just(r#","Records":[{},{}]"#)],
+        )
+            .prop_map(|(records, tail)| {
+                let mut e = String::from(r#"{"Records":["#);
+                let mut starts = Vec::new();
+                for (i, (r, sep)) in records.iter().enumerate() {
+                    if i > 0 {
+                        e.push_str(sep);
+                    }
+                    starts.push(e.len());
+                    e.push_str(r);
+                }
+                e.push(']');
+                e.push_str(tail);
+                e.push('}');
+                (e.into_bytes(), starts)
+            })
+    }
+
+    fn show(r: Result<DecodedBatch, EventError>) -> String {
+        match r {
+            Ok(b) => format!("{b:?}"),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The first pass cut in two anywhere (where a record starts or not) gives the batch,
+        /// or the error, of the uncut pass, whatever the runner does with the halves.
+        #[test]
+        fn a_first_pass_cut_anywhere_gives_the_same_batch(
+            (event, starts) in readable_event(),
+            at in any::<usize>(),
+            fault in any::<u8>(),
+        ) {
+            let d = Decoder::default();
+            let whole = show(d.decode_event_json_with(&event, true, &InPlace));
+            // Mostly where a record starts, else anywhere.
+            let stop = match starts.get(at % (starts.len() + 1)) {
+                Some(&s) if at % 5 != 0 => s,
+                _ => at % (event.len() + 1),
+            };
+            let cut = show(d.decode_with_stop(&event, true, &Joiner(fault), Some(stop)));
+            prop_assert_eq!(whole, cut, "stop {} in {}", stop, String::from_utf8_lossy(&event));
+        }
+
+        /// The same over the scanner's own test events, most of which it gives up on.
+        #[test]
+        fn a_first_pass_cut_anywhere_in_any_event_gives_the_same_answer(
+            event in event(),
+            at in any::<usize>(),
+            fault in any::<u8>(),
+        ) {
+            let d = Decoder::default();
+            let whole = show(d.decode_event_json_with(&event, true, &InPlace));
+            let cut = show(d.decode_with_stop(&event, true, &Joiner(fault), Some(at % (event.len() + 1))));
+            prop_assert_eq!(whole, cut);
+        }
+    }
+
+    #[test]
+    fn large_events_are_cut_in_two_only_for_a_runner_on_several_threads() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // About 1.2 MB of records whose partition keys hold `},{`, so that the middle of the
+        // event falls before a false candidate for some sizes of the first record.
+        for pad in 0..8 {
+            let records: Vec<String> = (0..400)
+                .map(|i| {
+                    let data = format!(r#"{{"log_type":"a","n":{i},"m":"{}"}}"#, "x".repeat(2200 + pad * 97 * usize::from(i == 0)));
+                    format!(
+                        r#"{{"kinesis":{{"sequenceNumber":"{i}","partitionKey":"k}},{{{i}","data":"{}"}},"eventID":"e{i}"}}"#,
+                        b64.encode(data)
+                    )
+                })
+                .collect();
+            let event = format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes();
+            assert!(event.len() >= SPLIT_FROM);
+            let d = Decoder::default();
+            let whole = d.decode_event_json(&event).ok();
+            assert!(
+                whole
+                    .as_ref()
+                    .is_some_and(|b| b.items.len() == 400 && b.failures().count() == 0)
+            );
+            for fault in 0..6 {
+                assert_eq!(
+                    d.decode_event_json_on(&event, &Joiner(fault)).ok(),
+                    whole,
+                    "pad {pad} fault {fault}"
+                );
+            }
         }
     }
 

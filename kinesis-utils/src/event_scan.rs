@@ -75,14 +75,40 @@ pub(crate) fn scan<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<()> 
 
 /// [`scan`], also saying how many records the template read.
 fn scan_counting<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<usize> {
-    let mut s = Scanner {
-        c: Cursor::new(event),
-        seen: [&[]; 16],
-        seen_keys: [&[]; 16],
-        template: Template::default(),
-        spans: Vec::new(),
-        template_reads: 0,
-    };
+    match scan_until(event, sink, None)? {
+        Scanned::Whole(reads) => Some(reads),
+        Scanned::Stopped(_) => None,
+    }
+}
+
+/// How far [`scan_until`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scanned {
+    /// The whole event (its records all went to the sink); how many the template read.
+    Whole(usize),
+    /// Up to the stop, where the next record of `Records` starts (the records before it went
+    /// to the sink); how many the template read.
+    Stopped(usize),
+}
+
+/// Where a scan may be cut in two: just after the first `},{` past the middle of `event`,
+/// where the next record of `Records` starts if those bytes sit between two records (and
+/// not inside a string). Only a candidate: [`scan_until`] confirms it or reads past it.
+pub(crate) fn split_candidate(event: &[u8]) -> Option<usize> {
+    let middle = event.len() / 2;
+    let at = memchr::memmem::find(event.get(middle..)?, b"},{")?;
+    Some(middle + at + 2)
+}
+
+/// [`scan`] that ends at `stop` when a record of `Records` starts exactly there (right after
+/// the comma that ends the one before). A `stop` anywhere else is read past, as if there
+/// were none. What the sink gets is [`scan`]'s, cut at the stop.
+pub(crate) fn scan_until<'a>(
+    event: &'a [u8],
+    sink: &mut impl Sink<'a>,
+    stop: Option<usize>,
+) -> Option<Scanned> {
+    let mut s = Scanner::new(event);
     s.c.expect(b'{')?;
     let mut seen = false;
     if !s.c.eat(b'}') {
@@ -91,7 +117,9 @@ fn scan_counting<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<usize>
             s.c.expect(b':')?;
             if key == b"Records" && !seen {
                 seen = true;
-                s.records(sink)?;
+                if s.records(sink, stop)? == Listed::Stopped {
+                    return Some(Scanned::Stopped(s.template_reads));
+                }
             } else {
                 s.c.skip_value(Plain, 1)?;
             }
@@ -101,7 +129,38 @@ fn scan_counting<'a>(event: &'a [u8], sink: &mut impl Sink<'a>) -> Option<usize>
             }
         }
     }
-    (seen && s.c.at_end()).then_some(s.template_reads)
+    (seen && s.c.at_end()).then_some(Scanned::Whole(s.template_reads))
+}
+
+/// The scan after [`scan_until`] stopped at `start`: the records from there to the end of
+/// `Records`, then the rest of the event. Given the same event and `start`, the sink gets
+/// what [`scan`] gives it after the stop, and the answer is [`scan`]'s (`None` when it gives
+/// up); with the number of records the template read.
+pub(crate) fn scan_from<'a>(
+    event: &'a [u8],
+    start: usize,
+    sink: &mut impl Sink<'a>,
+) -> Option<usize> {
+    let mut s = Scanner::new(event);
+    s.c.seek(start);
+    s.record_list(sink, None)?;
+    // The rest of the top-level object, where `Records` is already seen.
+    while s.c.eat(b',') {
+        s.c.plain_string()?;
+        s.c.expect(b':')?;
+        s.c.skip_value(Plain, 1)?;
+    }
+    s.c.expect(b'}')?;
+    s.c.at_end().then_some(s.template_reads)
+}
+
+/// How a list of records ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    /// At its `]`.
+    Ended,
+    /// At the stop, where the next record starts.
+    Stopped,
 }
 
 /// Sequence number, partition key, arrival time and data of a record's `kinesis` object.
@@ -207,11 +266,29 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    fn records(&mut self, sink: &mut impl Sink<'a>) -> Option<()> {
+    fn new(event: &'a [u8]) -> Self {
+        Self {
+            c: Cursor::new(event),
+            seen: [&[]; 16],
+            seen_keys: [&[]; 16],
+            template: Template::default(),
+            spans: Vec::new(),
+            template_reads: 0,
+        }
+    }
+
+    /// The `Records` array, up to `stop` when a record starts there.
+    fn records(&mut self, sink: &mut impl Sink<'a>, stop: Option<usize>) -> Option<Listed> {
         self.c.expect(b'[')?;
         if self.c.eat(b']') {
-            return Some(());
+            return Some(Listed::Ended);
         }
+        self.record_list(sink, stop)
+    }
+
+    /// Records and the commas between them, from the first record to the closing `]`, or
+    /// to `stop` when a record starts right there after a comma.
+    fn record_list(&mut self, sink: &mut impl Sink<'a>, stop: Option<usize>) -> Option<Listed> {
         loop {
             let start = self.c.position();
             let mark = sink.mark();
@@ -228,7 +305,11 @@ impl<'a> Scanner<'a> {
             };
             sink.record(record)?;
             if !self.c.eat(b',') {
-                return self.c.expect(b']');
+                self.c.expect(b']')?;
+                return Some(Listed::Ended);
+            }
+            if stop == Some(self.c.position()) {
+                return Some(Listed::Stopped);
             }
         }
     }
@@ -417,6 +498,145 @@ mod tests {
             }),
         )?;
         Some(out)
+    }
+
+    /// A record's fields as the tests compare them (arrival included).
+    type Read = (Option<Vec<u8>>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
+    fn read(r: &ScannedRecord<'_>) -> Read {
+        (
+            r.event_id.map(<[u8]>::to_vec),
+            r.sequence_number.to_vec(),
+            r.partition_key.to_vec(),
+            r.arrival.map(<[u8]>::to_vec),
+            match &r.data {
+                Data::Raw(d) => d.to_vec(),
+                Data::Decoded(range) => format!("{range:?}").into_bytes(),
+            },
+        )
+    }
+
+    /// The whole scan's records, or `None` when it gives up.
+    fn whole(event: &[u8]) -> Option<Vec<Read>> {
+        let mut out = Vec::new();
+        scan(
+            event,
+            &mut sink(|r| {
+                out.push(read(&r));
+                Some(())
+            }),
+        )?;
+        Some(out)
+    }
+
+    /// The scan cut at `stop`: the first part's records, then, when it stopped there, the
+    /// second part's; `None` when either gives up.
+    fn cut(event: &[u8], stop: usize) -> Option<Vec<Read>> {
+        let mut out = Vec::new();
+        let first = scan_until(
+            event,
+            &mut sink(|r| {
+                out.push(read(&r));
+                Some(())
+            }),
+            Some(stop),
+        )?;
+        if matches!(first, Scanned::Stopped(_)) {
+            let mut rest = Vec::new();
+            scan_from(
+                event,
+                stop,
+                &mut sink(|r| {
+                    rest.push(read(&r));
+                    Some(())
+                }),
+            )?;
+            out.append(&mut rest);
+        }
+        Some(out)
+    }
+
+    /// Events whose records hold `},{` in strings and nested values, with whitespace or none
+    /// between records, more top-level fields after `Records` (a second `Records` among
+    /// them), and events the scan gives up on before, at or after the middle.
+    fn shapes() -> Vec<String> {
+        let record = |i: usize, pk: &str| {
+            format!(
+                r#"{{"kinesis":{{"sequenceNumber":"{i}","partitionKey":"{pk}","data":"QUJD{}","approximateArrivalTimestamp":{i}.5}},"eventID":"s:{i}","x":[{{}},{{"y":[{{}},{{}}]}}]}}"#,
+                "QUJD".repeat(i % 3)
+            )
+        };
+        let list = |n: usize, sep: &str, pk: &str| {
+            (0..n).map(|i| record(i, pk)).collect::<Vec<_>>().join(sep)
+        };
+        let mut events = Vec::new();
+        for sep in [",", " , ", ",\n", "\t,"] {
+            for pk in ["p", "},{", "a},{\"b", "}},{{"] {
+                events.push(format!(r#"{{"Records":[{}]}}"#, list(5, sep, pk)));
+            }
+        }
+        let five = list(5, ",", "},{");
+        events.push(format!(
+            r#"{{"a":{{"b":[{{}},{{}}]}},"Records":[{five}],"c":[{{}},{{}}]}}"#
+        ));
+        events.push(format!(
+            r#"{{"Records":[{five}],"Records":[{five}],"d":1}}"#
+        ));
+        events.push(format!(r#"{{"Records":[{five}]}} x"#));
+        events.push(format!(r#"{{"Records":[{five},]}}"#));
+        events.push(format!(r#"{{"Records":[{five}],"e":"\u00e9"}}"#));
+        events.push(format!(
+            r#"{{"Records":[{five},{{"kinesis":{{"sequenceNumber":"9","data":"A\nB"}}}}]}}"#
+        ));
+        events.push(r#"{"Records":[]}"#.to_string());
+        events.push(r#"{"Records":[{}],"x":[{},{}]}"#.to_string());
+        events
+    }
+
+    #[test]
+    fn a_scan_cut_anywhere_reads_what_the_whole_scan_reads() {
+        let (mut stopped, mut read_past) = (0, 0);
+        for event in shapes() {
+            let event = event.as_bytes();
+            let want = whole(event);
+            for stop in 0..=event.len() + 1 {
+                assert_eq!(
+                    cut(event, stop),
+                    want,
+                    "stop {stop} in {}",
+                    String::from_utf8_lossy(event)
+                );
+                match scan_until(event, &mut sink(|_| Some(())), Some(stop)) {
+                    Some(Scanned::Stopped(_)) => stopped += 1,
+                    Some(Scanned::Whole(_)) => read_past += 1,
+                    None => {}
+                }
+            }
+        }
+        // Both outcomes were tried, and a stop is only ever a record's start after a comma.
+        assert!(stopped > 50 && read_past > 1000, "{stopped} {read_past}");
+        let event = shapes().swap_remove(0);
+        let starts: Vec<usize> = (0..=event.len())
+            .filter(|&stop| {
+                scan_until(event.as_bytes(), &mut sink(|_| Some(())), Some(stop))
+                    .is_some_and(|s| matches!(s, Scanned::Stopped(_)))
+            })
+            .collect();
+        let commas: Vec<usize> = event
+            .match_indices("},{\"kinesis")
+            .map(|(i, _)| i + 2)
+            .collect();
+        assert_eq!(starts, commas);
+    }
+
+    #[test]
+    fn the_split_candidate_is_past_the_middle_after_a_closing_brace_and_comma() {
+        let event = br#"{"Records":[{"a":1},{"a":2},{"a":3},{"a":4}]}"#;
+        let at = split_candidate(event).unwrap_or_default();
+        assert!(at >= event.len() / 2);
+        assert_eq!(&event[at - 2..at + 1], b"},{");
+        assert_eq!(split_candidate(br#"{"Records":[{"a":1}]}"#), None);
+        assert_eq!(split_candidate(b""), None);
     }
 
     #[test]

@@ -290,6 +290,30 @@ impl kinesis_utils::decode::DecodeRunner for DecodeOnWorkers {
         );
         out
     }
+
+    fn threads(&self) -> usize {
+        self.0.get()
+    }
+
+    fn join(&self, first: &mut (dyn FnMut() + Send), second: &mut (dyn FnMut() + Send)) {
+        if self.0.get() == 1 {
+            first();
+            second();
+            return;
+        }
+        // The second half on a worker, the first here; a half no worker ran (it panicked,
+        // or there are no workers) is left for kinesis-utils to do on this thread.
+        let second = std::sync::Mutex::new(second);
+        with_helpers(
+            1,
+            |_| {
+                if let Ok(mut second) = second.lock() {
+                    second();
+                }
+            },
+            first,
+        );
+    }
 }
 
 /// Every item of a decoded batch classified under `schema`, with its payload's bytes (0 for
@@ -415,7 +439,8 @@ mod tests {
             )
         };
         let mut datas = Vec::new();
-        for r in 0..120 {
+        // Over a megabyte of event, so that its first pass is cut in two as well.
+        for r in 0..600 {
             let data = match r % 3 {
                 0 => {
                     let events: Vec<_> = (0..40)
@@ -443,6 +468,7 @@ mod tests {
         }
         let event =
             serde_json::to_vec(&serde_json::json!({ "Records": datas })).unwrap_or_default();
+        assert!(event.len() > 1 << 20, "{}", event.len());
         let decoder = kinesis_utils::Decoder::default();
         let in_place = decoder.decode_event_json(&event).ok();
         assert!(

@@ -1,6 +1,7 @@
 //! Whole Lambda event JSON from arbitrary bytes, and arbitrary record data inside a valid
 //! event: an error or a batch that accounts for every record, never a panic. The fast event
-//! scanner and the serde_json path must give the same result for every input.
+//! scanner and the serde_json path must give the same result for every input, and so must
+//! the fast scanner with its first pass cut in two (as on several threads).
 #![no_main]
 
 use kinesis_utils::Decoder;
@@ -12,10 +13,15 @@ fuzz_target!(|data: &[u8]| {
         Ok(b) => format!("{b:?}"),
         Err(e) => format!("error: {e}"),
     };
-    assert_eq!(
-        show(decoder.decode_event_json(data)),
-        show(decoder.decode_event_json_serde_only(data))
-    );
+    let whole = show(decoder.decode_event_json(data));
+    assert_eq!(whole, show(decoder.decode_event_json_serde_only(data)));
+    // The first pass cut in two, as on several threads: just after a comma past the middle
+    // (where a record may start), and at the middle itself.
+    let middle = data.len() / 2;
+    let after_comma = data[middle..].iter().position(|&c| c == b',').map(|i| middle + i + 1);
+    for stop in after_comma.into_iter().chain([middle]) {
+        assert_eq!(whole, show(decoder.decode_event_json_cut_at(data, stop)), "stop {stop}");
+    }
     // Use the bytes as record data too, split in up to four records, base64 by hand.
     let chunks: Vec<&[u8]> = data.chunks(data.len().div_ceil(4).max(1)).collect();
     let mut event = String::from("{\"Records\":[");
