@@ -584,6 +584,48 @@ pub trait DecodeRunner {
     }
 }
 
+/// Two threads' worth of first pass, run one after the other, with a fault: `0` as asked,
+/// `1` the second half first, `2` the first half twice, `3` the second half left undone,
+/// `4` the first half left undone, `5` neither done.
+#[cfg(any(test, fuzzing))]
+pub(crate) struct Joiner(pub(crate) u8);
+
+#[cfg(any(test, fuzzing))]
+impl DecodeRunner for Joiner {
+    fn run(
+        &self,
+        weights: &[usize],
+        decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
+    ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
+        InPlace.run(weights, decode)
+    }
+
+    fn threads(&self) -> usize {
+        2
+    }
+
+    fn join(&self, first: &mut (dyn FnMut() + Send), second: &mut (dyn FnMut() + Send)) {
+        match self.0 % 6 {
+            0 => {
+                first();
+                second();
+            }
+            1 => {
+                second();
+                first();
+            }
+            2 => {
+                first();
+                second();
+                first();
+            }
+            3 => first(),
+            4 => second(),
+            _ => {}
+        }
+    }
+}
+
 /// Events from this size on may have their first pass cut in two (see
 /// [`DecodeRunner::threads`]); below it the second thread costs more than it saves.
 const SPLIT_FROM: usize = 1024 * 1024;
@@ -710,21 +752,7 @@ impl Decoder {
         event: &[u8],
         stop: usize,
     ) -> Result<DecodedBatch, EventError> {
-        /// Two threads' worth, on one.
-        struct Sequential;
-        impl DecodeRunner for Sequential {
-            fn run(
-                &self,
-                weights: &[usize],
-                decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
-            ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
-                InPlace.run(weights, decode)
-            }
-            fn threads(&self) -> usize {
-                2
-            }
-        }
-        self.decode_with_stop(event, true, &Sequential, Some(stop))
+        self.decode_with_stop(event, true, &Joiner(0), Some(stop))
     }
 
     fn decode_event_json_with(
@@ -1279,46 +1307,6 @@ mod scan_equivalence {
         fn fast_scanner_agrees_with_serde(event in event()) {
             let (fast, serde) = both(&event);
             prop_assert_eq!(fast, serde, "{}", String::from_utf8_lossy(&event));
-        }
-    }
-
-    /// Two threads' worth of first pass, run one after the other, with a fault: `0` as asked,
-    /// `1` the second half first, `2` the first half twice, `3` the second half left undone,
-    /// `4` the first half left undone, `5` neither done.
-    struct Joiner(u8);
-
-    impl DecodeRunner for Joiner {
-        fn run(
-            &self,
-            weights: &[usize],
-            decode: &(dyn Fn(std::ops::Range<usize>) -> Vec<Decoded> + Sync),
-        ) -> Vec<(std::ops::Range<usize>, Vec<Decoded>)> {
-            InPlace.run(weights, decode)
-        }
-
-        fn threads(&self) -> usize {
-            2
-        }
-
-        fn join(&self, first: &mut (dyn FnMut() + Send), second: &mut (dyn FnMut() + Send)) {
-            match self.0 % 6 {
-                0 => {
-                    first();
-                    second();
-                }
-                1 => {
-                    second();
-                    first();
-                }
-                2 => {
-                    first();
-                    second();
-                    first();
-                }
-                3 => first(),
-                4 => second(),
-                _ => {}
-            }
         }
     }
 
