@@ -47,6 +47,17 @@
 //! a 17 ms compression ran on one core, and the pipeline reached 1.5 times its one-thread
 //! speed. A thread that keeps running while it wakes a sleeping worker gets that worker
 //! placed on the idle core at once: 1.7 times.
+//!
+//! Work of no more than one chunk per thread (a dead letter's few entries, a small archive)
+//! is the exception: it cannot keep the threads busy by itself, so from async code
+//! ([`Compressor::compress_all_async`]) the workers compress it while the calling thread goes
+//! on with the invocation's other futures, the deliveries beside the dead letter.
+//!
+//! Each thread keeps its encoder (a zstd context, a libdeflate compressor) from one batch to
+//! the next, for the compression it last used: creating one allocates tables that the kernel
+//! then zeroes page by page on first use, every batch. A thread so keeps the memory of one
+//! chunk's compression at that level: little for the defaults, more for high zstd levels on
+//! objects compressed whole.
 
 use std::fmt;
 use std::io;
@@ -288,6 +299,28 @@ enum Encoder {
     Zstd(ZstdLevel),
 }
 
+thread_local! {
+    /// This thread's encoder, kept between batches: a zstd context or libdeflate compressor
+    /// allocates (and the kernel zeroes) its tables on first use.
+    static ENCODER: std::cell::Cell<Option<(Compression, Encoder)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// `f` with this thread's kept encoder when it is for `compression`, else a new one, which
+/// is kept afterwards.
+fn with_encoder<R>(compression: Compression, f: impl FnOnce(&mut Encoder) -> R) -> R {
+    // Taken out while in use: a nested call (none today) would make its own.
+    let kept = ENCODER.try_with(|cell| cell.take()).ok().flatten();
+    let mut encoder = match kept {
+        Some((c, encoder)) if c == compression => encoder,
+        _ => Encoder::new(compression),
+    };
+    let out = f(&mut encoder);
+    // Fails only while the thread exits, and then there is nothing to keep it for.
+    let _ = ENCODER.try_with(|cell| cell.set(Some((compression, encoder))));
+    out
+}
+
 impl Encoder {
     fn new(compression: Compression) -> Self {
         match compression {
@@ -408,17 +441,18 @@ pub fn compress_chunks(
     plain: &[u8],
     ends: &[usize],
 ) -> io::Result<Vec<u8>> {
-    let mut encoder = Encoder::new(compression);
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &end in ends {
-        let chunk = plain
-            .get(start..end)
-            .ok_or_else(|| io::Error::other(format!("chunk {start}..{end} of {}", plain.len())))?;
-        out.extend_from_slice(&encoder.encode(chunk)?);
-        start = end;
-    }
-    Ok(out)
+    with_encoder(compression, |encoder| {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &end in ends {
+            let chunk = plain.get(start..end).ok_or_else(|| {
+                io::Error::other(format!("chunk {start}..{end} of {}", plain.len()))
+            })?;
+            out.extend_from_slice(&encoder.encode(chunk)?);
+            start = end;
+        }
+        Ok(out)
+    })
 }
 
 /// Compresses a batch's object bodies with a [`Compression`], cutting large bodies into
@@ -516,11 +550,33 @@ impl Compressor {
     /// current-thread runtime, and outside one, the compression runs in place.
     ///
     /// The calling thread takes a share of the chunks rather than waiting for the crate's
-    /// workers: see [Threads](self#threads) for why that matters for speed.
+    /// workers: see [Threads](self#threads) for why that matters for speed. Work of no more
+    /// than one chunk per thread is the exception: the workers do it while this future waits
+    /// without blocking its thread, so that the thread's other futures go on.
     pub async fn compress_all_async(&self, plains: Vec<Vec<u8>>) -> Vec<io::Result<Vec<u8>>> {
         let total: usize = plains.iter().map(Vec::len).sum();
         if self.compression == Compression::None || total < INLINE_BELOW {
             return self.compress_all(plains);
+        }
+        // No more than a chunk per thread (a dead letter's few entries, a small archive): too
+        // little to keep the threads busy, and the calling thread has better to do. The
+        // workers compress while it goes on with the invocation's other futures (the
+        // deliveries beside the dead letter).
+        let small = match self.chunk_size {
+            Some(size) => total <= size.get().saturating_mul(self.threads.get()),
+            None => plains.len() <= self.threads.get(),
+        };
+        if small && self.threads.get() > 1 {
+            let plains = std::sync::Arc::new(plains);
+            let (compressor, shared) = (*self, std::sync::Arc::clone(&plains));
+            let threads = self.threads.get();
+            let on_worker =
+                crate::parallel::on_a_worker(move || compressor.compress_bodies(&shared, threads));
+            // A job no worker finished is done here.
+            return match on_worker.await {
+                Some(done) => done,
+                None => self.compress_bodies(&plains, threads),
+            };
         }
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -539,6 +595,14 @@ impl Compressor {
     ) -> Vec<io::Result<Vec<u8>>> {
         if self.compression == Compression::None {
             return plains.into_iter().map(Ok).collect();
+        }
+        self.compress_bodies(&plains, threads)
+    }
+
+    /// [`Compressor::compress_all_on`] of bodies it does not own (copied when plain).
+    fn compress_bodies(&self, plains: &[Vec<u8>], threads: usize) -> Vec<io::Result<Vec<u8>>> {
+        if self.compression == Compression::None {
+            return plains.iter().map(|p| Ok(p.clone())).collect();
         }
         // Jobs: every chunk of every body, largest first so that the threads finish together.
         let mut jobs: Vec<(usize, usize, Range<usize>)> = Vec::new();
@@ -565,21 +629,22 @@ impl Compressor {
 
         let next = AtomicUsize::new(0);
         let work = || {
-            let mut encoder = Encoder::new(self.compression);
-            let mut done = Vec::new();
-            loop {
-                let j = next.fetch_add(1, Ordering::Relaxed);
-                let Some((body, _, range)) = jobs.get(j) else {
-                    break;
-                };
-                let out = plains
-                    .get(*body)
-                    .and_then(|p| p.get(range.clone()))
-                    .ok_or_else(|| io::Error::other("chunk outside its body"))
-                    .and_then(|chunk| encoder.encode(chunk));
-                done.push((j, out));
-            }
-            done
+            with_encoder(self.compression, |encoder| {
+                let mut done = Vec::new();
+                loop {
+                    let j = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((body, _, range)) = jobs.get(j) else {
+                        break;
+                    };
+                    let out = plains
+                        .get(*body)
+                        .and_then(|p| p.get(range.clone()))
+                        .ok_or_else(|| io::Error::other("chunk outside its body"))
+                        .and_then(|chunk| encoder.encode(chunk));
+                    done.push((j, out));
+                }
+                done
+            })
         };
         let mut results: Vec<Option<io::Result<Vec<u8>>>> = (0..jobs.len()).map(|_| None).collect();
         let mut collect = |done: Vec<(usize, io::Result<Vec<u8>>)>| {
@@ -843,6 +908,47 @@ mod tests {
             let on_runtime = compressor.compress_all_async(bodies.clone()).await;
             for (a, b) in sync.iter().zip(&on_runtime) {
                 assert_eq!(a.as_ref().unwrap(), b.as_ref().unwrap(), "{c}");
+            }
+        }
+    }
+
+    /// Work too small to share among the threads is compressed by a worker while the calling
+    /// thread polls its other futures, with the same bytes; larger work keeps the calling
+    /// thread busy with its share.
+    #[tokio::test]
+    async fn small_work_is_compressed_beside_the_other_futures() {
+        let small = vec![lines(2_000, 8), lines(300, 9)];
+        let large = vec![lines(40_000, 10)];
+        let total = |b: &[Vec<u8>]| b.iter().map(Vec::len).sum::<usize>();
+        assert!((INLINE_BELOW..=2 * DEFAULT_CHUNK_SIZE.get()).contains(&total(&small)));
+        assert!(total(&large) > 2 * DEFAULT_CHUNK_SIZE.get());
+        let two = NonZeroUsize::new(2).unwrap();
+        for c in [Compression::gzip(6).unwrap(), Compression::zstd(1).unwrap()] {
+            let compressor = Compressor::new(c).with_threads(two);
+            for (bodies, beside) in [(&small, true), (&large, false)] {
+                let want = compressor.compress_all_on(bodies.clone(), 1);
+                let order = std::sync::Mutex::new(Vec::new());
+                let (got, ()) = tokio::join!(
+                    async {
+                        let got = compressor.compress_all_async(bodies.clone()).await;
+                        order.lock().unwrap().push("compressed");
+                        got
+                    },
+                    async { order.lock().unwrap().push("other future") }
+                );
+                for (a, b) in want.iter().zip(&got) {
+                    assert_eq!(a.as_ref().unwrap(), b.as_ref().unwrap(), "{c}");
+                }
+                let first = if beside { "other future" } else { "compressed" };
+                // Without workers (none could be started) everything runs in place.
+                if crate::parallel::available_threads().get() > 1 {
+                    assert_eq!(
+                        order.lock().unwrap()[0],
+                        first,
+                        "{c}, {} bytes",
+                        total(bodies)
+                    );
+                }
             }
         }
     }

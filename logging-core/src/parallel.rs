@@ -131,6 +131,21 @@ pub(crate) fn with_helpers<R: Send>(
     results
 }
 
+/// `job` run on a worker, awaited without blocking the calling thread, which meanwhile
+/// polls its other futures: `None` when there is no worker or the job panicked, which the
+/// caller then does itself.
+pub(crate) async fn on_a_worker<R: Send + 'static>(
+    job: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let pool = pool()?;
+    let (done, result) = tokio::sync::oneshot::channel();
+    pool.spawn(move || {
+        // The receiver may be gone (the caller's future was dropped): nothing to hand over.
+        let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(job)).ok());
+    });
+    result.await.ok().flatten()
+}
+
 /// Where `weights` are cut into at most `parts` contiguous parts of about equal total
 /// weight: the ends of the parts, the last one `weights.len()`, none empty (no parts for no
 /// items). Only the weights and `parts` decide.
@@ -160,13 +175,21 @@ pub(crate) fn part_ends(weights: &[usize], parts: usize) -> Vec<usize> {
     ends
 }
 
+/// Blocks per thread a batch is cut into by [`for_each_in_parts`]: enough that the threads
+/// finish within a small block of each other, few enough that claiming a block costs nothing.
+const BLOCKS_PER_THREAD: usize = 8;
+
 /// `f` applied to every item with its index, each result handed to `sink` in input order:
 /// what `for (i, t) in items.iter().enumerate() { sink(f(&mut state, i, t)) }` gives, on up
-/// to `threads` threads (the calling one included). The items are cut into contiguous parts
-/// of about equal `weight`, each with its own state from `init`. The calling thread takes
-/// the first part and hands its results over as they come; the others' are kept until it is
-/// done. Batches lighter than [`PARALLEL_FROM`] run on the calling thread, and so does a
-/// part that no worker could do.
+/// to `threads` threads (the calling one included).
+///
+/// The items are cut into contiguous blocks of about equal `weight`. The calling thread
+/// claims blocks from the front and hands its results to `sink` as it goes; the workers
+/// claim blocks from the back and keep theirs until the calling thread, where the two meet,
+/// takes them in order. A thread that is slower, or was woken late, simply claims fewer
+/// blocks. Each thread has its own state from `init` (a cache: it never changes an answer,
+/// so a worker may carry it from one block to another). Batches lighter than
+/// [`PARALLEL_FROM`] run on the calling thread, and so does a block that no worker finished.
 pub(crate) fn for_each_in_parts<'a, T, S, R>(
     items: &'a [T],
     threads: NonZeroUsize,
@@ -178,50 +201,74 @@ pub(crate) fn for_each_in_parts<'a, T, S, R>(
     T: Sync,
     R: Send,
 {
-    let run = |start: usize, part: &'a [T], sink: &mut dyn FnMut(R)| {
+    let sequential = |sink: &mut dyn FnMut(R)| {
         let mut state = init();
-        for (i, item) in part.iter().enumerate() {
-            sink(f(&mut state, start + i, item));
+        for (i, item) in items.iter().enumerate() {
+            sink(f(&mut state, i, item));
         }
     };
     if threads.get() == 1 || items.len() < 2 {
-        return run(0, items, &mut sink);
+        return sequential(&mut sink);
     }
     let weights: Vec<usize> = items.iter().map(&weight).collect();
     if weights.iter().sum::<usize>() < PARALLEL_FROM {
-        return run(0, items, &mut sink);
+        return sequential(&mut sink);
     }
-    let ends = part_ends(&weights, threads.get());
-    let mut parts: Vec<(usize, &'a [T])> = Vec::with_capacity(ends.len());
+    let mut blocks: Vec<Range<usize>> = Vec::new();
     let mut start = 0;
-    for &end in &ends {
-        if let Some(part) = items.get(start..end) {
-            parts.push((start, part));
-        }
+    for end in part_ends(&weights, threads.get().saturating_mul(BLOCKS_PER_THREAD)) {
+        blocks.push(start..end);
         start = end;
     }
-    let Some((&(first_start, first), rest)) = parts.split_first() else {
-        return;
+    // The blocks nobody has claimed yet: the calling thread takes the first, workers the last.
+    let unclaimed = std::sync::Mutex::new(0..blocks.len());
+    let claim = |front: bool| {
+        let mut left = unclaimed.lock().unwrap_or_else(|p| p.into_inner());
+        if front { left.next() } else { left.next_back() }
     };
-    let run = &run;
-    let done = with_helpers(
-        rest.len(),
-        |i| {
-            let mut out = Vec::new();
-            if let Some(&(start, part)) = rest.get(i - 1) {
-                out.reserve(part.len());
-                run(start, part, &mut |r| out.push(r));
+    // A worker's block's results, kept for the calling thread.
+    let done: Vec<std::sync::Mutex<Option<Vec<R>>>> =
+        blocks.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let run = |state: &mut S, b: usize, out: &mut dyn FnMut(R)| {
+        for i in blocks.get(b).cloned().unwrap_or_default() {
+            if let Some(item) = items.get(i) {
+                out(f(state, i, item));
             }
-            out
+        }
+    };
+    // The blocks before this one have been handed to `sink`.
+    let mut sunk = 0usize;
+    let mut state = None;
+    with_helpers(
+        threads.get() - 1,
+        |_| {
+            let mut state = init();
+            while let Some(b) = claim(false) {
+                let mut out = Vec::with_capacity(blocks.get(b).map_or(0, |r| r.len()));
+                run(&mut state, b, &mut |r| out.push(r));
+                if let Some(slot) = done.get(b) {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
+                }
+            }
         },
-        || run(first_start, first, &mut sink),
+        || {
+            let state = state.get_or_insert_with(&init);
+            while let Some(b) = claim(true) {
+                run(state, b, &mut sink);
+                sunk = b + 1;
+            }
+        },
     );
-    for (&(start, part), done) in rest.iter().zip(done) {
-        match done {
-            Some(done) => done.into_iter().for_each(&mut sink),
-            // Panicked (which `f` must not do), or no worker: done here instead, so that
-            // every item has its result.
-            None => run(start, part, &mut sink),
+    // Every thread is done: the workers' blocks in order, doing here a block no worker
+    // finished (its job panicked, which `f` must not do, or there were no workers).
+    let state = state.get_or_insert_with(&init);
+    for b in sunk..blocks.len() {
+        let out = done
+            .get(b)
+            .and_then(|d| d.lock().unwrap_or_else(|p| p.into_inner()).take());
+        match out {
+            Some(out) => out.into_iter().for_each(&mut sink),
+            None => run(state, b, &mut sink),
         }
     }
 }
@@ -399,12 +446,17 @@ mod tests {
     #[test]
     fn heavy_batches_use_the_threads() {
         let items: Vec<usize> = (0..4096).collect();
+        // Work long enough for a worker to wake and claim blocks: the calling thread does
+        // them all when they are done before a worker would start.
         let seen = map_in_parts(
-            &items,
+            &items[..512],
             threads(4),
             |_| 1024,
             || (),
-            |_, _, _| std::thread::current().id(),
+            |_, _, _| {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+                std::thread::current().id()
+            },
         );
         let distinct: std::collections::HashSet<_> = seen.iter().collect();
         // The calling thread and at least one worker, never more threads than asked.
@@ -423,6 +475,47 @@ mod tests {
             |_, _, _| std::thread::current().id(),
         );
         assert!(seen.iter().all(|&t| t == std::thread::current().id()));
+    }
+
+    /// A job handed to a worker runs there and gives its result; one that panics gives
+    /// `None`, for the caller to do itself.
+    #[tokio::test]
+    async fn jobs_handed_to_a_worker() {
+        let here = std::thread::current().id();
+        let ran = on_a_worker(|| (std::thread::current().id(), 6 * 7)).await;
+        assert!(ran.is_some_and(|(there, answer)| there != here && answer == 42));
+        let failed: Option<()> = on_a_worker(|| panic!("a job that fails")).await;
+        assert!(failed.is_none());
+    }
+
+    /// A worker whose job panics (which `f` must not do) loses nothing: the calling thread
+    /// does its blocks, and the results are the sequential ones.
+    #[test]
+    fn blocks_a_worker_dropped_are_done_by_the_caller() {
+        let items: Vec<usize> = (0..512).collect();
+        let caller = std::thread::current().id();
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let failed = AtomicUsize::new(0);
+        let seen = map_in_parts(
+            &items,
+            threads(2),
+            |_| 1024,
+            || (),
+            |_, i, x| {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+                let on_worker = std::thread::current().id() != caller;
+                if on_worker && i % 64 == 40 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    panic!("a worker fails item {i}");
+                }
+                (i, *x * 2, on_worker)
+            },
+        );
+        let want: Vec<(usize, usize)> = items.iter().map(|&x| (x, x * 2)).collect();
+        let got: Vec<(usize, usize)> = seen.iter().map(|&(i, x, _)| (i, x)).collect();
+        assert_eq!(got, want);
+        // A worker did start, and failed: the caller did its block again.
+        assert!(failed.load(Ordering::Relaxed) > 0);
     }
 
     /// CloudWatch Logs envelopes, KPL aggregates and plain records, heavy enough to be cut:

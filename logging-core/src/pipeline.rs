@@ -675,9 +675,11 @@ impl Pipeline {
                 origin: f.origin,
             })
             .collect();
-        let (delivery_reports, failure_dl) = tokio::join!(
-            join_all(deliveries),
-            self.dead_letter(&failure_entries, now, soft, hard)
+        // The dead letter first: when its objects are too small to share among the threads,
+        // a worker compresses them while this thread starts the deliveries.
+        let (failure_dl, delivery_reports) = tokio::join!(
+            self.dead_letter(&failure_entries, now, soft, hard),
+            join_all(deliveries)
         );
 
         let mut rejections: Vec<DeadLetterEntry<'_>> = Vec::new();
