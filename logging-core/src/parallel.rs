@@ -1,11 +1,12 @@
-//! The pipeline's own work on every core: a batch's items cut into contiguous parts of about
-//! equal bytes, each part processed on its own thread, the results put back in input order;
-//! and the worker threads that this and the compression ([`crate::compress`]) share.
+//! The pipeline's own work on every core: a batch's items cut into contiguous blocks of about
+//! equal bytes, which the threads claim (the calling one from the front, the workers from the
+//! back), the results put back in input order; and the worker threads that this and the
+//! compression ([`crate::compress`]) share.
 //!
 //! The result is the sequential one whatever the number of threads: each item is processed
-//! by a pure function of the item and its position (state a part carries, such as the
+//! by a pure function of the item and its position (state a thread carries, such as the
 //! classifier's memory of the last keys, is a cache that never changes an answer), and the
-//! parts' results are taken in order. The tests hold [`for_each_in_parts`] and the whole
+//! blocks' results are taken in order. The tests hold [`for_each_in_parts`] and the whole
 //! pipeline to that, byte for byte, for any number of threads.
 //!
 //! # The worker threads
