@@ -239,7 +239,7 @@ pub(crate) fn for_each_in_parts<'a, T, S, R>(
     };
     // The blocks before this one have been handed to `sink`.
     let mut sunk = 0usize;
-    let mut state = None;
+    let mut state = init();
     with_helpers(
         threads.get() - 1,
         |_| {
@@ -253,23 +253,18 @@ pub(crate) fn for_each_in_parts<'a, T, S, R>(
             }
         },
         || {
-            let state = state.get_or_insert_with(&init);
             while let Some(b) = claim(true) {
-                run(state, b, &mut sink);
+                run(&mut state, b, &mut sink);
                 sunk = b + 1;
             }
         },
     );
     // Every thread is done: the workers' blocks in order, doing here a block no worker
     // finished (its job panicked, which `f` must not do, or there were no workers).
-    let state = state.get_or_insert_with(&init);
-    for b in sunk..blocks.len() {
-        let out = done
-            .get(b)
-            .and_then(|d| d.lock().unwrap_or_else(|p| p.into_inner()).take());
-        match out {
+    for (b, out) in done.into_iter().enumerate().skip(sunk) {
+        match out.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(out) => out.into_iter().for_each(&mut sink),
-            None => run(state, b, &mut sink),
+            None => run(&mut state, b, &mut sink),
         }
     }
 }
