@@ -569,9 +569,11 @@ impl Compressor {
         if small && self.threads.get() > 1 {
             let plains = std::sync::Arc::new(plains);
             let (compressor, shared) = (*self, std::sync::Arc::clone(&plains));
-            let threads = self.threads.get();
+            // On that one worker: helpers of its own would take the cores from the calling
+            // thread's next work (the archive's chunks).
             let on_worker =
-                crate::parallel::on_a_worker(move || compressor.compress_bodies(&shared, threads));
+                crate::parallel::on_a_worker(move || compressor.compress_bodies(&shared, 1));
+            let threads = self.threads.get();
             // A job no worker finished is done here.
             return match on_worker.await {
                 Some(done) => done,

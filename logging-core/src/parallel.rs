@@ -14,7 +14,11 @@
 //! The workers are one [rayon](https://docs.rs/rayon) pool for the process, with as many
 //! threads as the cores the process may use ([`std::thread::available_parallelism`]),
 //! started on first use (and never when a batch has one thread, the default on a Lambda
-//! function of less than one and a half vCPUs' worth of memory, see [`default_threads`]), and asleep (blocked, using no CPU) between batches. The calling
+//! function of less than one and a half vCPUs' worth of memory, see [`default_threads`]), and
+//! asleep (blocked, using no CPU) between batches. Within a batch a worker that finished a
+//! job waits awake, yielding its core, for the batch's next phase, at most a millisecond
+//! ([`awake`]): waking a sleeping worker took 0.1 to 0.4 ms on a Lambda-like virtual machine,
+//! at every phase. The calling
 //! thread always works a share itself while the workers do the rest ([`with_helpers`]): a
 //! running thread that wakes a sleeping one gets it placed on an idle core, where a thread
 //! started for the batch, or work handed over to another thread, was often queued behind a
@@ -120,9 +124,12 @@ pub(crate) fn with_helpers<R: Send>(
     match pool() {
         Some(pool) => pool.in_place_scope(|scope| {
             let job = &job;
+            awake::posted();
             for (i, slot) in results.iter_mut().enumerate() {
                 scope.spawn(move |_| {
                     *slot = std::panic::catch_unwind(AssertUnwindSafe(|| job(i + 1))).ok();
+                    // A job of its own, outside the scope: the caller goes on at once.
+                    rayon::spawn(awake::linger);
                 });
             }
             caller();
@@ -130,6 +137,124 @@ pub(crate) fn with_helpers<R: Send>(
         _ => caller(),
     }
     results
+}
+
+/// Workers kept awake between the parallel phases of a batch.
+///
+/// A worker with nothing to do soon blocks in the kernel, and waking it again took 0.1 to
+/// 0.4 ms on a two-vCPU Firecracker virtual machine, the kind Lambda runs functions in (the
+/// idle vCPU is halted and has to be scheduled again): at each of a batch's three to five
+/// parallel phases the helpers started that late, and the calling thread did their share
+/// meanwhile. While a batch is in flight ([`awake::KeepAwake`]), a worker that finishes a job
+/// instead stays on its core, yielding it to any other thread that wants it, until work is
+/// handed to the pool, the batch ends, or [`awake::LINGER`] has passed. Never more workers than
+/// the batches in flight use, and never more than the cores less one: the calling thread
+/// keeps a core of its own. (Spinning on the `pause` instruction instead was slower: a
+/// hypervisor may take a vCPU that spins so for one waiting on a lock, and deschedule it.)
+pub(crate) mod awake {
+    use std::num::NonZeroUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// The longest a worker waits awake for a batch's next phase: longer than the pauses
+    /// between phases (routing, the reports: under a millisecond), shorter than a delivery's
+    /// round trip, which it sleeps through.
+    pub(crate) const LINGER: Duration = Duration::from_millis(1);
+
+    /// The pool's: every batch's [`KeepAwake`] and every worker's [`linger`].
+    static POOL: Awake = Awake::new();
+
+    /// Who may wait awake, and when to stop.
+    pub(crate) struct Awake {
+        /// Moves whenever work is handed to the pool: a waiting worker then goes back to
+        /// the pool to take it.
+        posted: AtomicUsize,
+        /// Workers the batches in flight may keep awake (each its threads less one).
+        allowed: AtomicUsize,
+        /// Workers waiting awake now.
+        waiting: AtomicUsize,
+    }
+
+    impl Awake {
+        pub(crate) const fn new() -> Self {
+            Self {
+                posted: AtomicUsize::new(0),
+                allowed: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+            }
+        }
+
+        pub(crate) fn posted(&self) {
+            self.posted.fetch_add(1, Ordering::SeqCst);
+        }
+
+        /// How many may wait now, with `cores`.
+        fn wanted(&self, cores: usize) -> usize {
+            self.allowed
+                .load(Ordering::SeqCst)
+                .min(cores.saturating_sub(1))
+        }
+
+        /// Waits awake until work is posted, fewer are wanted, or `linger` has passed;
+        /// returns at once when no more are wanted.
+        pub(crate) fn linger(&self, cores: usize, linger: Duration) {
+            let seen = self.posted.load(Ordering::SeqCst);
+            if self
+                .waiting
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < self.wanted(cores)).then_some(n + 1)
+                })
+                .is_err()
+            {
+                return;
+            }
+            let until = Instant::now() + linger;
+            while self.posted.load(Ordering::SeqCst) == seen
+                && self.waiting.load(Ordering::SeqCst) <= self.wanted(cores)
+                && Instant::now() < until
+            {
+                std::thread::yield_now();
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+
+        #[cfg(test)]
+        pub(crate) fn waiting(&self) -> usize {
+            self.waiting.load(Ordering::SeqCst)
+        }
+
+        pub(crate) fn keep(&'static self, threads: NonZeroUsize) -> KeepAwake {
+            let n = threads.get() - 1;
+            self.allowed.fetch_add(n, Ordering::SeqCst);
+            KeepAwake(self, n)
+        }
+    }
+
+    /// While it lives, up to `threads - 1` of the pool's workers stay awake between jobs.
+    pub(crate) struct KeepAwake(&'static Awake, usize);
+
+    impl KeepAwake {
+        pub(crate) fn new(threads: NonZeroUsize) -> Self {
+            POOL.keep(threads)
+        }
+    }
+
+    impl Drop for KeepAwake {
+        fn drop(&mut self) {
+            self.0.allowed.fetch_sub(self.1, Ordering::SeqCst);
+        }
+    }
+
+    /// Work is about to be handed to the pool.
+    pub(crate) fn posted() {
+        POOL.posted();
+    }
+
+    /// Called on a worker that finished a job: waits awake for the next (see the
+    /// [module docs](self)), or returns at once when no batch wants it.
+    pub(crate) fn linger() {
+        POOL.linger(super::available_threads().get(), LINGER);
+    }
 }
 
 /// `job` run on a worker, awaited without blocking the calling thread, which meanwhile
@@ -140,9 +265,11 @@ pub(crate) async fn on_a_worker<R: Send + 'static>(
 ) -> Option<R> {
     let pool = pool()?;
     let (done, result) = tokio::sync::oneshot::channel();
+    awake::posted();
     pool.spawn(move || {
         // The receiver may be gone (the caller's future was dropped): nothing to hand over.
         let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(job)).ok());
+        awake::linger();
     });
     result.await.ok().flatten()
 }
@@ -482,6 +609,73 @@ mod tests {
         assert!(ran.is_some_and(|(there, answer)| there != here && answer == 42));
         let failed: Option<()> = on_a_worker(|| panic!("a job that fails")).await;
         assert!(failed.is_none());
+    }
+
+    /// A worker waits awake only while a batch wants it, never more of them than the batches
+    /// use or than the cores less one, and goes back to the pool as soon as work is posted or
+    /// the batch ends.
+    #[test]
+    fn workers_wait_awake_only_while_a_batch_wants_them() {
+        use super::awake::Awake;
+        use std::time::{Duration, Instant};
+        static AWAKE: Awake = Awake::new();
+        // Long enough that only being told to stop ends a wait within the test.
+        let long = Duration::from_secs(60);
+        let prompt = |started: Instant| assert!(started.elapsed() < Duration::from_secs(30));
+        let until_waiting = |n: usize| {
+            while AWAKE.waiting() < n {
+                std::thread::yield_now();
+            }
+        };
+
+        // No batch in flight: back at once.
+        let started = Instant::now();
+        AWAKE.linger(4, long);
+        prompt(started);
+        assert_eq!(AWAKE.waiting(), 0);
+
+        // A batch on 3 threads, 4 cores: two workers wait, a third goes back at once; work
+        // posted sends both back.
+        let keep = AWAKE.keep(NonZeroUsize::new(3).unwrap());
+        std::thread::scope(|s| {
+            let waiters = [
+                s.spawn(|| AWAKE.linger(4, long)),
+                s.spawn(|| AWAKE.linger(4, long)),
+            ];
+            until_waiting(2);
+            let started = Instant::now();
+            AWAKE.linger(4, long);
+            prompt(started);
+            assert_eq!(AWAKE.waiting(), 2);
+            let started = Instant::now();
+            AWAKE.posted();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            prompt(started);
+        });
+        assert_eq!(AWAKE.waiting(), 0);
+
+        // Two cores: one waits, and the calling thread keeps the other; the batch's end
+        // sends the waiting one back.
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| AWAKE.linger(2, long));
+            until_waiting(1);
+            let started = Instant::now();
+            AWAKE.linger(2, long);
+            prompt(started);
+            let started = Instant::now();
+            drop(keep);
+            waiter.join().unwrap();
+            prompt(started);
+        });
+        assert_eq!(AWAKE.waiting(), 0);
+
+        // One thread per batch: nobody waits.
+        let _keep = AWAKE.keep(NonZeroUsize::MIN);
+        let started = Instant::now();
+        AWAKE.linger(4, long);
+        prompt(started);
     }
 
     /// A worker whose job panics (which `f` must not do) loses nothing: the calling thread

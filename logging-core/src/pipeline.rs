@@ -46,6 +46,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterBuilder, DeadLetterEntry, DeadLet
 use crate::destination::{
     CUT_AT_DEADLINE, Deadline, DeliveryReport, DeliveryStatus, IntoDestination, join_all,
 };
+use crate::parallel::awake::KeepAwake;
 use crate::routing::{Mark, Router, TypeFilter};
 use crate::schema::SchemaConfig;
 
@@ -451,10 +452,7 @@ impl Pipeline {
     /// Processes a raw Lambda Kinesis event (the JSON bytes the runtime hands over), with no
     /// deadline.
     pub async fn process(&self, event_json: &[u8]) -> Result<Processed, PipelineError> {
-        let batch = self
-            .decoder
-            .decode_event_json_on(event_json, &crate::parallel::DecodeOnWorkers(self.threads))?;
-        Ok(self.process_decoded(&batch, Utc::now()).await)
+        self.process_until(event_json, Deadline::none()).await
     }
 
     /// [`Pipeline::process`], answering before `deadline` (see the
@@ -476,12 +474,12 @@ impl Pipeline {
         event_json: &[u8],
         deadline: Deadline,
     ) -> Result<Processed, PipelineError> {
+        // From the decoding on: the workers stay awake between the batch's phases.
+        let _awake = KeepAwake::new(self.threads);
         let batch = self
             .decoder
             .decode_event_json_on(event_json, &crate::parallel::DecodeOnWorkers(self.threads))?;
-        Ok(self
-            .process_decoded_until(&batch, Utc::now(), deadline)
-            .await)
+        Ok(self.process_batch(&batch, Utc::now(), deadline).await)
     }
 
     /// Processes a Lambda Kinesis event (taken by value: its data buffers are reused) and
@@ -505,9 +503,7 @@ impl Pipeline {
         Report,
         aws_lambda_events::event::streams::KinesisEventResponse,
     ) {
-        let batch = self.decoder.decode_event(event);
-        let out = self.process_decoded(&batch, Utc::now()).await;
-        (out.report, out.response.into())
+        self.process_event_until(event, Deadline::none()).await
     }
 
     /// [`Pipeline::process_event`], answering before `deadline`
@@ -523,10 +519,9 @@ impl Pipeline {
         Report,
         aws_lambda_events::event::streams::KinesisEventResponse,
     ) {
+        let _awake = KeepAwake::new(self.threads);
         let batch = self.decoder.decode_event(event);
-        let out = self
-            .process_decoded_until(&batch, Utc::now(), deadline)
-            .await;
+        let out = self.process_batch(&batch, Utc::now(), deadline).await;
         (out.report, out.response.into())
     }
 
@@ -556,6 +551,17 @@ impl Pipeline {
 
     /// [`Pipeline::process_decoded`], answering before `deadline`.
     pub async fn process_decoded_until(
+        &self,
+        batch: &DecodedBatch,
+        now: DateTime<Utc>,
+        deadline: Deadline,
+    ) -> Processed {
+        let _awake = KeepAwake::new(self.threads);
+        self.process_batch(batch, now, deadline).await
+    }
+
+    /// [`Pipeline::process_decoded_until`], in a [`KeepAwake`] of the caller's.
+    async fn process_batch(
         &self,
         batch: &DecodedBatch,
         now: DateTime<Utc>,
