@@ -129,7 +129,7 @@ pub(crate) fn with_helpers<R: Send>(
                 scope.spawn(move |_| {
                     *slot = std::panic::catch_unwind(AssertUnwindSafe(|| job(i + 1))).ok();
                     // A job of its own, outside the scope: the caller goes on at once.
-                    rayon::spawn(awake::linger);
+                    pool.spawn(awake::linger);
                 });
             }
             caller();

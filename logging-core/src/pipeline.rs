@@ -367,6 +367,12 @@ impl PipelineBuilder {
     ///
     /// The archive's and dead letter's compression threads are set on them
     /// ([`ObjectsConfig::compression_threads`](crate::archive::ObjectsConfig::compression_threads)).
+    ///
+    /// With more than one, the worker threads stay awake while a batch is in flight: between
+    /// its parallel phases (decoding, classification, compression) a worker waits for the
+    /// next one for up to a millisecond, yielding its core to any other thread, instead of
+    /// going to sleep, which on Lambda's virtual machines delays its waking by 0.1 to 0.4
+    /// ms. Between batches the workers sleep and use no CPU.
     pub fn threads(mut self, threads: NonZeroUsize) -> Self {
         self.threads = threads.min(crate::parallel::available_threads());
         self
