@@ -573,11 +573,10 @@ impl Compressor {
             // thread's next work (the archive's chunks).
             let on_worker =
                 crate::parallel::on_a_worker(move || compressor.compress_bodies(&shared, 1));
-            let threads = self.threads.get();
             // A job no worker finished is done here.
             return match on_worker.await {
                 Some(done) => done,
-                None => self.compress_bodies(&plains, threads),
+                None => self.compress_bodies(&plains, self.threads.get()),
             };
         }
         match tokio::runtime::Handle::try_current() {
