@@ -13,13 +13,13 @@
 //!
 //! The workers are one [rayon](https://docs.rs/rayon) pool for the process, with one thread
 //! fewer than the cores the process may use ([`std::thread::available_parallelism`]), one at
-//! least: the calling thread is the batch's other thread, so a batch on every core keeps
-//! every worker busy and none is woken for nothing. They are started on first use (and never when a batch has one thread, the default on a Lambda
-//! function of less than one and a half vCPUs' worth of memory, see [`default_threads`]), and
-//! asleep (blocked, using no CPU) between batches. Within a batch a worker that finished a
-//! job waits awake, yielding its core, for the batch's next phase, at most a millisecond
-//! ([`awake`]): waking a sleeping worker took 0.1 to 0.4 ms on a Lambda-like virtual machine,
-//! at every phase. The calling
+//! least: the calling thread works on its batch too, so a batch on every core keeps every
+//! worker busy and wakes none for nothing. They are started on first use (and never when a
+//! batch has one thread, the default on a Lambda function of less than one and a half
+//! vCPUs' worth of memory, see [`default_threads`]), and asleep (blocked, using no CPU)
+//! between batches. Within a batch a worker that finished a job waits awake, yielding its
+//! core, for the batch's next phase, at most a millisecond ([`awake`]): waking a sleeping
+//! worker took 0.1 to 0.4 ms on a Lambda-like virtual machine, at every phase. The calling
 //! thread always works a share itself while the workers do the rest ([`with_helpers`]): a
 //! running thread that wakes a sleeping one gets it placed on an idle core, where a thread
 //! started for the batch, or work handed over to another thread, was often queued behind a
