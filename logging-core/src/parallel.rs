@@ -95,7 +95,7 @@ fn threads_for(cores: NonZeroUsize, lambda_memory_mb: Option<&str>) -> NonZeroUs
 /// unless another worker is idle, and a worker waiting awake ([`awake`]) is running a job,
 /// so it never counts as idle. With as many workers as cores, every phase of a two-thread
 /// batch on two cores also woke the second worker, which found nothing to do and took a core
-/// from the calling thread while it looked: 190 context switches a batch instead of 3, and
+/// from the calling thread while it looked: 190 context switches a batch instead of one, and
 /// the first pass 0.3 ms slower.
 fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
