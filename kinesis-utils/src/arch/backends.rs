@@ -96,7 +96,18 @@ pub fn md5_digests(messages: &[&[u8]]) -> Vec<Run<Vec<[u8; 16]>>> {
     #[allow(unused_mut)]
     let mut runs = vec![
         ("portable", all::md5::digests(messages)),
-        ("portable lanes", all::md5::digests_in_lanes(messages)),
+        (
+            "portable, 4 lanes",
+            all::md5::digests_in_lanes::<1, 4>(messages),
+        ),
+        (
+            "portable, 8 lanes",
+            all::md5::digests_in_lanes::<2, 8>(messages),
+        ),
+        (
+            "portable, 12 lanes",
+            all::md5::digests_in_lanes::<3, 12>(messages),
+        ),
     ];
     #[cfg(target_arch = "x86_64")]
     if let Some(f) = Avx512F::new() {

@@ -1,48 +1,69 @@
-//! MD5 of many messages at once, one per lane of `wide::u32x8` vectors (SSE2 or AVX2 on
-//! x86-64, NEON on arm64).
+//! MD5 of many messages at once, one per lane of `wide::u32x4` vectors (SSE2 on x86-64,
+//! NEON on arm64).
 //!
 //! One MD5 is a chain of dependent steps, so a single digest leaves most of a CPU's vector
-//! units idle. Here messages are hashed side by side: lane `l` of each vector holds message
+//! units idle. Here messages are hashed side by side: lane `l` of group `l / 4` holds message
 //! `l`'s state, and messages of any lengths are scheduled onto lanes as earlier ones finish
 //! (the [`Scheduler`], which the AVX-512 backend shares). Below [`MIN_MESSAGES`] messages
 //! the lanes would mostly run empty, and each message is hashed by the `md-5` crate, which is
 //! also the reference the tests hold every backend to.
+//!
+//! # Groups of four lanes
+//!
+//! A step is about ten vector instructions per group, without a rotate or a three-input
+//! logic instruction, and each group's steps form one dependent chain. Two groups (eight
+//! lanes) leave the CPU waiting on those chains; three give it enough independent work to
+//! keep its vector units busy, at the cost of idle lanes when there are few messages.
+//! [`digests`] picks one, two or three groups from the number of messages ([`groups_for`]).
 
-/// Messages hashed side by side.
-const LANES: usize = 8;
+use wide::u32x4;
 
-type V = wide::u32x8;
+/// Four lanes: one vector.
+type Q = u32x4;
 
 #[inline(always)]
-fn f(x: V, y: V, z: V) -> V {
+fn f(x: Q, y: Q, z: Q) -> Q {
     z ^ (x & (y ^ z))
 }
 
 #[inline(always)]
-fn g(x: V, y: V, z: V) -> V {
+fn g(x: Q, y: Q, z: Q) -> Q {
     y ^ (z & (x ^ y))
 }
 
 #[inline(always)]
-fn h(x: V, y: V, z: V) -> V {
+fn h(x: Q, y: Q, z: Q) -> Q {
     x ^ y ^ z
 }
 
 #[inline(always)]
-fn i(x: V, y: V, z: V) -> V {
+fn i(x: Q, y: Q, z: Q) -> Q {
     y ^ (x | !z)
 }
 
-/// `a = b + rotl(a + fun(b, c, d) + m + k, s)` in every lane.
+/// `a = b + rotl(a + fun(b, c, d) + m + k, s)` in every lane of every group. The groups'
+/// chains are independent, so the CPU overlaps them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn step(fun: fn(V, V, V) -> V, a: &mut V, b: &V, c: &V, d: &V, m: &V, k: u32, s: u32) {
-    let t = *a + fun(*b, *c, *d) + *m + V::splat(k);
-    *a = *b + ((t << s) | (t >> (32 - s)));
+fn step<const R: usize>(
+    fun: fn(Q, Q, Q) -> Q,
+    a: &mut [Q; R],
+    b: &[Q; R],
+    c: &[Q; R],
+    d: &[Q; R],
+    m: &[Q; R],
+    k: u32,
+    s: u32,
+) {
+    let k = Q::splat(k);
+    for r in 0..R {
+        let t = a[r] + fun(b[r], c[r], d[r]) + m[r] + k;
+        a[r] = b[r] + ((t << s) | (t >> (32 - s)));
+    }
 }
 
 /// One 64-byte block per lane, given as its sixteen little-endian words.
-fn compress(state: &mut [V; 4], m: &[V; 16]) {
+fn compress<const R: usize>(state: &mut [[Q; R]; 4], m: &[[Q; R]; 16]) {
     let [mut a, mut b, mut c, mut d] = *state;
     step(f, &mut a, &b, &c, &d, &m[0], 0xd76aa478, 7);
     step(f, &mut d, &a, &b, &c, &m[1], 0xe8c7b756, 12);
@@ -109,7 +130,9 @@ fn compress(state: &mut [V; 4], m: &[V; 16]) {
     step(i, &mut c, &d, &a, &b, &m[2], 0x2ad7d2bb, 15);
     step(i, &mut b, &c, &d, &a, &m[9], 0xeb86d391, 21);
     for (s, x) in state.iter_mut().zip([a, b, c, d]) {
-        *s += x;
+        for (s, x) in s.iter_mut().zip(x) {
+            *s += x;
+        }
     }
 }
 
@@ -271,63 +294,98 @@ pub(crate) fn digests(messages: &[&[u8]]) -> Vec<[u8; 16]> {
             .map(|m| <md5::Md5 as md5::Digest>::digest(m).into())
             .collect();
     }
-    digests_in_lanes(messages)
+    match groups_for(messages.len()) {
+        1 => digests_in_lanes::<1, 4>(messages),
+        2 => digests_in_lanes::<2, 8>(messages),
+        _ => digests_in_lanes::<3, 12>(messages),
+    }
 }
 
-/// The sixteen little-endian words of each lane's 64-byte block, as vectors.
+/// How many groups of four lanes hash `n` messages fastest: one, two or three.
+///
+/// Per lane and block, two groups take about three fifths of the time of one, and three
+/// groups five sixths of the time of two (measured on x86-64 with SSE2). But a round of
+/// blocks costs the same whether its lanes are busy or not. The estimate takes messages of
+/// equal length, which fill the lanes in whole rounds: four messages are one round of one
+/// group; nine are one round of three groups against two of two groups; sixteen are two
+/// rounds either way, and two groups' rounds are the cheaper; from about two dozen messages
+/// on, the cheaper lanes of three groups win. Ties go to fewer groups.
+pub(crate) fn groups_for(n: usize) -> usize {
+    const PER_LANE: [usize; 3] = [10, 6, 5];
+    (1..=3)
+        .min_by_key(|&groups| n.div_ceil(4 * groups) * 4 * groups * PER_LANE[groups - 1])
+        .unwrap_or(2)
+}
+
+/// The sixteen little-endian words of each lane's 64-byte block, group by group.
 ///
 /// Each block is loaded as four vectors of four words and each group of four lanes is
 /// transposed with shuffles: gathered word by word instead, through the stack, the words
 /// cost about a quarter as much as the rounds themselves.
 #[inline(always)]
-fn words(blocks: &[&[u8; 64]; LANES]) -> [V; 16] {
-    const { assert!(LANES == 8, "two groups of four lanes") };
-    let quad = |l: usize, q: usize| -> wide::u32x4 {
+fn words<const R: usize, const L: usize>(blocks: &[&[u8; 64]; L]) -> [[Q; R]; 16] {
+    const { assert!(L == 4 * R, "four lanes a group") };
+    let quad = |block: &[u8; 64], q: usize| -> Q {
         let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&blocks[l][16 * q..16 * q + 16]);
-        let v: wide::u32x4 = wide::bytemuck::cast(bytes);
+        bytes.copy_from_slice(&block[16 * q..16 * q + 16]);
+        let v: Q = wide::bytemuck::cast(bytes);
         if cfg!(target_endian = "little") {
             v
         } else {
-            wide::u32x4::new(v.to_array().map(u32::from_le))
+            Q::new(v.to_array().map(u32::from_le))
         }
     };
-    let mut out = [V::ZERO; 16];
-    for q in 0..4 {
-        let low = wide::u32x4::transpose(std::array::from_fn(|l| quad(l, q)));
-        let high = wide::u32x4::transpose(std::array::from_fn(|l| quad(4 + l, q)));
-        for w in 0..4 {
-            let (l, h) = (low[w].to_array(), high[w].to_array());
-            out[4 * q + w] = V::new([l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]]);
+    let mut out = [[Q::ZERO; R]; 16];
+    for (r, group) in blocks.chunks_exact(4).enumerate() {
+        for q in 0..4 {
+            let t = Q::transpose(std::array::from_fn(|l| quad(group[l], q)));
+            for (w, v) in t.into_iter().enumerate() {
+                out[4 * q + w][r] = v;
+            }
         }
     }
     out
 }
 
-/// [`digests`] on `wide` vectors of [`LANES`] lanes, whatever the number of messages.
+/// [`digests`] on `R` groups of four lanes (`L = 4 * R` lanes), whatever the number of
+/// messages.
 ///
 /// The state stays in vectors from block to block; lanes that start a message are reset
 /// with a mask. While no lane starts or ends a message (almost every block of long
 /// messages) the blocks are read straight from the messages, without the scheduler.
-pub(crate) fn digests_in_lanes(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+pub(crate) fn digests_in_lanes<const R: usize, const L: usize>(
+    messages: &[&[u8]],
+) -> Vec<[u8; 16]> {
     const ZERO: [u8; 64] = [0; 64];
-    let mut lanes = Scheduler::<LANES>::new(messages);
-    let init = INIT.map(V::splat);
+    const {
+        assert!(
+            L == 4 * R && L <= 32,
+            "four lanes a group, a bit each in a u32"
+        )
+    };
+    let mut lanes = Scheduler::<L>::new(messages);
+    let init = INIT.map(|w| [Q::splat(w); R]);
     let mut state = init;
     while let Some(fresh) = lanes.refill() {
         if fresh != 0 {
-            let reset = V::new(std::array::from_fn(|l| {
-                if fresh & (1 << l) != 0 { u32::MAX } else { 0 }
-            }));
-            for (s, i) in state.iter_mut().zip(init) {
-                *s = (i & reset) | (*s & !reset);
+            for r in 0..R {
+                let reset = Q::new(std::array::from_fn(|l| {
+                    if fresh & (1 << (4 * r + l)) != 0 {
+                        u32::MAX
+                    } else {
+                        0
+                    }
+                }));
+                for (s, i) in state.iter_mut().zip(init) {
+                    s[r] = (i[r] & reset) | (s[r] & !reset);
+                }
             }
         }
         let steady = lanes.steady();
         if steady > 0 {
-            let rests: [&[u8]; LANES] = std::array::from_fn(|l| lanes.rest(l));
+            let rests: [&[u8]; L] = std::array::from_fn(|l| lanes.rest(l));
             for block in 0..steady {
-                let blocks: [&[u8; 64]; LANES] = rests.map(|r| {
+                let blocks: [&[u8; 64]; L] = rests.map(|r| {
                     r.get(block * 64..block * 64 + 64)
                         .and_then(|b| b.try_into().ok())
                         .unwrap_or(&ZERO)
@@ -337,15 +395,15 @@ pub(crate) fn digests_in_lanes(messages: &[&[u8]]) -> Vec<[u8; 16]> {
             lanes.advance_by(steady);
         }
         // One block with the scheduler: a tail, an end, or a lane left idle.
-        let blocks: [&[u8; 64]; LANES] = std::array::from_fn(|l| lanes.block(l));
+        let blocks: [&[u8; 64]; L] = std::array::from_fn(|l| lanes.block(l));
         compress(&mut state, &words(&blocks));
         let ended = lanes.ending();
         if ended != 0 {
-            let words = state.map(|v| v.to_array());
-            for l in (0..LANES).filter(|l| ended & (1 << l) != 0) {
+            let words = state.map(|v| v.map(|q| q.to_array()));
+            for l in (0..L).filter(|l| ended & (1 << l) != 0) {
                 let mut digest = [0u8; 16];
                 for (w, s) in words.iter().enumerate() {
-                    digest[w * 4..w * 4 + 4].copy_from_slice(&s[l].to_le_bytes());
+                    digest[w * 4..w * 4 + 4].copy_from_slice(&s[l / 4][l % 4].to_le_bytes());
                 }
                 lanes.finish(l, digest);
             }
@@ -353,4 +411,18 @@ pub(crate) fn digests_in_lanes(messages: &[&[u8]]) -> Vec<[u8; 16]> {
         lanes.advance();
     }
     lanes.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::groups_for;
+
+    #[test]
+    fn groups_follow_the_rounds_the_messages_fill() {
+        // One group for a round of four, then two; three once nine fill a round of twelve.
+        let picks: Vec<usize> = (3..=17).map(groups_for).collect();
+        assert_eq!(picks, [1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3]);
+        // Large batches: three groups' cheaper lanes, whatever the remainder.
+        assert!((41..=600).all(|n| groups_for(n) == 3));
+    }
 }

@@ -1,7 +1,7 @@
-//! MD5 of sixteen messages at once in AVX-512 registers. Besides twice the lanes of the
-//! portable backend, AVX-512 has a rotate and a three-input logic instruction, so one MD5
-//! step is six instructions instead of about ten per half. The lanes are scheduled by the
-//! portable backend's `Scheduler`.
+//! MD5 of sixteen messages at once in AVX-512 registers. Besides more lanes per register
+//! than the portable backend's four, AVX-512 has a rotate and a three-input logic
+//! instruction, so one MD5 step is six instructions for sixteen lanes instead of about ten
+//! for four. The lanes are scheduled by the portable backend's `Scheduler`.
 
 use super::memory::load;
 use crate::arch::all::md5::{INIT, Scheduler};
